@@ -1,0 +1,61 @@
+//! Diagnostics for people: miette renders the SQL (or migration file) with a caret under the fault.
+
+use d1_codegen::{Diagnostic, Severity};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Report,
+};
+
+/// Prints `d` to stderr; `source` is the query (name, text) when the diagnostic points into it.
+pub fn eprint(d: &Diagnostic, source: Option<(&str, &str)>) {
+    let mut m = MietteDiagnostic::new(d.message.clone()).with_severity(match d.severity {
+        Severity::Error => miette::Severity::Error,
+        Severity::Warning => miette::Severity::Warning,
+    });
+    if let Some(help) = &d.help {
+        m = m.with_help(help.clone());
+    }
+    // A diagnostic in a migration file points into that file; otherwise into the query.
+    let text = match &d.span.file {
+        Some(path) => std::fs::read_to_string(path)
+            .ok()
+            .map(|t| (path.display().to_string(), t)),
+        None => source.map(|(n, s)| (n.to_string(), s.to_string())),
+    };
+    let mut report: Report;
+    match (d.span.location, text) {
+        (Some(loc), Some((name, text))) if loc.offset <= text.len() => {
+            let len = d
+                .span
+                .len
+                .min(text.len().saturating_sub(loc.offset))
+                .max(usize::from(loc.offset < text.len()));
+            m = m.with_label(LabeledSpan::at(loc.offset..loc.offset + len, "here"));
+            report = Report::new(m);
+            report = report.with_source_code(NamedSource::new(name, text));
+        }
+        (_, named) => {
+            if let Some(file) = &d.span.file {
+                let at = d
+                    .span
+                    .location
+                    .map(|l| format!(":{}:{}", l.line, l.column))
+                    .unwrap_or_default();
+                m.message = format!("{}{at}: {}", file.display(), m.message);
+            }
+            let _ = named;
+            report = Report::new(m);
+        }
+    }
+    let handler = if std::env::var_os("NO_COLOR").is_some()
+        || !std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+    } else {
+        GraphicalReportHandler::new()
+    };
+    let mut out = String::new();
+    if handler.render_report(&mut out, report.as_ref()).is_err() {
+        out = format!("{d}\n");
+    }
+    eprint!("{out}");
+}

@@ -1,0 +1,636 @@
+//! One SQL statement + the schema → its [`Signature`]: kind, typed parameters, typed result columns (DESIGN.md §3.1).
+
+mod dml;
+mod expr;
+mod functions;
+mod query;
+mod scope;
+
+use crate::diagnostic::{closest, Diagnostic, Diagnostics, Location};
+use crate::lex::{self, Params};
+use crate::lint::{self, Context};
+use crate::migrations::MigrationSet;
+use crate::schema::{self, Schema, TableKind};
+use crate::types::{SqlType, Ty};
+use rusqlite::Connection;
+use sqlparser::ast::{Spanned, Statement};
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::parser::Parser;
+
+pub(crate) use scope::{Rowid, Scope, Source, SourceColumn, Unresolved};
+
+/// What a statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatementKind {
+    /// `SELECT`, `VALUES`, `WITH ... SELECT`.
+    Select,
+    /// `INSERT` / `REPLACE`.
+    Insert,
+    /// `UPDATE`.
+    Update,
+    /// `DELETE`.
+    Delete,
+    /// Anything else (`PRAGMA table_info(..)`, DDL...).
+    Other,
+}
+
+impl StatementKind {
+    /// Lower-case name, as `d1kit check --format json` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatementKind::Select => "select",
+            StatementKind::Insert => "insert",
+            StatementKind::Update => "update",
+            StatementKind::Delete => "delete",
+            StatementKind::Other => "other",
+        }
+    }
+}
+
+/// One bound parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// SQLite's number for it (1-based).
+    pub index: u32,
+    /// Its name without the sigil (`:owner` → `owner`); `None` for `?` and `?NNN`.
+    pub name: Option<String>,
+    /// Type, and whether `None` (NULL) may be bound.
+    pub ty: Ty,
+}
+
+/// One result column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultColumn {
+    /// Its name (the alias with any override suffix removed, or the column's name).
+    pub name: String,
+    /// Type and nullability.
+    pub ty: Ty,
+    /// The `(table, column)` it reads, when it is a plain column reference.
+    pub origin: Option<(String, String)>,
+}
+
+/// What d1kit knows of a statement: enough to generate its Rust types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// SELECT, INSERT...
+    pub kind: StatementKind,
+    /// Parameters by number, 1..=N.
+    pub params: Vec<Param>,
+    /// Result columns in order.
+    pub columns: Vec<ResultColumn>,
+    /// Things worth knowing that do not reject the statement.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A migrated schema ready to check queries: the catalog model plus the SQLite database it was
+/// read from (the oracle every query is also prepared against).
+pub struct Analyzer {
+    schema: Schema,
+    conn: Connection,
+    warnings: Vec<Diagnostic>,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Analyzer {
+    /// Applies `set` to an in-memory SQLite and types the resulting schema (views included).
+    pub fn from_migrations(set: &MigrationSet) -> Result<Analyzer, Diagnostics> {
+        let applied = schema::apply_migrations(set)?;
+        let mut warnings = applied.warnings;
+        for m in &set.migrations {
+            warnings.extend(parse_warnings(m));
+        }
+        let schema = schema::read_catalog(&applied.conn)?;
+        let mut analyzer = Analyzer {
+            schema,
+            conn: applied.conn,
+            warnings,
+        };
+        analyzer.type_views();
+        Ok(analyzer)
+    }
+
+    /// The schema the migrations built.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Warnings found while loading the migrations.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// Types each view's columns from its SELECT, in creation order (a view can read earlier ones).
+    fn type_views(&mut self) {
+        for i in 0..self.schema.tables.len() {
+            if self.schema.tables[i].kind != TableKind::View {
+                continue;
+            }
+            let Some(sql) = self.schema.tables[i].sql.clone() else {
+                continue;
+            };
+            let Ok(mut stmts) = Parser::parse_sql(&SQLiteDialect {}, &sql) else {
+                self.view_from_oracle(i);
+                continue;
+            };
+            let Some(Statement::CreateView(view)) = stmts.pop() else {
+                continue;
+            };
+            let params = Params::default();
+            let mut w = Walker::new(&self.schema, &sql, &params, false);
+            let cols = w.query(&view.query, None);
+            let clean = w.errors.is_empty();
+            let table = &mut self.schema.tables[i];
+            if clean && cols.len() == table.columns.len() {
+                for (c, out) in table.columns.iter_mut().zip(cols) {
+                    c.ty = out.ty;
+                }
+            } else {
+                self.view_from_oracle(i);
+            }
+        }
+    }
+
+    /// Conservative view typing: the declared type of the column each view column reads, nullable.
+    fn view_from_oracle(&mut self, i: usize) {
+        let name = self.schema.tables[i].name.replace('"', "\"\"");
+        if let Some(cols) = oracle_columns(
+            &self.conn,
+            &self.schema,
+            &format!("SELECT * FROM \"{name}\""),
+        ) {
+            for (c, o) in self.schema.tables[i].columns.iter_mut().zip(cols) {
+                c.ty = o.ty;
+            }
+        }
+    }
+
+    /// Checks one statement and infers its signature. Every error found is returned together.
+    pub fn analyze(&self, sql: &str) -> Result<Signature, Diagnostics> {
+        let tokens = lex::tokenize(sql);
+        let statements = lex::split_tokens(sql, &tokens);
+        let params = Params::of(sql, &tokens);
+        let mut errors = lint::query_rules(sql, &statements, &params);
+        if let Some(first) = statements.first() {
+            let st_tokens: Vec<_> = tokens
+                .iter()
+                .filter(|t| t.end <= first.end)
+                .copied()
+                .collect();
+            let verdict = lint::statement_rules(sql, &st_tokens, Context::Query);
+            errors.extend(verdict.diagnostics.into_iter().filter(Diagnostic::is_error));
+        }
+        if !errors.is_empty() {
+            return Err(Diagnostics(errors));
+        }
+        let first = &statements[0];
+        let text = &sql[..first.end];
+
+        // SQLite decides validity.
+        let stmt = match self.conn.prepare(text) {
+            Ok(s) => s,
+            Err(e) => return Err(Diagnostics(self.sqlite_errors(sql, text, &params, &e))),
+        };
+        let oracle_names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
+        drop(stmt);
+
+        let parsed = Parser::parse_sql(&SQLiteDialect {}, text);
+        let statement = match parsed {
+            Ok(mut v) if v.len() == 1 => v.pop(),
+            _ => None,
+        };
+        let Some(statement) = statement else {
+            let mut sig = self.fallback(text, &params);
+            if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, text) {
+                sig.warnings.push(Diagnostic::warning(format!(
+                    "d1kit's SQL parser cannot read this statement ({e}); SQLite accepts it, so its types come from SQLite's column metadata and every column is `Option`"
+                )).with_help("add `AS \"name!\"` overrides for columns you know are not NULL"));
+            }
+            return Ok(sig);
+        };
+
+        let mut w = Walker::new(&self.schema, text, &params, true);
+        let (kind, columns) = w.statement(&statement);
+        if !w.policy.is_empty() {
+            return Err(Diagnostics(w.policy));
+        }
+        let names_agree = columns.len() == oracle_names.len()
+            && columns
+                .iter()
+                .zip(&oracle_names)
+                .all(|(c, o)| c.name.eq_ignore_ascii_case(&strip_override(o)));
+        if !w.errors.is_empty() || !names_agree {
+            let mut sig = self.fallback(text, &params);
+            sig.kind = kind;
+            let why = if let Some(e) = w.errors.first() {
+                e.message.clone()
+            } else {
+                format!(
+                    "result columns [{}] vs SQLite's [{}]",
+                    columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    oracle_names.join(", ")
+                )
+            };
+            sig.warnings.push(Diagnostic::warning(format!(
+                "d1kit and SQLite disagree about this statement ({why}); this is a d1kit bug, please report it. Types come from SQLite's column metadata, every column `Option`"
+            )));
+            return Ok(sig);
+        }
+        let params = w.finish_params();
+        Ok(Signature {
+            kind,
+            params,
+            columns: columns
+                .into_iter()
+                .map(|c| ResultColumn {
+                    name: c.name,
+                    ty: c.ty,
+                    origin: c.origin,
+                })
+                .collect(),
+            warnings: w.warnings,
+        })
+    }
+
+    /// SQLite rejected the statement: its message, rephrased with a suggestion, plus every other
+    /// unknown name d1kit's own walk finds (so all of them are reported at once).
+    fn sqlite_errors(
+        &self,
+        sql: &str,
+        text: &str,
+        params: &Params,
+        e: &rusqlite::Error,
+    ) -> Vec<Diagnostic> {
+        let (message, offset) = schema::sqlite_message_pub(e);
+        let mut walked = Vec::new();
+        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, text) {
+            if let Some(statement) = v.pop() {
+                let mut w = Walker::new(&self.schema, text, params, true);
+                let _ = w.statement(&statement);
+                walked = w.errors;
+            }
+        }
+        let names_error = message.starts_with("no such column")
+            || message.starts_with("no such table")
+            || message.starts_with("ambiguous column");
+        if names_error && !walked.is_empty() {
+            return walked;
+        }
+        let mut d = if let Some(name) = message.strip_prefix("no such table: ") {
+            let name = name.strip_prefix("main.").unwrap_or(name);
+            let mut d = Diagnostic::error(format!("no table `{name}`"));
+            if let Some(s) = closest(name, self.schema.user_tables().map(|t| t.name.as_str())) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            d
+        } else if let Some(name) = message.strip_prefix("no such column: ") {
+            let column = name.rsplit('.').next().unwrap_or(name);
+            let mut d = Diagnostic::error(format!("no column `{name}`"));
+            let tokens = lex::tokenize(text);
+            let mentioned: Vec<&str> = self
+                .schema
+                .tables
+                .iter()
+                .filter(|t| {
+                    tokens
+                        .iter()
+                        .any(|tok| unquote(tok.text(text)).eq_ignore_ascii_case(&t.name))
+                })
+                .flat_map(|t| t.columns.iter().map(|c| c.name.as_str()))
+                .collect();
+            if let Some(s) = closest(column, mentioned) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            d
+        } else if let Some(name) = message.strip_prefix("ambiguous column name: ") {
+            Diagnostic::error(format!("ambiguous column `{name}`"))
+                .with_help("qualify it with its table's name or alias")
+        } else {
+            Diagnostic::error(message.clone())
+        };
+        if let Some(offset) = offset.filter(|o| *o < sql.len()) {
+            let len = lex::tokenize(&sql[offset..]).first().map_or(1, |t| t.end);
+            d = d.at(Location::at(sql, offset), len);
+        }
+        vec![d]
+    }
+
+    /// The signature SQLite's own metadata gives: names, declared types of origin columns, every
+    /// column nullable, every parameter `Option<Value>`.
+    fn fallback(&self, text: &str, params: &Params) -> Signature {
+        let columns = oracle_columns(&self.conn, &self.schema, text).unwrap_or_default();
+        Signature {
+            kind: kind_from_tokens(text),
+            params: (1..=params.count())
+                .map(|i| Param {
+                    index: i,
+                    name: params.names.get(i as usize - 1).cloned().flatten(),
+                    ty: Ty::unknown(),
+                })
+                .collect(),
+            columns,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Result columns as SQLite describes them: name, and the declared type of the column it reads (nullable).
+fn oracle_columns(conn: &Connection, schema: &Schema, sql: &str) -> Option<Vec<ResultColumn>> {
+    let stmt = conn.prepare(sql).ok()?;
+    let mut out = Vec::new();
+    for i in 0..stmt.column_count() {
+        let name = stmt.column_name(i).ok()?.to_string();
+        let origin = stmt.column_metadata(i).ok().flatten().map(|m| {
+            (
+                m.1.to_string_lossy().into_owned(),
+                m.2.to_string_lossy().into_owned(),
+            )
+        });
+        let ty = origin
+            .as_ref()
+            .and_then(|(t, c)| schema.table(t).and_then(|t| t.column(c)))
+            .map(|c| c.ty.ty.clone())
+            .unwrap_or(SqlType::Value);
+        out.push(ResultColumn {
+            name: strip_override(&name),
+            ty: Ty::nullable(ty),
+            origin,
+        });
+    }
+    Some(out)
+}
+
+fn kind_from_tokens(sql: &str) -> StatementKind {
+    let tokens = lex::tokenize(sql);
+    let mut depth = 0;
+    for t in &tokens {
+        match t.text(sql) {
+            "(" => depth += 1,
+            ")" => depth -= 1,
+            _ if depth > 0 || t.kind != lex::TokenKind::Word => {}
+            w if w.eq_ignore_ascii_case("SELECT") || w.eq_ignore_ascii_case("VALUES") => {
+                return StatementKind::Select
+            }
+            w if w.eq_ignore_ascii_case("INSERT") || w.eq_ignore_ascii_case("REPLACE") => {
+                return StatementKind::Insert
+            }
+            w if w.eq_ignore_ascii_case("UPDATE") => return StatementKind::Update,
+            w if w.eq_ignore_ascii_case("DELETE") => return StatementKind::Delete,
+            w if w.eq_ignore_ascii_case("WITH") || w.eq_ignore_ascii_case("RECURSIVE") => {}
+            _ if t.start == tokens[0].start => return StatementKind::Other,
+            _ => {}
+        }
+    }
+    StatementKind::Other
+}
+
+/// sqlparser's view of a migration is best-effort: a statement it cannot read is a warning.
+fn parse_warnings(m: &crate::migrations::Migration) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for st in lex::split_statements(&m.sql) {
+        let text = st.text(&m.sql);
+        if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, text) {
+            out.push(
+                Diagnostic::warning(format!(
+                    "d1kit's SQL parser cannot read this statement ({e}); SQLite can, so the schema is still exact, but lints skip it"
+                ))
+                .at_offset(&m.sql, st.start, 1)
+                .in_file(&m.path),
+            );
+        }
+    }
+    out
+}
+
+fn unquote(s: &str) -> &str {
+    s.trim_matches(|c| matches!(c, '"' | '`' | '[' | ']'))
+}
+
+/// A result name with its override suffix removed: `n!`, `n?`, `n: T`, `n!: T` → `n`.
+pub fn strip_override(alias: &str) -> String {
+    parse_override(alias).0
+}
+
+/// What an alias asks for: `(name, nullability override, type override)`.
+pub fn parse_override(alias: &str) -> (String, Option<bool>, Option<String>) {
+    let (left, ty) = match alias.split_once(':') {
+        Some((l, t)) if !t.trim().is_empty() => (l, Some(t.trim().to_string())),
+        _ => (alias, None),
+    };
+    let left = left.trim_end();
+    let (name, nullable) = if let Some(n) = left.strip_suffix('!') {
+        (n, Some(false))
+    } else if let Some(n) = left.strip_suffix('?') {
+        (n, Some(true))
+    } else {
+        (left, None)
+    };
+    (name.trim().to_string(), nullable, ty)
+}
+
+/// A result column while it is being computed.
+#[derive(Debug, Clone)]
+pub(crate) struct OutColumn {
+    pub name: String,
+    pub ty: Ty,
+    pub origin: Option<(String, String)>,
+}
+
+/// The state of one analysis: parameters typed so far, CTEs in scope, errors.
+pub(crate) struct Walker<'a> {
+    pub schema: &'a Schema,
+    pub sql: &'a str,
+    pub params: &'a Params,
+    pub param_types: Vec<Option<Ty>>,
+    /// Unknown names and other faults SQLite also reports.
+    pub errors: Vec<Diagnostic>,
+    /// d1kit's own rules (unaliased expression, duplicate names): errors even where SQLite accepts.
+    pub policy: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    pub ctes: Vec<(String, Vec<SourceColumn>)>,
+    /// Whether this is the statement's own result (names required, duplicates rejected).
+    pub top: bool,
+    next_id: usize,
+}
+
+impl<'a> Walker<'a> {
+    pub fn new(schema: &'a Schema, sql: &'a str, params: &'a Params, top: bool) -> Walker<'a> {
+        Walker {
+            schema,
+            sql,
+            params,
+            param_types: vec![None; params.names.len()],
+            errors: Vec::new(),
+            policy: Vec::new(),
+            warnings: Vec::new(),
+            ctes: Vec::new(),
+            top,
+            next_id: 0,
+        }
+    }
+
+    pub fn next_id(&mut self) -> usize {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The statement's kind and result columns.
+    pub fn statement(&mut self, statement: &Statement) -> (StatementKind, Vec<OutColumn>) {
+        match statement {
+            Statement::Query(q) => (StatementKind::Select, self.query(q, None)),
+            Statement::Insert(i) => (StatementKind::Insert, self.insert(i)),
+            Statement::Update(u) => (StatementKind::Update, self.update(u)),
+            Statement::Delete(d) => (StatementKind::Delete, self.delete(d)),
+            _ => (StatementKind::Other, Vec::new()),
+        }
+    }
+
+    /// The location of a sqlparser span in the SQL text.
+    pub fn location(&self, span: sqlparser::tokenizer::Span) -> Option<Location> {
+        Location::from_line_column(self.sql, span.start.line, span.start.column)
+    }
+
+    /// The byte length a span covers (at least 1).
+    pub fn span_len(&self, span: sqlparser::tokenizer::Span) -> usize {
+        match (
+            self.location(span),
+            Location::from_line_column(self.sql, span.end.line, span.end.column),
+        ) {
+            (Some(a), Some(b)) if b.offset > a.offset => b.offset - a.offset,
+            _ => 1,
+        }
+    }
+
+    /// The source text of a node, as SQLite names an unaliased expression column.
+    pub fn source_text(&self, node: &impl Spanned) -> Option<&'a str> {
+        let span = node.span();
+        let a = self.location(span)?;
+        let b = Location::from_line_column(self.sql, span.end.line, span.end.column)?;
+        self.sql.get(a.offset..b.offset)
+    }
+
+    /// An error located at a node.
+    pub fn error_at(&mut self, d: Diagnostic, span: sqlparser::tokenizer::Span, policy: bool) {
+        let d = match self.location(span) {
+            Some(l) => d.at(l, self.span_len(span)),
+            None => d,
+        };
+        if policy {
+            self.policy.push(d);
+        } else {
+            self.errors.push(d);
+        }
+    }
+
+    /// The parameters with their final types: a parameter no context typed is `Option<Value>`.
+    pub fn finish_params(&self) -> Vec<Param> {
+        (0..self.params.names.len())
+            .map(|i| Param {
+                index: i as u32 + 1,
+                name: self.params.names[i].clone(),
+                ty: self.param_types[i].clone().unwrap_or_else(Ty::unknown),
+            })
+            .collect()
+    }
+
+    /// Whether `name` is the result of the statement (not a subquery): checks names and duplicates.
+    pub fn check_result_names(&mut self, cols: &[OutColumn], spans: &[sqlparser::tokenizer::Span]) {
+        for (i, c) in cols.iter().enumerate() {
+            if cols[..i]
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(&c.name))
+            {
+                let span = spans
+                    .get(i)
+                    .copied()
+                    .unwrap_or(sqlparser::tokenizer::Span::empty());
+                self.error_at(
+                    Diagnostic::error(format!("duplicate result column `{}`", c.name)).with_help(
+                        "D1 returns each row as a JavaScript object, so one value would overwrite the other: give one of them another name with `AS`",
+                    ),
+                    span,
+                    true,
+                );
+            }
+        }
+    }
+
+    /// A real table or view of the schema, or a CTE in scope, as a relation.
+    pub fn table_source(&mut self, name: &str, alias: Option<&str>) -> Option<Source> {
+        let id = self.next_id();
+        let shown = alias.unwrap_or(name).to_string();
+        if let Some((_, cols)) = self
+            .ctes
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            return Some(Source {
+                id,
+                name: shown,
+                columns: cols.clone(),
+                outer_nullable: false,
+                rowid: None,
+                merged: Default::default(),
+            });
+        }
+        let name = name.strip_prefix("main.").unwrap_or(name);
+        let t = self.schema.table(name)?;
+        let columns = t
+            .columns
+            .iter()
+            .map(|c| SourceColumn {
+                name: c.name.clone(),
+                ty: c.ty.clone(),
+                hidden: c.hidden == schema::Hidden::Hidden,
+                origin: Some((t.name.clone(), c.name.clone())),
+            })
+            .collect();
+        let rowid = if t.has_rowid() {
+            Some(match t.columns.iter().position(|c| c.rowid_alias) {
+                Some(i) => Rowid::Alias(i),
+                None => Rowid::Plain,
+            })
+        } else {
+            None
+        };
+        Some(Source {
+            id,
+            name: shown,
+            columns,
+            outer_nullable: false,
+            rowid,
+            merged: Default::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_suffixes() {
+        assert_eq!(parse_override("n!"), ("n".into(), Some(false), None));
+        assert_eq!(parse_override("n?"), ("n".into(), Some(true), None));
+        assert_eq!(
+            parse_override("n: chrono::NaiveDate"),
+            ("n".into(), None, Some("chrono::NaiveDate".into()))
+        );
+        assert_eq!(
+            parse_override("n!: T"),
+            ("n".into(), Some(false), Some("T".into()))
+        );
+        assert_eq!(parse_override("plain"), ("plain".into(), None, None));
+    }
+}

@@ -1,0 +1,417 @@
+//! A SQLite tokenizer: splits SQL into statements (trigger bodies, strings, quoted names and comments respected) and numbers its parameters as SQLite does.
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A keyword or bare identifier.
+    Word,
+    /// `"x"`, `` `x` `` or `[x]`.
+    QuotedIdent,
+    /// `'text'`.
+    String,
+    /// `X'00ff'`.
+    Blob,
+    /// A numeric literal.
+    Number,
+    /// `?`, `?NNN`, `:name`, `@name`, `$name`.
+    Param,
+    /// `;`
+    Semicolon,
+    /// Any other punctuation or operator character(s).
+    Punct,
+    /// A string, quoted identifier or comment that never ends.
+    Unterminated,
+}
+
+/// One token: kind and byte range in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    /// What it is.
+    pub kind: TokenKind,
+    /// Byte offset of its first character.
+    pub start: usize,
+    /// Byte offset just past it.
+    pub end: usize,
+}
+
+impl Token {
+    /// Its text in `sql`.
+    pub fn text<'a>(&self, sql: &'a str) -> &'a str {
+        &sql[self.start..self.end]
+    }
+
+    /// Whether it is the keyword `kw` (case-insensitive).
+    pub fn is_word(&self, sql: &str, kw: &str) -> bool {
+        self.kind == TokenKind::Word && self.text(sql).eq_ignore_ascii_case(kw)
+    }
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
+}
+
+/// Tokenizes `sql`, skipping whitespace and comments. Never fails: what cannot end is an
+/// [`TokenKind::Unterminated`] token reaching the end of the text.
+pub fn tokenize(sql: &str) -> Vec<Token> {
+    let bytes = sql.as_bytes();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < sql.len() {
+        let c = sql[i..].chars().next().unwrap_or(' ');
+        let start = i;
+        let kind = match c {
+            c if c.is_whitespace() => {
+                i += c.len_utf8();
+                continue;
+            }
+            '-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(sql.len(), |n| i + n + 1);
+                continue;
+            }
+            '/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..].find("*/").map_or(sql.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            '\'' => quoted(sql, &mut i, '\'', TokenKind::String),
+            '"' => quoted(sql, &mut i, '"', TokenKind::QuotedIdent),
+            '`' => quoted(sql, &mut i, '`', TokenKind::QuotedIdent),
+            '[' => match sql[i..].find(']') {
+                Some(n) => {
+                    i += n + 1;
+                    TokenKind::QuotedIdent
+                }
+                None => {
+                    i = sql.len();
+                    TokenKind::Unterminated
+                }
+            },
+            'x' | 'X' if bytes.get(i + 1) == Some(&b'\'') => {
+                i += 1;
+                match quoted(sql, &mut i, '\'', TokenKind::Blob) {
+                    TokenKind::Unterminated => TokenKind::Unterminated,
+                    _ => TokenKind::Blob,
+                }
+            }
+            '0'..='9' => {
+                number(sql, &mut i);
+                TokenKind::Number
+            }
+            '.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                number(sql, &mut i);
+                TokenKind::Number
+            }
+            '?' => {
+                i += 1;
+                while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                TokenKind::Param
+            }
+            ':' | '@' | '$' if sql[i + 1..].chars().next().is_some_and(is_ident_char) => {
+                i += 1;
+                while let Some(ch) = sql[i..].chars().next() {
+                    if is_ident_char(ch) {
+                        i += ch.len_utf8();
+                    } else if c == '$' && sql[i..].starts_with("::") {
+                        i += 2;
+                    } else {
+                        break;
+                    }
+                }
+                TokenKind::Param
+            }
+            ';' => {
+                i += 1;
+                TokenKind::Semicolon
+            }
+            c if is_ident_char(c) => {
+                while let Some(ch) = sql[i..].chars().next().filter(|&ch| is_ident_char(ch)) {
+                    i += ch.len_utf8();
+                }
+                TokenKind::Word
+            }
+            c => {
+                i += c.len_utf8();
+                TokenKind::Punct
+            }
+        };
+        tokens.push(Token {
+            kind,
+            start,
+            end: i,
+        });
+    }
+    tokens
+}
+
+fn quoted(sql: &str, i: &mut usize, q: char, kind: TokenKind) -> TokenKind {
+    let mut j = *i + 1;
+    loop {
+        match sql[j..].find(q) {
+            None => {
+                *i = sql.len();
+                return TokenKind::Unterminated;
+            }
+            Some(n) => {
+                j += n + 1;
+                if sql[j..].starts_with(q) {
+                    j += 1;
+                } else {
+                    *i = j;
+                    return kind;
+                }
+            }
+        }
+    }
+}
+
+fn number(sql: &str, i: &mut usize) {
+    let b = sql.as_bytes();
+    if b[*i] == b'0' && matches!(b.get(*i + 1), Some(b'x' | b'X')) {
+        *i += 2;
+        while b.get(*i).is_some_and(u8::is_ascii_hexdigit) {
+            *i += 1;
+        }
+        return;
+    }
+    while b
+        .get(*i)
+        .is_some_and(|c| c.is_ascii_digit() || *c == b'.' || *c == b'_')
+    {
+        *i += 1;
+    }
+    if matches!(b.get(*i), Some(b'e' | b'E')) {
+        let mut j = *i + 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if b.get(j).is_some_and(u8::is_ascii_digit) {
+            *i = j;
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+        }
+    }
+}
+
+/// One statement of a larger SQL text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementText {
+    /// Byte offset of its first token in the whole text.
+    pub start: usize,
+    /// Byte offset just past its last token (its `;` excluded).
+    pub end: usize,
+    /// Whether a `;` ended it.
+    pub terminated: bool,
+}
+
+impl StatementText {
+    /// Its text in `sql`.
+    pub fn text<'a>(&self, sql: &'a str) -> &'a str {
+        &sql[self.start..self.end]
+    }
+}
+
+/// Splits `sql` into statements the way SQLite reads them: a `;` inside a string, a quoted
+/// name, a comment or the `BEGIN ... END` body of a `CREATE TRIGGER` does not end a statement.
+/// Empty statements (only comments or `;`) are skipped.
+pub fn split_statements(sql: &str) -> Vec<StatementText> {
+    split_tokens(sql, &tokenize(sql))
+}
+
+/// [`split_statements`] over tokens already made.
+pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<StatementText> {
+    let mut out = Vec::new();
+    let mut first: Option<usize> = None; // index of the statement's first token
+    let mut depth = 0u32; // BEGIN/CASE ... END nesting inside a trigger body
+    let mut is_trigger = false;
+    for (n, t) in tokens.iter().enumerate() {
+        if t.kind == TokenKind::Semicolon && depth == 0 {
+            if let Some(f) = first.take() {
+                out.push(StatementText {
+                    start: tokens[f].start,
+                    end: tokens[n - 1].end,
+                    terminated: true,
+                });
+            }
+            is_trigger = false;
+            continue;
+        }
+        let f = *first.get_or_insert(n);
+        if n - f <= 3 && t.is_word(sql, "TRIGGER") {
+            let head = &tokens[f..n];
+            is_trigger = head.first().is_some_and(|h| h.is_word(sql, "CREATE"))
+                && head[1..]
+                    .iter()
+                    .all(|h| h.is_word(sql, "TEMP") || h.is_word(sql, "TEMPORARY"));
+        }
+        if is_trigger && t.kind == TokenKind::Word {
+            if t.is_word(sql, "BEGIN") && depth == 0 || depth > 0 && t.is_word(sql, "CASE") {
+                depth += 1;
+            } else if depth > 0 && t.is_word(sql, "END") {
+                depth -= 1;
+            }
+        }
+    }
+    if let Some(f) = first {
+        out.push(StatementText {
+            start: tokens[f].start,
+            end: tokens.last().map_or(sql.len(), |t| t.end),
+            terminated: false,
+        });
+    }
+    out
+}
+
+/// One occurrence of a parameter in the SQL text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamRef {
+    /// The number SQLite gives it (1-based).
+    pub number: u32,
+    /// Byte offset of the token.
+    pub start: usize,
+    /// Byte offset just past the token.
+    pub end: usize,
+}
+
+/// The parameters of one statement, numbered as SQLite numbers them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Params {
+    /// Every occurrence, in text order.
+    pub refs: Vec<ParamRef>,
+    /// For each number 1..=count, its name without the sigil (`:owner` → `owner`), if named.
+    pub names: Vec<Option<String>>,
+    /// For each number 1..=count, the text of its first occurrence (`?`, `?3`, `:owner`).
+    pub texts: Vec<Option<String>>,
+}
+
+impl Params {
+    /// Numbers `?`, `?NNN`, `:name`, `@name`, `$name` like SQLite: `?NNN` sets the number, a bare `?`
+    /// is one more than the largest so far, each distinct name takes the next number at its first
+    /// occurrence, and every number up to the largest exists. A `?NNN` too large to represent is
+    /// given `u32::MAX` so that the 100-parameter check rejects it.
+    pub fn of(sql: &str, tokens: &[Token]) -> Params {
+        let mut p = Params::default();
+        let mut named: Vec<(String, u32)> = Vec::new();
+        let mut max = 0u32;
+        for t in tokens.iter().filter(|t| t.kind == TokenKind::Param) {
+            let text = t.text(sql);
+            let number = if let Some(digits) = text.strip_prefix('?') {
+                if digits.is_empty() {
+                    max.saturating_add(1)
+                } else {
+                    digits.parse::<u32>().unwrap_or(u32::MAX)
+                }
+            } else if let Some((_, n)) = named.iter().find(|(name, _)| name == text) {
+                *n
+            } else {
+                let n = max.saturating_add(1);
+                named.push((text.to_string(), n));
+                n
+            };
+            max = max.max(number);
+            p.refs.push(ParamRef {
+                number,
+                start: t.start,
+                end: t.end,
+            });
+        }
+        // Cap the table at a size we can hold; the count check reports anything larger.
+        let count = max.min(100_000) as usize;
+        p.names = vec![None; count];
+        p.texts = vec![None; count];
+        for r in &p.refs {
+            if let Some(slot) = p.texts.get_mut(r.number as usize - 1) {
+                if slot.is_none() {
+                    let text = &sql[r.start..r.end];
+                    *slot = Some(text.to_string());
+                    if !text.starts_with('?') {
+                        p.names[r.number as usize - 1] = Some(text[1..].to_string());
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// The largest parameter number (how many SQLite binds).
+    pub fn count(&self) -> u32 {
+        self.refs.iter().map(|r| r.number).max().unwrap_or(0)
+    }
+
+    /// The number of the parameter whose token starts at byte `offset`.
+    pub fn number_at(&self, offset: usize) -> Option<u32> {
+        self.refs
+            .iter()
+            .find(|r| r.start == offset)
+            .map(|r| r.number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(sql: &str) -> Vec<&str> {
+        split_statements(sql).iter().map(|s| s.text(sql)).collect()
+    }
+
+    #[test]
+    fn splits_on_semicolons_outside_strings_names_and_comments() {
+        let sql =
+            "INSERT INTO t VALUES ('a;b'); -- c;d\nSELECT \"x;y\", [p;q], `r;s` FROM t /* ; */;;";
+        assert_eq!(
+            split(sql),
+            vec![
+                "INSERT INTO t VALUES ('a;b')",
+                "SELECT \"x;y\", [p;q], `r;s` FROM t"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trigger_body_is_one_statement() {
+        let sql = "CREATE TRIGGER IF NOT EXISTS t AFTER INSERT ON a BEGIN\n  UPDATE b SET x = CASE WHEN new.y THEN 1 ELSE 2 END;\n  DELETE FROM c;\nEND;\nCREATE TEMP TRIGGER u BEFORE DELETE ON a BEGIN SELECT 1; END; SELECT 2";
+        let parts = split(sql);
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        assert!(parts[0].ends_with("END"));
+        assert!(parts[1].starts_with("CREATE TEMP TRIGGER"));
+        assert_eq!(parts[2], "SELECT 2");
+    }
+
+    #[test]
+    fn drizzle_breakpoints_are_comments() {
+        let sql = "CREATE TABLE `a` (`id` integer);\n--> statement-breakpoint\nCREATE INDEX `i` ON `a` (`id`);";
+        assert_eq!(split(sql).len(), 2);
+    }
+
+    #[test]
+    fn numbers_parameters_like_sqlite() {
+        let sql = "SELECT ?, :a, ?5, ?, :a, $1, @b, ?2";
+        let p = Params::of(sql, &tokenize(sql));
+        let numbers: Vec<u32> = p.refs.iter().map(|r| r.number).collect();
+        assert_eq!(numbers, vec![1, 2, 5, 6, 2, 7, 8, 2]);
+        assert_eq!(p.count(), 8);
+        assert_eq!(p.names[1].as_deref(), Some("a"));
+        assert_eq!(p.names[6].as_deref(), Some("1"));
+        assert_eq!(p.names[2], None);
+    }
+
+    #[test]
+    fn unterminated_input_never_panics() {
+        for sql in [
+            "'abc",
+            "\"abc",
+            "[abc",
+            "/* abc",
+            "x'00",
+            "?99999999999",
+            "é;'",
+            "$",
+        ] {
+            let tokens = tokenize(sql);
+            let _ = split_tokens(sql, &tokens);
+            let _ = Params::of(sql, &tokens);
+        }
+    }
+}

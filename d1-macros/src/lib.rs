@@ -1,0 +1,1 @@
+//! d1kit procedural macros (filled by the macros issue).

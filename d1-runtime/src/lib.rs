@@ -1,0 +1,1 @@
+//! d1kit runtime (filled by the runtime issues).
