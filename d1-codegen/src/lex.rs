@@ -415,3 +415,44 @@ mod tests {
         }
     }
 }
+
+/// `sql` rewritten, byte for byte the same length so every location stays valid, where SQLite
+/// accepts syntax that sqlparser does not: `AS [NOT] MATERIALIZED (` in a CTE (a planner hint
+/// that changes no type) is blanked out.
+pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
+    let tokens = tokenize(sql);
+    let mut blanks: Vec<(usize, usize)> = Vec::new();
+    for (i, t) in tokens.iter().enumerate().skip(1) {
+        if !t.is_word(sql, "MATERIALIZED") || !tokens.get(i + 1).is_some_and(|n| n.text(sql) == "(")
+        {
+            continue;
+        }
+        let prev = &tokens[i - 1];
+        if prev.is_word(sql, "AS") {
+            blanks.push((t.start, t.end));
+        } else if prev.is_word(sql, "NOT") && i > 1 && tokens[i - 2].is_word(sql, "AS") {
+            blanks.push((prev.start, t.end));
+        }
+    }
+    if blanks.is_empty() {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = sql.to_string();
+    for (start, end) in blanks {
+        out.replace_range(start..end, &" ".repeat(end - start));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use super::for_sqlparser;
+
+    #[test]
+    fn materialized_hints_are_blanked_keeping_length() {
+        let sql = "WITH x AS MATERIALIZED (SELECT 1), y AS NOT MATERIALIZED (SELECT 2) SELECT 'MATERIALIZED'";
+        let want = "WITH x AS              (SELECT 1), y AS                  (SELECT 2) SELECT 'MATERIALIZED'";
+        assert_eq!(for_sqlparser(sql), want);
+        assert_eq!(for_sqlparser("SELECT 1"), "SELECT 1");
+    }
+}

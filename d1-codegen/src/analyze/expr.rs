@@ -141,7 +141,15 @@ impl<'a> Walker<'a> {
                 Lit::Number(text, _) => Ty::non_null(number_type(text)),
                 Lit::Null => Ty::nullable(Null),
                 Lit::Boolean(_) => Ty::non_null(Bool),
-                Lit::HexStringLiteral(_) => Ty::non_null(Blob),
+                // sqlparser reads both `X'1F'` (a blob) and `0x1F` (an integer) as hex literals.
+                Lit::HexStringLiteral(_) => {
+                    let at = self.location(v.span).map_or(0, |l| l.offset);
+                    if self.sql[at..].starts_with(['0']) {
+                        Ty::non_null(Integer)
+                    } else {
+                        Ty::non_null(Blob)
+                    }
+                }
                 _ => Ty::non_null(Text),
             },
             Expr::Identifier(ident) => self.column_ref(None, ident, scope),

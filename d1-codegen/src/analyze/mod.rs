@@ -135,7 +135,8 @@ impl Analyzer {
             let Some(sql) = self.schema.tables[i].sql.clone() else {
                 continue;
             };
-            let Ok(mut stmts) = Parser::parse_sql(&SQLiteDialect {}, &sql) else {
+            let Ok(mut stmts) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(&sql))
+            else {
                 self.view_from_oracle(i);
                 continue;
             };
@@ -200,14 +201,15 @@ impl Analyzer {
         let oracle_names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
         drop(stmt);
 
-        let parsed = Parser::parse_sql(&SQLiteDialect {}, text);
+        let readable = lex::for_sqlparser(text);
+        let parsed = Parser::parse_sql(&SQLiteDialect {}, &readable);
         let statement = match parsed {
             Ok(mut v) if v.len() == 1 => v.pop(),
             _ => None,
         };
         let Some(statement) = statement else {
             let mut sig = self.fallback(text, &params);
-            if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, text) {
+            if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, &readable) {
                 sig.warnings.push(Diagnostic::warning(format!(
                     "d1kit's SQL parser cannot read this statement ({e}); SQLite accepts it, so its types come from SQLite's column metadata and every column is `Option`"
                 )).with_help("add `AS \"name!\"` overrides for columns you know are not NULL"));
@@ -273,7 +275,7 @@ impl Analyzer {
     ) -> Vec<Diagnostic> {
         let (message, offset) = schema::sqlite_message_pub(e);
         let mut walked = Vec::new();
-        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, text) {
+        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text)) {
             if let Some(statement) = v.pop() {
                 let mut w = Walker::new(&self.schema, text, params, true);
                 let _ = w.statement(&statement);
@@ -399,7 +401,7 @@ fn parse_warnings(m: &crate::migrations::Migration) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for st in lex::split_statements(&m.sql) {
         let text = st.text(&m.sql);
-        if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, text) {
+        if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text)) {
             out.push(
                 Diagnostic::warning(format!(
                     "d1kit's SQL parser cannot read this statement ({e}); SQLite can, so the schema is still exact, but lints skip it"

@@ -203,11 +203,11 @@ impl<'a> Walker<'a> {
     /// Adds the relations of a FROM clause (and their joins) to `scope`.
     pub(crate) fn from(&mut self, from: &[TableWithJoins], scope: &mut Scope<'_>) {
         for twj in from {
-            if let Some(s) = self.factor(&twj.relation, scope.parent) {
+            if let Some(s) = self.factor(&twj.relation, scope) {
                 scope.sources.push(s);
             }
             for join in &twj.joins {
-                let Some(mut s) = self.factor(&join.relation, scope.parent) else {
+                let Some(mut s) = self.factor(&join.relation, scope) else {
                     continue;
                 };
                 let (constraint, left_optional, right_optional, inner) = match &join.join_operator {
@@ -285,8 +285,10 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// One FROM item as a relation.
-    fn factor(&mut self, f: &TableFactor, outer: Option<&Scope<'_>>) -> Option<Source> {
+    /// One FROM item as a relation. A table-valued function's arguments see the items to its
+    /// left (`FROM notes n, json_each(n.tags)`); a subquery sees only enclosing queries.
+    fn factor(&mut self, f: &TableFactor, left: &Scope<'_>) -> Option<Source> {
+        let outer = left.parent;
         match f {
             TableFactor::Table {
                 name,
@@ -299,7 +301,7 @@ impl<'a> Walker<'a> {
                     .as_ref()
                     .map(|a| a.name.value.clone())
                     .unwrap_or_else(|| object_name(name));
-                let scope = Scope::new(outer);
+                let scope = left;
                 let exprs: Vec<&Expr> = targs
                     .args
                     .iter()
@@ -316,12 +318,12 @@ impl<'a> Walker<'a> {
                         if i == 1 {
                             self.hint(e, Hint::Is(SqlType::Text));
                         }
-                        self.expr(e, &scope);
+                        self.expr(e, scope);
                     }
                     return Some(self.json_table(alias_name));
                 }
                 for e in exprs {
-                    self.expr(e, &scope);
+                    self.expr(e, scope);
                 }
                 self.unknown_table(name);
                 None
@@ -412,10 +414,9 @@ impl<'a> Walker<'a> {
                 ..
             } => {
                 let fname = object_name(name).to_ascii_lowercase();
-                let scope = Scope::new(outer);
                 for a in fargs {
                     if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = a {
-                        self.expr(e, &scope);
+                        self.expr(e, left);
                     }
                 }
                 if matches!(fname.as_str(), "json_each" | "json_tree") {
