@@ -320,13 +320,17 @@ impl Params {
         let count = max.min(100_000) as usize;
         p.names = vec![None; count];
         p.texts = vec![None; count];
+        // `?0` has no slot: SQLite rejects it when the statement is prepared.
         for r in &p.refs {
-            if let Some(slot) = p.texts.get_mut(r.number as usize - 1) {
+            let Some(i) = (r.number as usize).checked_sub(1) else {
+                continue;
+            };
+            if let Some(slot) = p.texts.get_mut(i) {
                 if slot.is_none() {
                     let text = &sql[r.start..r.end];
                     *slot = Some(text.to_string());
                     if !text.starts_with('?') {
-                        p.names[r.number as usize - 1] = Some(text[1..].to_string());
+                        p.names[i] = Some(text[1..].to_string());
                     }
                 }
             }
@@ -418,10 +422,43 @@ mod tests {
 
 /// `sql` rewritten, byte for byte the same length so every location stays valid, where SQLite
 /// accepts syntax that sqlparser does not: `AS [NOT] MATERIALIZED (` in a CTE (a planner hint
-/// that changes no type) is blanked out.
+/// that changes no type) is blanked out, and the words of a multi-word type in `CAST(x AS
+/// FLOATING POINT)` are joined with `_` (the affinity rules look for substrings, which stay).
 pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
     let tokens = tokenize(sql);
     let mut blanks: Vec<(usize, usize)> = Vec::new();
+    let mut joins: Vec<(usize, usize)> = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if !t.is_word(sql, "CAST") || !tokens.get(i + 1).is_some_and(|n| n.text(sql) == "(") {
+            continue;
+        }
+        let mut depth = 0;
+        let mut last_as = None;
+        for (j, u) in tokens.iter().enumerate().skip(i + 1) {
+            match u.text(sql) {
+                "(" => depth += 1,
+                ")" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ if depth == 1 && u.is_word(sql, "AS") => last_as = Some(j),
+                _ => {}
+            }
+        }
+        let Some(a) = last_as else { continue };
+        let words: Vec<&Token> = tokens[a + 1..]
+            .iter()
+            .take_while(|w| w.kind == TokenKind::Word)
+            .collect();
+        for pair in words.windows(2) {
+            let gap = (pair[0].end, pair[1].start);
+            if sql[gap.0..gap.1].bytes().all(|b| b == b' ' || b == b'\t') {
+                joins.push(gap);
+            }
+        }
+    }
     for (i, t) in tokens.iter().enumerate().skip(1) {
         if !t.is_word(sql, "MATERIALIZED") || !tokens.get(i + 1).is_some_and(|n| n.text(sql) == "(")
         {
@@ -434,12 +471,15 @@ pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
             blanks.push((prev.start, t.end));
         }
     }
-    if blanks.is_empty() {
+    if blanks.is_empty() && joins.is_empty() {
         return std::borrow::Cow::Borrowed(sql);
     }
     let mut out = sql.to_string();
     for (start, end) in blanks {
         out.replace_range(start..end, &" ".repeat(end - start));
+    }
+    for (start, end) in joins {
+        out.replace_range(start..end, &"_".repeat(end - start));
     }
     std::borrow::Cow::Owned(out)
 }
@@ -454,5 +494,9 @@ mod rewrite_tests {
         let want = "WITH x AS              (SELECT 1), y AS                  (SELECT 2) SELECT 'MATERIALIZED'";
         assert_eq!(for_sqlparser(sql), want);
         assert_eq!(for_sqlparser("SELECT 1"), "SELECT 1");
+        assert_eq!(
+            for_sqlparser("SELECT CAST(a AS FLOATING POINT), CAST((1) AS DOUBLE  PRECISION) AS b"),
+            "SELECT CAST(a AS FLOATING_POINT), CAST((1) AS DOUBLE__PRECISION) AS b"
+        );
     }
 }

@@ -489,8 +489,26 @@ impl<'a> Walker<'a> {
                     if let Some((_, ty)) = alias_in(scope, &column.value) {
                         return ty;
                     }
-                    // SQLite reads an unresolvable "double-quoted" name as a string literal.
+                    // SQLite reads an unresolvable "double-quoted" name as a string literal:
+                    // valid, but almost always a misspelt column.
                     if column.quote_style == Some('"') {
+                        let candidates: Vec<String> = match err {
+                            Unresolved::NoColumn(c) => c,
+                            _ => Vec::new(),
+                        };
+                        let mut d = Diagnostic::warning(format!(
+                            "no column `{0}`: SQLite reads \"{0}\" as the string '{0}'",
+                            column.value
+                        ));
+                        d = match closest(&column.value, candidates.iter().map(String::as_str)) {
+                            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                            None => d.with_help(format!("write '{}' for a string", column.value)),
+                        };
+                        let d = match self.location(column.span) {
+                            Some(l) => d.at(l, self.span_len(column.span)),
+                            None => d,
+                        };
+                        self.warnings.push(d);
                         return Ty::non_null(SqlType::Text);
                     }
                 }
