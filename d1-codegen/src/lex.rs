@@ -420,6 +420,10 @@ mod tests {
     }
 }
 
+fn paren_follows(sql: &str, tokens: &[Token], i: usize) -> bool {
+    tokens.get(i + 1).is_some_and(|n| n.text(sql) == "(")
+}
+
 /// `sql` rewritten, byte for byte the same length so every location stays valid, where SQLite
 /// accepts syntax that sqlparser does not: `AS [NOT] MATERIALIZED (` in a CTE (a planner hint
 /// that changes no type) is blanked out, and the words of a multi-word type in `CAST(x AS
@@ -429,7 +433,7 @@ pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
     let mut blanks: Vec<(usize, usize)> = Vec::new();
     let mut joins: Vec<(usize, usize)> = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
-        if !t.is_word(sql, "CAST") || !tokens.get(i + 1).is_some_and(|n| n.text(sql) == "(") {
+        if !t.is_word(sql, "CAST") || !paren_follows(sql, &tokens, i) {
             continue;
         }
         let mut depth = 0;
@@ -460,8 +464,7 @@ pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     for (i, t) in tokens.iter().enumerate().skip(1) {
-        if !t.is_word(sql, "MATERIALIZED") || !tokens.get(i + 1).is_some_and(|n| n.text(sql) == "(")
-        {
+        if !t.is_word(sql, "MATERIALIZED") || !paren_follows(sql, &tokens, i) {
             continue;
         }
         let prev = &tokens[i - 1];
