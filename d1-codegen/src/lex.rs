@@ -420,6 +420,37 @@ mod tests {
     }
 }
 
+/// Byte ranges of window-frame `EXCLUDE CURRENT ROW | GROUP | TIES | NO OTHERS` clauses, which
+/// sqlparser cannot read. [`for_sqlparser`] blanks them; the analyzer still needs to know where
+/// one was, since every EXCLUDE but `NO OTHERS` can leave the current row out of the frame.
+pub fn window_excludes(sql: &str, tokens: &[Token]) -> Vec<(usize, usize, bool)> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if !t.is_word(sql, "EXCLUDE") {
+            continue;
+        }
+        let next = |k: usize| tokens.get(i + k);
+        let (len, drops_current) = match next(1) {
+            Some(n)
+                if n.is_word(sql, "CURRENT") && next(2).is_some_and(|r| r.is_word(sql, "ROW")) =>
+            {
+                (3, true)
+            }
+            Some(n)
+                if n.is_word(sql, "NO") && next(2).is_some_and(|r| r.is_word(sql, "OTHERS")) =>
+            {
+                (3, false)
+            }
+            Some(n) if n.is_word(sql, "GROUP") || n.is_word(sql, "TIES") => {
+                (2, !n.is_word(sql, "TIES"))
+            }
+            _ => continue,
+        };
+        out.push((t.start, tokens[i + len - 1].end, drops_current));
+    }
+    out
+}
+
 fn paren_follows(sql: &str, tokens: &[Token], i: usize) -> bool {
     tokens.get(i + 1).is_some_and(|n| n.text(sql) == "(")
 }
@@ -474,6 +505,11 @@ pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
             blanks.push((prev.start, t.end));
         }
     }
+    blanks.extend(
+        window_excludes(sql, &tokens)
+            .into_iter()
+            .map(|(a, b, _)| (a, b)),
+    );
     if blanks.is_empty() && joins.is_empty() {
         return std::borrow::Cow::Borrowed(sql);
     }

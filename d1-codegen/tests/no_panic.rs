@@ -199,8 +199,9 @@ proptest! {
             Migration::new("0001_init.sql", SCHEMA),
             Migration::new("0002_fuzz.sql", format!("CREATE TABLE t2 (a, b);\n{extra}")),
         ]);
-        if let Ok(a) = Analyzer::from_migrations(&set) {
-            let _ = a.analyze("SELECT * FROM t2");
+        // A short budget: mutations can leave a recursive CTE without its stop condition.
+        if let Ok(applied) = d1_codegen::schema::apply_migrations_within(&set, std::time::Duration::from_millis(50)) {
+            let _ = d1_codegen::schema::read_catalog(&applied.conn);
         }
     }
 }

@@ -183,6 +183,8 @@ impl<'a> Walker<'a> {
                 let mut excluded = target.clone();
                 excluded.id = self.next_id();
                 excluded.name = "excluded".to_string();
+                // Unqualified names in DO UPDATE are the target's; `excluded.` must be written.
+                excluded.merged = (0..excluded.columns.len()).collect();
                 up.sources.push(excluded);
                 self.assignments(&du.assignments, &target, &up);
                 if let Some(w) = &du.selection {

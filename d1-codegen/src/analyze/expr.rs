@@ -512,6 +512,10 @@ impl<'a> Walker<'a> {
                         return Ty::non_null(SqlType::Text);
                     }
                 }
+                // A relation that could not be resolved already has its error: no cascade.
+                if matches!(err, Unresolved::NoColumn(_)) && scope.is_incomplete() {
+                    return Ty::unknown();
+                }
                 let span = table.map_or(column.span, |t| t.span.union(&column.span));
                 let (message, help) = match err {
                     Unresolved::NoTable => {
@@ -580,8 +584,7 @@ impl<'a> Walker<'a> {
             }
             Expr::IsNotNull(x) => operands.push(x),
             Expr::BinaryOp { left, op, right }
-                if is_comparison(op)
-                    || matches!(op, BinaryOperator::Glob | BinaryOperator::Match) =>
+                if is_comparison(op) || *op == BinaryOperator::Glob =>
             {
                 operands.push(left);
                 operands.push(right);

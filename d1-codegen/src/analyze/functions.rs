@@ -89,6 +89,17 @@ fn frame_holds_current_row(w: &WindowType) -> bool {
 }
 
 impl<'a> Walker<'a> {
+    /// Whether the call's window frame has an EXCLUDE that can leave out the current row.
+    fn has_exclude(&self, f: &Function) -> bool {
+        let Some(start) = last_ident(&f.name.0).and_then(|i| self.location(i.span)) else {
+            return !self.excludes.is_empty();
+        };
+        match self.over_range(start.offset) {
+            Some((a, b)) => self.excludes.iter().any(|&x| x >= a && x < b),
+            None => !self.excludes.is_empty(),
+        }
+    }
+
     /// The type of a function call.
     pub(crate) fn function(&mut self, f: &Function, scope: &Scope<'_>) -> Ty {
         use SqlType::*;
@@ -170,7 +181,7 @@ impl<'a> Walker<'a> {
             let nullable = if f.filter.is_some() {
                 true
             } else if let Some(w) = &f.over {
-                !frame_holds_current_row(w) || first.nullable
+                !frame_holds_current_row(w) || self.has_exclude(f) || first.nullable
             } else if scope.grouped {
                 first.nullable
             } else {

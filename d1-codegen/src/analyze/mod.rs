@@ -273,7 +273,7 @@ impl Analyzer {
         params: &Params,
         e: &rusqlite::Error,
     ) -> Vec<Diagnostic> {
-        let (message, offset) = schema::sqlite_message_pub(e);
+        let (message, offset) = schema::sqlite_error_parts(e);
         let mut walked = Vec::new();
         if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text)) {
             if let Some(statement) = v.pop() {
@@ -284,7 +284,8 @@ impl Analyzer {
         }
         let names_error = message.starts_with("no such column")
             || message.starts_with("no such table")
-            || message.starts_with("ambiguous column");
+            || message.starts_with("ambiguous column")
+            || message.contains(" has no column named ");
         if names_error && !walked.is_empty() {
             return walked;
         }
@@ -311,6 +312,21 @@ impl Analyzer {
                 .flat_map(|t| t.columns.iter().map(|c| c.name.as_str()))
                 .collect();
             if let Some(s) = closest(column, mentioned) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            d
+        } else if let Some((table, column)) = message
+            .strip_prefix("table ")
+            .and_then(|m| m.split_once(" has no column named "))
+        {
+            let mut d = Diagnostic::error(format!("no column `{column}` in `{table}`"));
+            let candidates = self.schema.table(table).map(|t| {
+                t.columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+            });
+            if let Some(s) = candidates.and_then(|c| closest(column, c)) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
             d
@@ -462,11 +478,16 @@ pub(crate) struct Walker<'a> {
     pub ctes: Vec<(String, Vec<SourceColumn>)>,
     /// Whether this is the statement's own result (names required, duplicates rejected).
     pub top: bool,
+    /// Byte offsets of window-frame EXCLUDE clauses that can leave out the current row.
+    pub excludes: Vec<usize>,
+    /// The statement's tokens, for locations sqlparser's spans do not give exactly.
+    pub tokens: Vec<lex::Token>,
     next_id: usize,
 }
 
 impl<'a> Walker<'a> {
     pub fn new(schema: &'a Schema, sql: &'a str, params: &'a Params, top: bool) -> Walker<'a> {
+        let tokens = lex::tokenize(sql);
         Walker {
             schema,
             sql,
@@ -477,6 +498,12 @@ impl<'a> Walker<'a> {
             warnings: Vec::new(),
             ctes: Vec::new(),
             top,
+            excludes: lex::window_excludes(sql, &tokens)
+                .into_iter()
+                .filter(|e| e.2)
+                .map(|e| e.0)
+                .collect(),
+            tokens,
             next_id: 0,
         }
     }
@@ -521,6 +548,89 @@ impl<'a> Walker<'a> {
         self.sql.get(a.offset..b.offset)
     }
 
+    /// The byte range of the result-column item around `offset` (sqlparser's spans of some
+    /// expressions, such as CAST or a parenthesized subquery, start inside them): from just after
+    /// the preceding `,` / `SELECT` / `DISTINCT` / `RETURNING` to just before the next `,`, `AS`
+    /// or clause keyword at the same depth.
+    pub fn item_range(&self, offset: usize) -> (usize, usize) {
+        const BEFORE: &[&str] = &["SELECT", "DISTINCT", "ALL", "RETURNING"];
+        const AFTER: &[&str] = &[
+            "AS",
+            "FROM",
+            "WHERE",
+            "GROUP",
+            "HAVING",
+            "WINDOW",
+            "ORDER",
+            "LIMIT",
+            "UNION",
+            "EXCEPT",
+            "INTERSECT",
+            "RETURNING",
+            "ON",
+        ];
+        let toks = &self.tokens;
+        let k = toks
+            .iter()
+            .position(|t| t.start >= offset)
+            .unwrap_or(toks.len());
+        let (mut i, mut depth) = (k, 0i32);
+        while i > 0 {
+            let t = &toks[i - 1];
+            let text = t.text(self.sql);
+            match text {
+                ")" => depth += 1,
+                "(" if depth > 0 => depth -= 1,
+                "," if depth == 0 => break,
+                _ if depth == 0 && BEFORE.iter().any(|w| t.is_word(self.sql, w)) => break,
+                _ => {}
+            }
+            i -= 1;
+        }
+        let start = toks.get(i).map_or(offset, |t| t.start);
+        let (mut j, mut depth) = (i, 0i32);
+        let mut end = start;
+        while j < toks.len() {
+            let t = &toks[j];
+            match t.text(self.sql) {
+                "(" => depth += 1,
+                ")" if depth == 0 => break,
+                ")" => depth -= 1,
+                "," | ";" if depth == 0 => break,
+                _ if depth == 0 && j > i && AFTER.iter().any(|w| t.is_word(self.sql, w)) => break,
+                _ => {}
+            }
+            end = t.end;
+            j += 1;
+        }
+        (start, end.max(start))
+    }
+
+    /// The byte range of a window call's `OVER (...)`, from the call's first byte.
+    pub fn over_range(&self, offset: usize) -> Option<(usize, usize)> {
+        let toks = &self.tokens;
+        let k = toks.iter().position(|t| t.start >= offset)?;
+        let mut depth = 0i32;
+        let mut seen_over = false;
+        for t in &toks[k..] {
+            match t.text(self.sql) {
+                "(" => depth += 1,
+                ")" => {
+                    depth -= 1;
+                    if depth == 0 && seen_over {
+                        return Some((offset, t.end));
+                    }
+                    if depth < 0 {
+                        return None;
+                    }
+                }
+                _ if depth == 0 && t.is_word(self.sql, "OVER") => seen_over = true,
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// An error located at a node.
     pub fn error_at(&mut self, d: Diagnostic, span: sqlparser::tokenizer::Span, policy: bool) {
         let d = match self.location(span) {
@@ -556,12 +666,14 @@ impl<'a> Walker<'a> {
                     .get(i)
                     .copied()
                     .unwrap_or(sqlparser::tokenizer::Span::empty());
-                self.error_at(
-                    Diagnostic::error(format!("duplicate result column `{}`", c.name)).with_help(
-                        "D1 returns each row as a JavaScript object, so one value would overwrite the other: give one of them another name with `AS`",
-                    ),
-                    span,
-                    true,
+                let at = self.location(span).map_or(0, |l| l.offset);
+                let (start, end) = self.item_range(at);
+                self.policy.push(
+                    Diagnostic::error(format!("duplicate result column `{}`", c.name))
+                        .with_help(
+                            "D1 returns each row as a JavaScript object, so one value would overwrite the other: give one of them another name with `AS`",
+                        )
+                        .at_offset(self.sql, start, end - start),
                 );
             }
         }

@@ -162,8 +162,13 @@ impl<'a> Walker<'a> {
                 let rhs = self.set_expr(right, parent);
                 self.top = top;
                 for (c, r) in cols.iter_mut().zip(rhs) {
+                    // An `AS "n: T"` override in the first arm names the type of the column.
+                    let ty = match &c.ty.ty {
+                        SqlType::Custom(_) => c.ty.ty.clone(),
+                        t => t.common(&r.ty.ty),
+                    };
                     c.ty = Ty {
-                        ty: c.ty.ty.common(&r.ty.ty),
+                        ty,
                         nullable: c.ty.nullable || r.ty.nullable,
                     };
                     if c.origin != r.origin {
@@ -203,11 +208,13 @@ impl<'a> Walker<'a> {
     /// Adds the relations of a FROM clause (and their joins) to `scope`.
     pub(crate) fn from(&mut self, from: &[TableWithJoins], scope: &mut Scope<'_>) {
         for twj in from {
-            if let Some(s) = self.factor(&twj.relation, scope) {
-                scope.sources.push(s);
+            match self.factor(&twj.relation, scope) {
+                Some(s) => scope.sources.push(s),
+                None => scope.incomplete = true,
             }
             for join in &twj.joins {
                 let Some(mut s) = self.factor(&join.relation, scope) else {
+                    scope.incomplete = true;
                     continue;
                 };
                 let (constraint, left_optional, right_optional, inner) = match &join.join_operator {
@@ -595,16 +602,19 @@ impl<'a> Walker<'a> {
                         self.ref_name(scope, Some(&parts[n - 2].value), &parts[n - 1].value)
                     }
                     _ => {
+                        let at = self.location(e.span()).map_or(0, |l| l.offset);
+                        let (start, end) = self.item_range(at);
+                        let text = self.sql[start..end].to_string();
                         if self.top {
-                            let text = self.source_text(e).unwrap_or("expression").to_string();
-                            self.error_at(
+                            self.policy.push(
                                 Diagnostic::error(format!("result column `{text}` needs a name"))
-                                    .with_help(format!("add `AS name`: `{text} AS ...` (D1 returns rows as objects keyed by column name)")),
-                                e.span(),
-                                true,
+                                    .with_help(format!(
+                                        "add `AS name`: `{text} AS ...` (D1 returns rows as objects keyed by column name)"
+                                    ))
+                                    .at_offset(self.sql, start, end - start),
                             );
                         }
-                        (self.source_text(e).unwrap_or("").to_string(), None)
+                        (text, None)
                     }
                 };
                 cols.push(OutColumn { name, ty, origin });
@@ -629,7 +639,7 @@ impl<'a> Walker<'a> {
                     _ => None,
                 };
                 cols.push(OutColumn { name, ty, origin });
-                spans.push(alias.span);
+                spans.push(expr.span());
             }
             SelectItem::Wildcard(_) => {
                 if scope.sources.is_empty() {

@@ -54,6 +54,8 @@ pub(crate) struct Scope<'p> {
     pub aggregate_depth: Cell<u32>,
     /// Result column aliases, visible to ORDER BY / HAVING / GROUP BY.
     pub aliases: Vec<(String, Ty)>,
+    /// A FROM item could not be resolved (its error is reported): unknown columns are not.
+    pub incomplete: bool,
 }
 
 /// A column reference resolved to its relation.
@@ -84,6 +86,7 @@ impl<'p> Scope<'p> {
             grouped: false,
             aggregate_depth: Cell::new(0),
             aliases: Vec::new(),
+            incomplete: false,
         }
     }
 
@@ -98,6 +101,11 @@ impl<'p> Scope<'p> {
             nullable = true;
         }
         col.ty.clone().with_nullable(nullable)
+    }
+
+    /// Whether this level or an enclosing one lost a FROM item to an earlier error.
+    pub fn is_incomplete(&self) -> bool {
+        self.incomplete || self.parent.is_some_and(|p| p.is_incomplete())
     }
 
     /// Whether a narrowing fact for this column holds here or in an enclosing query.

@@ -78,7 +78,9 @@ pub fn statement_rules(sql: &str, tokens: &[Token], ctx: Context) -> Verdict {
         }
         "ATTACH" | "DETACH" => {
             v.diagnostics.push(at(
-                Diagnostic::error(format!("`{keyword}` is not allowed on D1: each database is reached through its own binding"))
+                Diagnostic::error(format!(
+                    "`{keyword}` is not allowed on D1 (no ATTACH/DETACH): each database is reached through its own binding"
+                ))
                     .with_help("query the other database through its own binding or executor"),
                 first,
             ));

@@ -7,6 +7,9 @@ use crate::lint::{self, Context};
 use crate::migrations::MigrationSet;
 use rusqlite::Connection;
 
+/// How long one migration statement may run while the schema is built.
+pub const STATEMENT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An in-memory database with every migration applied.
 pub struct Applied {
     /// The migrated database (the oracle queries are prepared against).
@@ -19,11 +22,32 @@ pub struct Applied {
 /// in one transaction (as wrangler does). A failing statement is reported with SQLite's message
 /// at its file:line:column, and stops there, as `wrangler d1 migrations apply` does.
 pub fn apply_migrations(set: &MigrationSet) -> Result<Applied, Diagnostics> {
-    let conn = Connection::open_in_memory().map_err(|e| {
+    apply_migrations_within(set, STATEMENT_BUDGET)
+}
+
+/// [`apply_migrations`] with `budget` as the longest one statement may run before it is stopped.
+pub fn apply_migrations_within(
+    set: &MigrationSet,
+    budget: std::time::Duration,
+) -> Result<Applied, Diagnostics> {
+    let mut conn = Connection::open_in_memory().map_err(|e| {
         Diagnostics(vec![Diagnostic::error(format!(
             "cannot open in-memory SQLite: {e}"
         ))])
     })?;
+    // A statement that never ends (a recursive CTE without its stop condition) must not hang
+    // the compiler: each statement gets a wall-clock budget.
+    let deadline = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let watch = deadline.clone();
+    let _ = conn.progress_handler(
+        10_000,
+        Some(move || {
+            watch
+                .lock()
+                .map(|d| d.is_some_and(|d| std::time::Instant::now() > d))
+                .unwrap_or(false)
+        }),
+    );
     let _ = conn.execute_batch("PRAGMA foreign_keys = ON;");
     let mut warnings = set.warnings.clone();
     for m in &set.migrations {
@@ -56,16 +80,30 @@ pub fn apply_migrations(set: &MigrationSet) -> Result<Applied, Diagnostics> {
         // defer_foreign_keys only lasts for the transaction, which is the migration file.
         let _ = conn.execute_batch("BEGIN");
         for st in runnable {
-            if let Err(e) = run_statement(&conn, st.text(&m.sql)) {
+            if let Ok(mut d) = deadline.lock() {
+                *d = Some(std::time::Instant::now() + budget);
+            }
+            let result = run_statement(&conn, st.text(&m.sql));
+            if let Ok(mut d) = deadline.lock() {
+                *d = None;
+            }
+            if let Err(e) = result {
                 let _ = conn.execute_batch("ROLLBACK");
-                let (message, offset) = sqlite_message_pub(&e);
+                let (message, offset) = sqlite_error_parts(&e);
                 let loc = Location::at(&m.sql, st.start + offset.unwrap_or(0));
-                return Err(Diagnostics(vec![Diagnostic::error(format!(
-                    "migration `{}` failed: {message}",
-                    m.name
-                ))
-                .at(loc, 1)
-                .in_file(&m.path)]));
+                let (message, help) = if message == "interrupted" {
+                    (
+                        format!("migration `{}`: a statement ran for more than {:?} on the empty schema database and was stopped", m.name, budget),
+                        Some("does it loop forever (a recursive CTE without a stop condition)?"),
+                    )
+                } else {
+                    (format!("migration `{}` failed: {message}", m.name), None)
+                };
+                let mut d = Diagnostic::error(message).at(loc, 1).in_file(&m.path);
+                if let Some(h) = help {
+                    d = d.with_help(h);
+                }
+                return Err(Diagnostics(vec![d]));
             }
         }
         if let Err(e) = conn.execute_batch("COMMIT") {
@@ -73,7 +111,7 @@ pub fn apply_migrations(set: &MigrationSet) -> Result<Applied, Diagnostics> {
             return Err(Diagnostics(vec![Diagnostic::error(format!(
                 "migration `{}` failed when committed: {}",
                 m.name,
-                sqlite_message_pub(&e).0
+                sqlite_error_parts(&e).0
             ))
             .with_help("a deferred foreign key is violated at the end of the migration")
             .in_file(&m.path)]));
@@ -90,7 +128,7 @@ fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// SQLite's message for `e` and, when SQLite knows it, the byte offset of the offending token.
-pub fn sqlite_message_pub(e: &rusqlite::Error) -> (String, Option<usize>) {
+pub fn sqlite_error_parts(e: &rusqlite::Error) -> (String, Option<usize>) {
     match e {
         rusqlite::Error::SqlInputError { msg, offset, .. } => {
             (msg.clone(), usize::try_from(*offset).ok())
@@ -320,4 +358,141 @@ fn read_indexes(conn: &Connection, schema: &mut Schema) -> rusqlite::Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrations::Migration;
+
+    fn apply(files: &[(&str, &str)]) -> Result<Schema, Diagnostics> {
+        let set = MigrationSet::from_migrations(
+            files.iter().map(|(n, s)| Migration::new(*n, *s)).collect(),
+        );
+        let applied = apply_migrations(&set)?;
+        read_catalog(&applied.conn)
+    }
+
+    #[test]
+    fn a_failing_statement_is_reported_at_file_line_column() {
+        let err = apply(&[
+            (
+                "0001_init.sql",
+                "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+            ),
+            (
+                "0002_bad.sql",
+                "-- adds b\nCREATE TABLE b (x);\nINSERT INTO b (y) VALUES (1);\n",
+            ),
+        ])
+        .unwrap_err();
+        let d = &err.0[0];
+        assert!(
+            d.message.contains("0002_bad.sql") && d.message.contains("no column named y"),
+            "{d}"
+        );
+        let loc = d.span.location.unwrap();
+        // SQLite gives no offset for this error: the statement's start.
+        assert_eq!((loc.line, loc.column), (3, 1), "{d}");
+        assert_eq!(
+            d.span.file.as_deref(),
+            Some(std::path::Path::new("0002_bad.sql"))
+        );
+    }
+
+    #[test]
+    fn a_statement_that_never_ends_is_stopped() {
+        let err = apply(&[(
+            "0001_loop.sql",
+            "CREATE TABLE t (x);\nINSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c;",
+        )])
+        .unwrap_err();
+        assert!(err.0[0].message.contains("was stopped"), "{err}");
+    }
+
+    #[test]
+    fn catalog_model() {
+        let schema = apply(&[(
+            "0001_init.sql",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE);
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+               title TEXT, slug TEXT GENERATED ALWAYS AS (lower(title)) VIRTUAL, body TEXT DEFAULT '');
+             CREATE TABLE kv (k TEXT PRIMARY KEY, v ANY) STRICT, WITHOUT ROWID;
+             CREATE TABLE tagged (name TEXT PRIMARY KEY);
+             CREATE VIRTUAL TABLE notes_fts USING fts5(title, body, content='notes', content_rowid='id');
+             CREATE TRIGGER IF NOT EXISTS notes_ai AFTER INSERT ON notes BEGIN
+               INSERT INTO notes_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
+             END;",
+        )])
+        .unwrap();
+        let notes = schema.table("NOTES").unwrap();
+        assert!(notes.column("id").unwrap().rowid_alias);
+        assert!(!notes.column("id").unwrap().ty.nullable);
+        assert_eq!(
+            notes.column("slug").unwrap().hidden,
+            Hidden::GeneratedVirtual
+        );
+        assert_eq!(notes.column("body").unwrap().default.as_deref(), Some("''"));
+        assert_eq!(notes.foreign_keys[0].on_delete, FkAction::Cascade);
+        assert_eq!(notes.foreign_keys[0].table, "users");
+        assert!(
+            schema
+                .table("users")
+                .unwrap()
+                .column("email")
+                .unwrap()
+                .unique
+        );
+        let kv = schema.table("kv").unwrap();
+        assert!(kv.strict && kv.without_rowid);
+        assert!(
+            !kv.column("k").unwrap().ty.nullable,
+            "WITHOUT ROWID primary key"
+        );
+        assert_eq!(kv.column("v").unwrap().ty.ty, crate::types::SqlType::Value);
+        assert!(
+            schema
+                .table("tagged")
+                .unwrap()
+                .column("name")
+                .unwrap()
+                .ty
+                .nullable,
+            "TEXT PRIMARY KEY of a rowid table"
+        );
+        let fts = schema.table("notes_fts").unwrap();
+        assert_eq!(
+            fts.kind,
+            TableKind::Virtual {
+                module: "fts5".into()
+            }
+        );
+        let hidden: Vec<&str> = fts
+            .columns
+            .iter()
+            .filter(|c| c.hidden == Hidden::Hidden)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(hidden, ["notes_fts", "rank"]);
+        assert_eq!(fts.star_columns().count(), 2);
+        assert_eq!(schema.triggers[0].name, "notes_ai");
+    }
+
+    #[test]
+    fn prisma_rebuild_and_foreign_keys_off_load() {
+        let schema = apply(&[
+            ("0001_init.sql", "CREATE TABLE \"User\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"name\" TEXT);\nCREATE TABLE \"Post\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"userId\" INTEGER NOT NULL REFERENCES \"User\"(\"id\"));\nINSERT INTO \"User\" VALUES (1, 'a');\nINSERT INTO \"Post\" VALUES (1, 1);"),
+            ("0002_rebuild.sql", "PRAGMA defer_foreign_keys=ON;\nPRAGMA foreign_keys=OFF;\nCREATE TABLE \"new_User\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"name\" TEXT NOT NULL DEFAULT '');\nINSERT INTO \"new_User\" (\"id\", \"name\") SELECT \"id\", coalesce(\"name\", '') FROM \"User\";\nDROP TABLE \"User\";\nALTER TABLE \"new_User\" RENAME TO \"User\";\nPRAGMA foreign_keys=ON;\nPRAGMA defer_foreign_keys=OFF;"),
+        ])
+        .unwrap();
+        assert!(
+            !schema
+                .table("User")
+                .unwrap()
+                .column("name")
+                .unwrap()
+                .ty
+                .nullable
+        );
+    }
 }

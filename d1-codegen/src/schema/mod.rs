@@ -2,7 +2,10 @@
 
 mod build;
 
-pub use build::{apply_migrations, read_catalog, sqlite_message_pub, Applied};
+pub use build::{
+    apply_migrations, apply_migrations_within, read_catalog, sqlite_error_parts, Applied,
+    STATEMENT_BUDGET,
+};
 
 use crate::types::{Affinity, SqlType, Ty};
 
