@@ -4,8 +4,7 @@ use super::{Scope, Unresolved, Walker};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::types::{SqlType, Ty};
 use sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, Ident, InTarget, ObjectNamePart, Spanned, UnaryOperator,
-    Value as Lit,
+    BinaryOperator, CaseWhen, Expr, Ident, InTarget, ObjectNamePart, UnaryOperator, Value as Lit,
 };
 
 /// How a parameter is used, when that decides its type.
@@ -28,10 +27,6 @@ fn strip_nested(e: &Expr) -> &Expr {
 fn is_comparison(op: &BinaryOperator) -> bool {
     use BinaryOperator::*;
     matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq)
-}
-
-fn is_null_literal(e: &Expr) -> bool {
-    matches!(strip_nested(e), Expr::Value(v) if v.value == Lit::Null)
 }
 
 /// Whether an expression is a literal (a date function's argument that cannot be bad input).
@@ -609,12 +604,6 @@ impl<'a> Walker<'a> {
                 .filter_map(|x| self.column_key(x, scope)),
         );
     }
-
-    /// A comparison against the `NULL` literal: never true, so no parameter hint from it.
-    #[allow(dead_code)]
-    pub(crate) fn null_literal(e: &Expr) -> bool {
-        is_null_literal(e)
-    }
 }
 
 fn alias_in(scope: &Scope<'_>, name: &str) -> Option<(String, Ty)> {
@@ -646,9 +635,4 @@ pub(crate) fn last_ident(parts: &[ObjectNamePart]) -> Option<&Ident> {
         ObjectNamePart::Identifier(i) => Some(i),
         ObjectNamePart::Function(f) => Some(&f.name),
     }
-}
-
-#[allow(dead_code)]
-fn span_of(e: &Expr) -> sqlparser::tokenizer::Span {
-    e.span()
 }
