@@ -194,6 +194,21 @@ fn number(sql: &str, i: &mut usize) {
     }
 }
 
+/// A name without its quotes: `"x"`, `'x'`, `` `x` ``, `[x]` → `x`; anything else as it is.
+pub fn unquote(s: &str) -> &str {
+    let b = s.as_bytes();
+    if b.len() >= 2
+        && matches!(
+            (b[0], b[b.len() - 1]),
+            (b'"', b'"') | (b'\'', b'\'') | (b'`', b'`') | (b'[', b']')
+        )
+    {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
+}
+
 /// One statement of a larger SQL text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementText {
@@ -210,6 +225,13 @@ impl StatementText {
     pub fn text<'a>(&self, sql: &'a str) -> &'a str {
         &sql[self.start..self.end]
     }
+}
+
+/// The tokens of one statement (tokens sorted by position, as [`tokenize`] makes them).
+pub fn tokens_within<'t>(tokens: &'t [Token], st: &StatementText) -> &'t [Token] {
+    let a = tokens.partition_point(|t| t.start < st.start);
+    let b = tokens.partition_point(|t| t.end <= st.end);
+    &tokens[a..b.max(a)]
 }
 
 /// Splits `sql` into statements the way SQLite reads them: a `;` inside a string, a quoted
@@ -459,12 +481,12 @@ fn paren_follows(sql: &str, tokens: &[Token], i: usize) -> bool {
 /// accepts syntax that sqlparser does not: `AS [NOT] MATERIALIZED (` in a CTE (a planner hint
 /// that changes no type) is blanked out, and the words of a multi-word type in `CAST(x AS
 /// FLOATING POINT)` are joined with `_` (the affinity rules look for substrings, which stay).
-pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
-    let tokens = tokenize(sql);
+/// `tokens` are those of `sql` (or of a text `sql` is a prefix of).
+pub fn for_sqlparser<'s>(sql: &'s str, tokens: &[Token]) -> std::borrow::Cow<'s, str> {
     let mut blanks: Vec<(usize, usize)> = Vec::new();
     let mut joins: Vec<(usize, usize)> = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
-        if !t.is_word(sql, "CAST") || !paren_follows(sql, &tokens, i) {
+        if !t.is_word(sql, "CAST") || !paren_follows(sql, tokens, i) {
             continue;
         }
         let mut depth = 0;
@@ -495,7 +517,7 @@ pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     for (i, t) in tokens.iter().enumerate().skip(1) {
-        if !t.is_word(sql, "MATERIALIZED") || !paren_follows(sql, &tokens, i) {
+        if !t.is_word(sql, "MATERIALIZED") || !paren_follows(sql, tokens, i) {
             continue;
         }
         let prev = &tokens[i - 1];
@@ -506,7 +528,7 @@ pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     blanks.extend(
-        window_excludes(sql, &tokens)
+        window_excludes(sql, tokens)
             .into_iter()
             .map(|(a, b, _)| (a, b)),
     );
@@ -525,7 +547,11 @@ pub fn for_sqlparser(sql: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod rewrite_tests {
-    use super::for_sqlparser;
+    use super::tokenize;
+
+    fn for_sqlparser(sql: &str) -> String {
+        super::for_sqlparser(sql, &tokenize(sql)).into_owned()
+    }
 
     #[test]
     fn materialized_hints_are_blanked_keeping_length() {

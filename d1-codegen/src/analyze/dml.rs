@@ -13,17 +13,9 @@ use sqlparser::ast::{
 impl<'a> Walker<'a> {
     /// The relation a DML statement writes to, reported when unknown.
     fn target(&mut self, name: &sqlparser::ast::ObjectName, alias: Option<&str>) -> Option<Source> {
-        let table = object_name(name);
-        let found = self.table_source(&table, alias);
+        let found = self.table_source(&object_name(name), alias);
         if found.is_none() {
-            let mut d = crate::diagnostic::Diagnostic::error(format!("no table `{table}`"));
-            if let Some(s) = crate::diagnostic::closest(
-                &table,
-                self.schema.user_tables().map(|t| t.name.as_str()),
-            ) {
-                d = d.with_help(format!("did you mean `{s}`?"));
-            }
-            self.error_at(d, name.span(), false);
+            self.unknown_table(name);
         }
         found
     }
@@ -74,7 +66,7 @@ impl<'a> Walker<'a> {
             {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
-            self.error_at(d, name.span(), false);
+            self.error_at(d, name.span());
         }
         i
     }

@@ -17,7 +17,8 @@ pub(crate) enum Hint<'t> {
     Assign(&'t Ty, bool),
 }
 
-fn strip_nested(e: &Expr) -> &Expr {
+/// `e` without enclosing parentheses.
+pub(crate) fn strip_nested(e: &Expr) -> &Expr {
     match e {
         Expr::Nested(inner) => strip_nested(inner),
         e => e,
@@ -539,7 +540,7 @@ impl<'a> Walker<'a> {
                 if let Some(h) = help {
                     d = d.with_help(h);
                 }
-                self.error_at(d, span, false);
+                self.error_at(d, span);
                 Ty::unknown()
             }
         }

@@ -135,7 +135,9 @@ impl Analyzer {
             let Some(sql) = self.schema.tables[i].sql.clone() else {
                 continue;
             };
-            let Ok(mut stmts) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(&sql))
+            let tokens = lex::tokenize(&sql);
+            let Ok(mut stmts) =
+                Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(&sql, &tokens))
             else {
                 self.view_from_oracle(i);
                 continue;
@@ -144,7 +146,7 @@ impl Analyzer {
                 continue;
             };
             let params = Params::default();
-            let mut w = Walker::new(&self.schema, &sql, &params, false);
+            let mut w = Walker::new(&self.schema, &sql, &params, &tokens, false);
             let cols = w.query(&view.query, None);
             let clean = w.errors.is_empty();
             let table = &mut self.schema.tables[i];
@@ -179,12 +181,8 @@ impl Analyzer {
         let params = Params::of(sql, &tokens);
         let mut errors = lint::query_rules(sql, &statements, &params);
         if let Some(first) = statements.first() {
-            let st_tokens: Vec<_> = tokens
-                .iter()
-                .filter(|t| t.end <= first.end)
-                .copied()
-                .collect();
-            let verdict = lint::statement_rules(sql, &st_tokens, Context::Query);
+            let st_tokens = lex::tokens_within(&tokens, first);
+            let verdict = lint::statement_rules(sql, st_tokens, Context::Query);
             errors.extend(verdict.diagnostics.into_iter().filter(Diagnostic::is_error));
         }
         if !errors.is_empty() {
@@ -201,23 +199,24 @@ impl Analyzer {
         let oracle_names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
         drop(stmt);
 
-        let readable = lex::for_sqlparser(text);
-        let parsed = Parser::parse_sql(&SQLiteDialect {}, &readable);
-        let statement = match parsed {
+        let st_tokens = lex::tokens_within(&tokens, first);
+        let readable = lex::for_sqlparser(text, st_tokens);
+        let statement = match Parser::parse_sql(&SQLiteDialect {}, &readable) {
             Ok(mut v) if v.len() == 1 => v.pop(),
-            _ => None,
-        };
-        let Some(statement) = statement else {
-            let mut sig = self.fallback(text, &params);
-            if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, &readable) {
+            Ok(_) => None,
+            Err(e) => {
+                let mut sig = self.fallback(text, &params);
                 sig.warnings.push(Diagnostic::warning(format!(
                     "d1kit's SQL parser cannot read this statement ({e}); SQLite accepts it, so its types come from SQLite's column metadata and every column is `Option`"
                 )).with_help("add `AS \"name!\"` overrides for columns you know are not NULL"));
+                return Ok(sig);
             }
-            return Ok(sig);
+        };
+        let Some(statement) = statement else {
+            return Ok(self.fallback(text, &params));
         };
 
-        let mut w = Walker::new(&self.schema, text, &params, true);
+        let mut w = Walker::new(&self.schema, text, &params, st_tokens, true);
         let (kind, columns) = w.statement(&statement);
         if !w.policy.is_empty() {
             return Err(Diagnostics(w.policy));
@@ -275,9 +274,11 @@ impl Analyzer {
     ) -> Vec<Diagnostic> {
         let (message, offset) = schema::sqlite_error_parts(e);
         let mut walked = Vec::new();
-        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text)) {
+        let tokens = lex::tokenize(text);
+        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text, &tokens))
+        {
             if let Some(statement) = v.pop() {
-                let mut w = Walker::new(&self.schema, text, params, true);
+                let mut w = Walker::new(&self.schema, text, params, &tokens, true);
                 let _ = w.statement(&statement);
                 walked = w.errors;
             }
@@ -299,7 +300,6 @@ impl Analyzer {
         } else if let Some(name) = message.strip_prefix("no such column: ") {
             let column = name.rsplit('.').next().unwrap_or(name);
             let mut d = Diagnostic::error(format!("no column `{name}`"));
-            let tokens = lex::tokenize(text);
             let mentioned: Vec<&str> = self
                 .schema
                 .tables
@@ -307,7 +307,7 @@ impl Analyzer {
                 .filter(|t| {
                     tokens
                         .iter()
-                        .any(|tok| unquote(tok.text(text)).eq_ignore_ascii_case(&t.name))
+                        .any(|tok| lex::unquote(tok.text(text)).eq_ignore_ascii_case(&t.name))
                 })
                 .flat_map(|t| t.columns.iter().map(|c| c.name.as_str()))
                 .collect();
@@ -417,7 +417,10 @@ fn parse_warnings(m: &crate::migrations::Migration) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for st in lex::split_statements(&m.sql) {
         let text = st.text(&m.sql);
-        if let Err(e) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text)) {
+        if let Err(e) = Parser::parse_sql(
+            &SQLiteDialect {},
+            &lex::for_sqlparser(text, &lex::tokenize(text)),
+        ) {
             out.push(
                 Diagnostic::warning(format!(
                     "d1kit's SQL parser cannot read this statement ({e}); SQLite can, so the schema is still exact, but lints skip it"
@@ -428,10 +431,6 @@ fn parse_warnings(m: &crate::migrations::Migration) -> Vec<Diagnostic> {
         }
     }
     out
-}
-
-fn unquote(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, '"' | '`' | '[' | ']'))
 }
 
 /// A result name with its override suffix removed: `n!`, `n?`, `n: T`, `n!: T` → `n`.
@@ -481,13 +480,19 @@ pub(crate) struct Walker<'a> {
     /// Byte offsets of window-frame EXCLUDE clauses that can leave out the current row.
     pub excludes: Vec<usize>,
     /// The statement's tokens, for locations sqlparser's spans do not give exactly.
-    pub tokens: Vec<lex::Token>,
+    pub tokens: &'a [lex::Token],
     next_id: usize,
 }
 
 impl<'a> Walker<'a> {
-    pub fn new(schema: &'a Schema, sql: &'a str, params: &'a Params, top: bool) -> Walker<'a> {
-        let tokens = lex::tokenize(sql);
+    /// `tokens` are those of `sql`.
+    pub fn new(
+        schema: &'a Schema,
+        sql: &'a str,
+        params: &'a Params,
+        tokens: &'a [lex::Token],
+        top: bool,
+    ) -> Walker<'a> {
         Walker {
             schema,
             sql,
@@ -498,7 +503,7 @@ impl<'a> Walker<'a> {
             warnings: Vec::new(),
             ctes: Vec::new(),
             top,
-            excludes: lex::window_excludes(sql, &tokens)
+            excludes: lex::window_excludes(sql, tokens)
                 .into_iter()
                 .filter(|e| e.2)
                 .map(|e| e.0)
@@ -632,16 +637,12 @@ impl<'a> Walker<'a> {
     }
 
     /// An error located at a node.
-    pub fn error_at(&mut self, d: Diagnostic, span: sqlparser::tokenizer::Span, policy: bool) {
+    pub fn error_at(&mut self, d: Diagnostic, span: sqlparser::tokenizer::Span) {
         let d = match self.location(span) {
             Some(l) => d.at(l, self.span_len(span)),
             None => d,
         };
-        if policy {
-            self.policy.push(d);
-        } else {
-            self.errors.push(d);
-        }
+        self.errors.push(d);
     }
 
     /// The parameters with their final types: a parameter no context typed is `Option<Value>`.

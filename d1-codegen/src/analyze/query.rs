@@ -1,6 +1,6 @@
 //! SELECT: FROM and joins, WHERE narrowing, GROUP BY, projections, CTEs, compound queries and subqueries.
 
-use super::expr::{last_ident, Hint};
+use super::expr::{last_ident, strip_nested, Hint};
 use super::functions::{args, is_aggregate_call};
 use super::{parse_override, OutColumn, Rowid, Scope, Source, SourceColumn, Walker};
 use crate::diagnostic::{closest, Diagnostic};
@@ -440,7 +440,8 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn unknown_table(&mut self, name: &ObjectName) {
+    /// Reports a relation that is neither a table, a view nor a CTE in scope.
+    pub(crate) fn unknown_table(&mut self, name: &ObjectName) {
         let table = object_name(name);
         let mut d = Diagnostic::error(format!("no table `{table}`"));
         let names: Vec<&str> = self
@@ -452,7 +453,7 @@ impl<'a> Walker<'a> {
         if let Some(s) = closest(&table, names) {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
-        self.error_at(d, name.span(), false);
+        self.error_at(d, name.span());
     }
 
     /// The columns of `json_each(..)` / `json_tree(..)`.
@@ -595,7 +596,7 @@ impl<'a> Walker<'a> {
         match item {
             SelectItem::UnnamedExpr(e) => {
                 let ty = self.expr(e, scope);
-                let (name, origin) = match strip(e) {
+                let (name, origin) = match strip_nested(e) {
                     Expr::Identifier(c) => self.ref_name(scope, None, &c.value),
                     Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
                         let n = parts.len();
@@ -629,7 +630,7 @@ impl<'a> Walker<'a> {
                 if let Some(t) = custom {
                     ty.ty = SqlType::Custom(t);
                 }
-                let origin = match strip(expr) {
+                let origin = match strip_nested(expr) {
                     Expr::Identifier(c) => self.ref_name(scope, None, &c.value).1,
                     Expr::CompoundIdentifier(p) if p.len() >= 2 => {
                         let n = p.len();
@@ -643,14 +644,10 @@ impl<'a> Walker<'a> {
             }
             SelectItem::Wildcard(_) => {
                 if scope.sources.is_empty() {
-                    self.error_at(
-                        Diagnostic::error("`*` with no FROM clause"),
-                        item.span(),
-                        false,
-                    );
+                    self.error_at(Diagnostic::error("`*` with no FROM clause"), item.span());
                 }
                 for s in &scope.sources {
-                    Self::expand(scope, s, cols, spans, item.span());
+                    Self::expand(scope, s, true, cols, spans, item.span());
                 }
             }
             SelectItem::QualifiedWildcard(kind, _) => {
@@ -665,13 +662,12 @@ impl<'a> Walker<'a> {
                     .iter()
                     .find(|s| s.name.eq_ignore_ascii_case(&name))
                 {
-                    Some(s) => Self::expand_all(scope, s, cols, spans, item.span()),
+                    Some(s) => Self::expand(scope, s, false, cols, spans, item.span()),
                     None => self.error_at(
                         Diagnostic::error(format!(
                             "no table `{name}` in this query, for `{name}.*`"
                         )),
                         item.span(),
-                        false,
                     ),
                 }
             }
@@ -681,35 +677,18 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// The columns `*` (`skip_merged`: the merged side of USING/NATURAL left out) or `t.*`
+    /// (every visible column of `t`) expands to.
     fn expand(
         scope: &Scope<'_>,
         s: &Source,
+        skip_merged: bool,
         cols: &mut Vec<OutColumn>,
         spans: &mut Vec<sqlparser::tokenizer::Span>,
         span: sqlparser::tokenizer::Span,
     ) {
         for (i, c) in s.columns.iter().enumerate() {
-            if c.hidden || s.merged.contains(&i) {
-                continue;
-            }
-            cols.push(OutColumn {
-                name: c.name.clone(),
-                ty: scope.column_ty(s, i, scope),
-                origin: c.origin.clone(),
-            });
-            spans.push(span);
-        }
-    }
-
-    fn expand_all(
-        scope: &Scope<'_>,
-        s: &Source,
-        cols: &mut Vec<OutColumn>,
-        spans: &mut Vec<sqlparser::tokenizer::Span>,
-        span: sqlparser::tokenizer::Span,
-    ) {
-        for (i, c) in s.columns.iter().enumerate() {
-            if c.hidden {
+            if c.hidden || (skip_merged && s.merged.contains(&i)) {
                 continue;
             }
             cols.push(OutColumn {
@@ -732,13 +711,6 @@ impl<'a> Walker<'a> {
             Ok(r) => (r.name, r.origin),
             Err(_) => (column.to_string(), None),
         }
-    }
-}
-
-fn strip(e: &Expr) -> &Expr {
-    match e {
-        Expr::Nested(x) => strip(x),
-        e => e,
     }
 }
 

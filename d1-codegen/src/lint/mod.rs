@@ -1,7 +1,7 @@
 //! D1's own rules (no explicit transactions, PRAGMA allowlist, no ATTACH, 100 parameters, 100 KB) checked on the tokens of a statement.
 
 use crate::diagnostic::Diagnostic;
-use crate::lex::{Params, StatementText, Token, TokenKind};
+use crate::lex::{self, Params, StatementText, Token, TokenKind};
 
 /// The most parameters a D1 statement may bind (the Worker binding's limit).
 pub const MAX_PARAMS: u32 = 100;
@@ -100,13 +100,13 @@ fn pragma(sql: &str, tokens: &[Token], ctx: Context, v: &mut Verdict) {
     let Some(name_tok) = tokens.get(i) else {
         return;
     };
-    let name = unquote(name_tok.text(sql)).to_ascii_lowercase();
+    let name = lex::unquote(name_tok.text(sql)).to_ascii_lowercase();
     let value = match tokens.get(i + 1).map(|t| t.text(sql)) {
         Some("=") => tokens.get(i + 2),
         Some("(") => tokens.get(i + 2),
         _ => None,
     }
-    .map(|t| unquote(t.text(sql)).to_ascii_lowercase());
+    .map(|t| lex::unquote(t.text(sql)).to_ascii_lowercase());
     let first = &tokens[0];
     let allowed =
         PRAGMA_ALLOWLIST.contains(&name.as_str()) && !(name == "page_size" && value.is_some());
@@ -138,20 +138,6 @@ fn pragma(sql: &str, tokens: &[Token], ctx: Context, v: &mut Verdict) {
                     .at_offset(sql, first.start, tokens.last().map_or(1, |t| t.end - first.start)),
             );
         }
-    }
-}
-
-fn unquote(s: &str) -> &str {
-    let b = s.as_bytes();
-    if b.len() >= 2
-        && matches!(
-            (b[0], b[b.len() - 1]),
-            (b'"', b'"') | (b'\'', b'\'') | (b'`', b'`') | (b'[', b']')
-        )
-    {
-        &s[1..s.len() - 1]
-    } else {
-        s
     }
 }
 

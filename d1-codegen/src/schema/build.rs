@@ -56,12 +56,8 @@ pub fn apply_migrations_within(
         let statements = lex::split_tokens(&m.sql, &tokens);
         let mut runnable = Vec::new();
         for st in &statements {
-            let st_tokens: Vec<_> = tokens
-                .iter()
-                .filter(|t| t.start >= st.start && t.end <= st.end)
-                .copied()
-                .collect();
-            let verdict = lint::statement_rules(&m.sql, &st_tokens, Context::Migration);
+            let st_tokens = lex::tokens_within(&tokens, st);
+            let verdict = lint::statement_rules(&m.sql, st_tokens, Context::Migration);
             for d in verdict.diagnostics {
                 let d = d.in_file(&m.path);
                 if d.is_error() {
