@@ -365,12 +365,14 @@ impl Params {
         self.refs.iter().map(|r| r.number).max().unwrap_or(0)
     }
 
-    /// The number of the parameter whose token starts at byte `offset`.
+    /// The number of the parameter whose token starts at byte `offset`; never 0 (`?0` has no
+    /// slot: SQLite rejects it).
     pub fn number_at(&self, offset: usize) -> Option<u32> {
         self.refs
             .iter()
             .find(|r| r.start == offset)
             .map(|r| r.number)
+            .filter(|n| *n > 0)
     }
 }
 
@@ -437,7 +439,8 @@ mod tests {
         ] {
             let tokens = tokenize(sql);
             let _ = split_tokens(sql, &tokens);
-            let _ = Params::of(sql, &tokens);
+            let p = Params::of(sql, &tokens);
+            assert!(p.refs.iter().all(|r| p.number_at(r.start) != Some(0)));
         }
     }
 }

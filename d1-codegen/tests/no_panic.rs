@@ -215,3 +215,16 @@ fn the_seeds_themselves_are_accepted() {
         }
     });
 }
+
+/// `?0` is no parameter (SQLite rejects it); the error path must report it, not underflow.
+#[test]
+fn question_zero_is_an_error_not_a_panic() {
+    LOCAL.with(|a| {
+        let err = a
+            .analyze("SELECT id FROM notes WHERE id = ?0 AND titel = 1")
+            .unwrap_err();
+        let d = &err.0[0];
+        assert!(d.message.contains("variable number"), "{err}");
+        assert_eq!(d.span.location.map(|l| l.column), Some(33));
+    });
+}
