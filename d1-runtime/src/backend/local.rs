@@ -1,0 +1,517 @@
+//! The local backend: an embedded SQLite (rusqlite, bundled) that behaves like
+//! `wrangler dev --local`: foreign keys on, wrangler's `d1_migrations` table, `batch` atomic.
+
+use crate::database::{Database as DatabaseDef, Migration};
+use crate::executor::{Batch, Executor, Query, RawResults, RunResult, Statement};
+use crate::row::{FromRow, Row, RowSource};
+use crate::{Error, Result, Value};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, StatementStatus};
+use std::path::{Path, PathBuf};
+
+/// One local database: a SQLite file, or in memory.
+///
+/// ```
+/// use d1_runtime::{local, Executor, Sql};
+/// let db = local::Database::open_in_memory()?;
+/// local::block_on(db.run(Sql::<()>::new("CREATE TABLE t (x INTEGER)", vec![])))?;
+/// let res = local::block_on(db.run(Sql::<()>::new("INSERT INTO t VALUES (?1)", vec![7.into()])))?;
+/// assert_eq!(res.changes, 1);
+/// # Ok::<(), d1_runtime::Error>(())
+/// ```
+pub struct Database {
+    conn: Connection,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Database::migrate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// Migrations applied now, in order.
+    pub applied: Vec<&'static str>,
+    /// Migrations wrangler had applied without a checksum, now recorded with the file's.
+    pub adopted: Vec<&'static str>,
+    /// Migrations the database has applied that this program does not have (a newer
+    /// program migrated it); left alone.
+    pub unknown: Vec<String>,
+}
+
+const WRANGLER_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT UNIQUE,
+    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+)";
+const CHECKSUM_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1kit_migrations(
+    name       TEXT PRIMARY KEY NOT NULL,
+    sha256     TEXT NOT NULL,
+    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+)";
+
+fn sqlite(sql: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::query(e.to_string(), sql)
+}
+
+impl Database {
+    /// Opens (creating it and its directory if needed) the SQLite file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| Error::Backend(format!("{}: {e}", path.display())))?;
+        Database::setup(conn, Some(path.to_owned()))
+    }
+
+    /// A fresh database in memory.
+    pub fn open_in_memory() -> Result<Database> {
+        let conn = Connection::open_in_memory().map_err(|e| Error::Backend(e.to_string()))?;
+        Database::setup(conn, None)
+    }
+
+    /// The database of `tenant` for the configured database `D`, one SQLite file per tenant
+    /// under `data_dir/D::NAME/`: created on first use and migrated to `D`'s migrations.
+    pub fn open_tenant<D: DatabaseDef>(
+        data_dir: impl AsRef<Path>,
+        tenant: &str,
+    ) -> Result<Database> {
+        let path = data_dir
+            .as_ref()
+            .join(D::NAME)
+            .join(format!("{}.sqlite", file_stem(tenant)));
+        let db = Database::open(path)?;
+        db.migrate(D::MIGRATIONS)?;
+        Ok(db)
+    }
+
+    fn setup(conn: Connection, path: Option<PathBuf>) -> Result<Database> {
+        // As in D1: foreign keys are enforced.
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        conn.set_prepared_statement_cache_capacity(256);
+        Ok(Database { conn, path })
+    }
+
+    /// The file, for a database that is not in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The underlying rusqlite connection, for what d1kit does not cover.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Applies the migrations this database has not applied yet, exactly as
+    /// `wrangler d1 migrations apply` does: in order, each file in one transaction recorded in
+    /// `d1_migrations`, stopping at the first failure. It also records each file's SHA-256 in
+    /// `d1kit_migrations`, so an applied migration that was later edited is an error.
+    pub fn migrate(&self, migrations: &[Migration]) -> Result<MigrateReport> {
+        let setup = format!("{WRANGLER_TABLE};\n{CHECKSUM_TABLE};");
+        self.conn.execute_batch(&setup).map_err(sqlite(&setup))?;
+        let applied = self.names("SELECT name FROM d1_migrations ORDER BY id")?;
+        let mut report = MigrateReport::default();
+        for name in &applied {
+            if !migrations.iter().any(|m| m.name == name) {
+                report.unknown.push(name.clone());
+            }
+        }
+        for m in migrations {
+            if applied.iter().any(|a| a == m.name) {
+                match self.recorded_checksum(m.name)? {
+                    Some(recorded) if recorded != m.checksum => {
+                        return Err(Error::MigrationEdited {
+                            name: m.name.to_owned(),
+                            recorded,
+                            current: m.checksum.to_owned(),
+                        })
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.record_checksum(m)?;
+                        report.adopted.push(m.name);
+                    }
+                }
+                continue;
+            }
+            self.apply(m)?;
+            report.applied.push(m.name);
+        }
+        Ok(report)
+    }
+
+    /// [`migrate`](Self::migrate) with the migrations embedded by `#[derive(Database)]`.
+    pub fn migrate_to<D: DatabaseDef>(&self) -> Result<MigrateReport> {
+        self.migrate(D::MIGRATIONS)
+    }
+
+    fn apply(&self, m: &Migration) -> Result<()> {
+        let failed = |e: rusqlite::Error| Error::Migration {
+            name: m.name.to_owned(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.unchecked_transaction().map_err(failed)?;
+        tx.execute_batch(m.sql).map_err(failed)?;
+        tx.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [m.name])
+            .map_err(failed)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO d1kit_migrations (name, sha256) VALUES (?1, ?2)",
+            [m.name, m.checksum],
+        )
+        .map_err(failed)?;
+        tx.commit().map_err(failed)
+    }
+
+    fn names(&self, sql: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(sql).map_err(sqlite(sql))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(sqlite(sql))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sqlite(sql))
+    }
+
+    fn recorded_checksum(&self, name: &str) -> Result<Option<String>> {
+        let sql = "SELECT sha256 FROM d1kit_migrations WHERE name = ?1";
+        let mut stmt = self.conn.prepare_cached(sql).map_err(sqlite(sql))?;
+        let mut rows = stmt.query([name]).map_err(sqlite(sql))?;
+        match rows.next().map_err(sqlite(sql))? {
+            Some(row) => Ok(Some(row.get(0).map_err(sqlite(sql))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn record_checksum(&self, m: &Migration) -> Result<()> {
+        let sql = "INSERT INTO d1kit_migrations (name, sha256) VALUES (?1, ?2)";
+        self.conn
+            .execute(sql, [m.name, m.checksum])
+            .map(drop)
+            .map_err(sqlite(sql))
+    }
+
+    /// Runs one statement, handing each row to `each`; returns what it did.
+    fn execute(
+        &self,
+        statement: &Statement,
+        mut each: impl FnMut(&mut dyn RowSource) -> Result<bool>,
+    ) -> Result<RunResult> {
+        let sql = &*statement.sql;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(sqlite(sql))?;
+        let expected = stmt.parameter_count();
+        if expected != statement.params.len() {
+            return Err(Error::Bind {
+                index: statement.params.len().min(expected) + 1,
+                message: format!(
+                    "the statement takes {expected} parameters, {} were given",
+                    statement.params.len()
+                ),
+            });
+        }
+        for (i, value) in statement.params.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, value).map_err(sqlite(sql))?;
+        }
+        stmt.reset_status(StatementStatus::FullscanStep);
+        let readonly = stmt.readonly();
+        let before = self.conn.total_changes();
+        let mut returned = 0u64;
+        {
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(sqlite(sql))? {
+                returned += 1;
+                let mut source = LocalRow { row };
+                if !each(&mut source)? {
+                    break;
+                }
+            }
+        }
+        let scanned = stmt.get_status(StatementStatus::FullscanStep).max(0) as u64;
+        let changes = if readonly {
+            0
+        } else {
+            self.conn.total_changes().saturating_sub(before)
+        };
+        Ok(RunResult {
+            changes,
+            last_row_id: if changes > 0 {
+                self.conn.last_insert_rowid()
+            } else {
+                0
+            },
+            rows_read: returned + scanned,
+            rows_written: changes,
+        })
+    }
+
+    fn collect<R: FromRow>(&self, statement: &Statement, limit: Option<usize>) -> Result<Vec<R>> {
+        let mut out = Vec::new();
+        self.execute(statement, |source| {
+            out.push(R::from_row(&mut Row::new(source))?);
+            Ok(limit.is_none_or(|l| out.len() < l))
+        })?;
+        Ok(out)
+    }
+
+    fn raw(&self, statement: &Statement) -> Result<RawResults> {
+        let mut columns: Option<Vec<String>> = None;
+        let mut rows = Vec::new();
+        let meta = self.execute(statement, |source| {
+            if columns.is_none() {
+                columns = Some(
+                    (0..source.len())
+                        .map(|i| source.name(i).unwrap_or("").to_owned())
+                        .collect(),
+                );
+            }
+            rows.push(
+                (0..source.len())
+                    .map(|i| source.take(i).unwrap_or(Value::Null))
+                    .collect(),
+            );
+            Ok(true)
+        })?;
+        Ok(RawResults {
+            columns: columns.unwrap_or_default(),
+            rows,
+            meta,
+        })
+    }
+}
+
+impl Executor for Database {
+    async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
+        self.collect(&q.into_statement(), None)
+    }
+
+    async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
+        Ok(self.collect(&q.into_statement(), Some(1))?.pop())
+    }
+
+    async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
+        self.execute(&q.into_statement(), |_| Ok(true))
+    }
+
+    async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
+        let statements = b.into_statements();
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        let mut results = Vec::with_capacity(statements.len());
+        for (i, statement) in statements.iter().enumerate() {
+            // On error `tx` is dropped, which rolls every earlier statement back.
+            let raw = self.raw(statement).map_err(|e| match e {
+                Error::Query { message, sql } => Error::Query {
+                    message: format!(
+                        "batch statement {} of {}: {message}",
+                        i + 1,
+                        statements.len()
+                    ),
+                    sql,
+                },
+                other => other,
+            })?;
+            results.push(raw);
+        }
+        tx.commit().map_err(|e| Error::Backend(e.to_string()))?;
+        B::decode(results)
+    }
+}
+
+struct LocalRow<'a> {
+    row: &'a rusqlite::Row<'a>,
+}
+
+impl RowSource for LocalRow<'_> {
+    fn len(&self) -> usize {
+        self.row.as_ref().column_count()
+    }
+    fn name(&self, index: usize) -> Option<&str> {
+        self.row.as_ref().column_name(index).ok()
+    }
+    fn take(&mut self, index: usize) -> Option<Value> {
+        let value = self.row.get_ref(index).ok()?;
+        Some(match value {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(r) => Value::Real(r),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        })
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// A tenant key as a file name: kept when it is plain (`[A-Za-z0-9_-]`, up to 64 bytes), else
+/// hex-encoded, so no key can reach outside the data directory.
+fn file_stem(tenant: &str) -> String {
+    let plain = !tenant.is_empty()
+        && tenant.len() <= 64
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        tenant.to_owned()
+    } else {
+        let hex: String = tenant.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("x-{hex}")
+    }
+}
+
+/// Runs a future to completion on this thread. The local backend never waits, so this is all
+/// the executor it needs; it also works for any other future (it parks until woken).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Sql;
+
+    const M1: Migration = Migration {
+        name: "0001_init.sql",
+        sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);",
+        checksum: "aaa",
+    };
+    const M2_BROKEN: Migration = Migration {
+        name: "0002_bad.sql",
+        sql: "INSERT INTO t (x) VALUES ('kept?'); CREATE TABLE t (y);",
+        checksum: "bbb",
+    };
+
+    fn q<R>(sql: &'static str, params: Vec<Value>) -> Sql<R> {
+        Sql::new(sql, params)
+    }
+
+    #[test]
+    fn migrate_is_wrangler_compatible_and_stops_at_the_first_failure() {
+        let db = Database::open_in_memory().unwrap();
+        let err = db.migrate(&[M1, M2_BROKEN]).unwrap_err().to_string();
+        assert!(
+            err.contains("0002_bad.sql") && err.contains("already exists"),
+            "{err}"
+        );
+        // 0001 applied, 0002 entirely rolled back (its INSERT too).
+        let names = db.names("SELECT name FROM d1_migrations").unwrap();
+        assert_eq!(names, vec!["0001_init.sql"]);
+        let count: i64 = db
+            .conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 0);
+        // Running again applies nothing new and finds nothing wrong.
+        let report = db.migrate(&[M1]).unwrap();
+        assert_eq!(report, MigrateReport::default());
+    }
+
+    #[test]
+    fn an_edited_applied_migration_is_an_error_and_wrangler_rows_are_adopted() {
+        let db = Database::open_in_memory().unwrap();
+        db.migrate(&[M1]).unwrap();
+        let edited = Migration {
+            checksum: "ccc",
+            ..M1
+        };
+        let err = db.migrate(&[edited]).unwrap_err();
+        assert!(
+            matches!(err, Error::MigrationEdited { ref recorded, .. } if recorded == "aaa"),
+            "{err}"
+        );
+        // A migration applied by wrangler alone has no checksum: adopted as it is now.
+        db.conn.execute("DELETE FROM d1kit_migrations", []).unwrap();
+        let report = db.migrate(&[edited]).unwrap();
+        assert_eq!(report.adopted, vec!["0001_init.sql"]);
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing() {
+        let db = Database::open_in_memory().unwrap();
+        db.migrate(&[M1]).unwrap();
+        let ok = block_on(db.batch((
+            q::<()>("INSERT INTO t (x) VALUES (?1)", vec!["a".into()]),
+            q::<(i64,)>("SELECT count(*) FROM t", vec![]),
+        )));
+        assert!(ok.is_ok());
+        let failing = block_on(db.batch((
+            q::<()>("INSERT INTO t (x) VALUES (?1)", vec!["b".into()]),
+            q::<()>("INSERT INTO t (x) VALUES (?1)", vec![Value::Null]),
+        )));
+        let err = failing.unwrap_err().to_string();
+        assert!(
+            err.contains("batch statement 2 of 2") && err.contains("NOT NULL"),
+            "{err}"
+        );
+        let count: i64 = db
+            .conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            count, 1,
+            "the first insert of the failed batch was rolled back"
+        );
+    }
+
+    #[test]
+    fn run_reports_changes_and_rowid_and_reads_report_none() {
+        let db = Database::open_in_memory().unwrap();
+        db.migrate(&[M1]).unwrap();
+        let res =
+            block_on(db.run(q::<()>("INSERT INTO t (x) VALUES ('a'), ('b')", vec![]))).unwrap();
+        assert_eq!((res.changes, res.last_row_id, res.rows_written), (2, 2, 2));
+        let res = block_on(db.run(q::<()>("SELECT * FROM t", vec![]))).unwrap();
+        assert_eq!((res.changes, res.last_row_id), (0, 0));
+        assert!(res.rows_read >= 2);
+        let err = block_on(db.run(q::<()>("SELECT ?1", vec![]))).unwrap_err();
+        assert!(
+            err.to_string().contains("takes 1 parameters, 0 were given"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tenant_keys_become_safe_file_names() {
+        assert_eq!(file_stem("alice-1"), "alice-1");
+        assert_eq!(file_stem("../etc"), "x-2e2e2f657463");
+        assert_eq!(file_stem(""), "x-");
+    }
+}

@@ -1,0 +1,87 @@
+//! d1kit's one runtime error type.
+
+/// What went wrong while running a query, decoding a row or migrating a database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value could not become the Rust type of its column (never a panic).
+    #[error("column `{column}`: {message}")]
+    Decode {
+        /// The result column's name.
+        column: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// A parameter's value could not be bound (e.g. an integer D1 cannot represent).
+    #[error("parameter {index}: {message}")]
+    Bind {
+        /// The parameter's number (1-based).
+        index: usize,
+        /// Why.
+        message: String,
+    },
+    /// The database rejected the statement.
+    #[error("{message}\n  in: {sql}")]
+    Query {
+        /// The database's message.
+        message: String,
+        /// The statement that failed (its first 200 characters).
+        sql: String,
+    },
+    /// A migration could not be applied; it and every later one were left unapplied.
+    #[error("migration `{name}` failed, nothing of it was applied: {message}")]
+    Migration {
+        /// The migration's file name.
+        name: String,
+        /// The database's message.
+        message: String,
+    },
+    /// A migration that was already applied has been edited since.
+    #[error(
+        "migration `{name}` was edited after it was applied (recorded sha256 {recorded}, file now {current}); \
+         add a new migration instead of editing an applied one"
+    )]
+    MigrationEdited {
+        /// The migration's file name.
+        name: String,
+        /// The checksum recorded when it was applied.
+        recorded: String,
+        /// The checksum of the migration as it is now.
+        current: String,
+    },
+    /// The database has applied a migration this program does not know (a newer program ran).
+    #[error("the database has applied migration `{name}`, which this program does not have")]
+    UnknownMigration {
+        /// The migration's name as recorded.
+        name: String,
+    },
+    /// A file or directory could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path concerned.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else the backend reports.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// `Result<T, d1kit::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn query(message: impl Into<String>, sql: &str) -> Error {
+        let trimmed = sql.trim();
+        let mut shown: String = trimmed.chars().take(200).collect();
+        if shown.len() < trimmed.len() {
+            shown.push('…');
+        }
+        Error::Query {
+            message: message.into(),
+            sql: shown,
+        }
+    }
+}
