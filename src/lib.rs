@@ -1,9 +1,11 @@
-//! d1kit: typed, compile-time-checked SQL for applications that give every user their own Cloudflare D1 database.
+//! d1kit: typed, checked SQL for applications that give every user their own Cloudflare D1
+//! database. The macros check each query against the schema the migrations build; the runtime
+//! runs them locally (SQLite) or on Workers, and routes each tenant to its database.
 //!
-//! This facade re-exports the macros ([`d1_macros`]) and the runtime ([`d1_runtime`]).
+//! See the README for a tour, and DESIGN.md §3.1 for the typing rules.
 
-// Both crates are still empty shells (their issue is next), so the globs import nothing yet.
-#[allow(unused_imports)]
-pub use d1_macros::*;
-#[allow(unused_imports)]
+pub use d1_macros::{sql, sql_as, Database, Query, Row};
 pub use d1_runtime::*;
+
+#[doc(hidden)]
+pub use d1_macros::__sql_as;

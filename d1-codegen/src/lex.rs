@@ -376,9 +376,52 @@ impl Params {
     }
 }
 
+/// The statement as it is sent to D1: every parameter written `?NNN` (D1 binds only numbered
+/// ones; `:name` keeps its SQLite number), and every override alias (`AS "n!"`, `AS "n: T"`)
+/// reduced to its name so rows come back with the column names the Rust side expects.
+pub fn for_d1(sql: &str, tokens: &[Token], params: &Params) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut last = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        let replacement = match t.kind {
+            TokenKind::Param => params
+                .refs
+                .iter()
+                .find(|r| r.start == t.start)
+                .filter(|_| !t.text(sql).starts_with('?') || t.end - t.start == 1)
+                .map(|r| format!("?{}", r.number)),
+            TokenKind::QuotedIdent if i > 0 && tokens[i - 1].is_word(sql, "AS") => {
+                let inner = unquote(t.text(sql));
+                let name = crate::analyze::strip_override(inner);
+                (name != inner).then(|| format!("\"{}\"", name.replace('"', "\"\"")))
+            }
+            _ => None,
+        };
+        if let Some(r) = replacement {
+            out.push_str(&sql[last..t.start]);
+            out.push_str(&r);
+            last = t.end;
+        }
+    }
+    out.push_str(&sql[last..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn d1_text_numbers_parameters_and_strips_overrides() {
+        let sql =
+            "SELECT a AS \"n!\", b AS `m: Id` FROM t WHERE x = :x AND y = ? AND z = :x AND w = ?7";
+        let tokens = tokenize(sql);
+        let out = for_d1(sql, &tokens, &Params::of(sql, &tokens));
+        assert_eq!(
+            out,
+            "SELECT a AS \"n\", b AS \"m\" FROM t WHERE x = ?1 AND y = ?2 AND z = ?1 AND w = ?7"
+        );
+    }
 
     fn split(sql: &str) -> Vec<&str> {
         split_statements(sql).iter().map(|s| s.text(sql)).collect()

@@ -18,11 +18,14 @@
 //! ```
 
 pub mod analyze;
+pub mod build;
 pub mod config;
 pub mod diagnostic;
+pub mod expand;
 pub mod lex;
 pub mod lint;
 pub mod migrations;
+pub mod project;
 pub mod schema;
 pub mod types;
 

@@ -237,10 +237,12 @@ impl Database {
             }
         }
         let scanned = stmt.get_status(StatementStatus::FullscanStep).max(0) as u64;
-        let changes = if readonly {
+        // D1 reports sqlite3_changes(): rows of this statement only, not those its triggers
+        // wrote. It is stale after a statement that changed nothing, hence the total check.
+        let changes = if readonly || self.conn.total_changes() == before {
             0
         } else {
-            self.conn.total_changes().saturating_sub(before)
+            self.conn.changes()
         };
         Ok(RunResult {
             changes,

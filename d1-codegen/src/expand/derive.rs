@@ -1,0 +1,220 @@
+//! The derives: `Row` (decode by column name, plus the trampoline `sql_as!` goes through),
+//! `Query` (a struct whose fields are the `:name` parameters) and `Database` (embedded
+//! migrations, fingerprint, bindings, shard routing).
+
+use super::rows::{fields_of, row_struct, RowField};
+use super::{check, describe_params, tracking, with_database, Errors};
+use crate::diagnostic::closest;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+/// The name of the hidden `macro_rules!` that `#[derive(Row)]` on `Name` defines.
+pub fn trampoline(ident: &Ident) -> Ident {
+    format_ident!("__d1kit_row_{}", ident)
+}
+
+/// `#[derive(Row)]`: `FromRow` by column name, and a hidden macro carrying the field list (with
+/// the fields' own spans) so that `sql_as!(Name, ..)` can check each field at the field.
+pub fn derive_row(
+    ident: &Ident,
+    generics: (&TokenStream, &TokenStream, &TokenStream),
+    fields: &[RowField],
+) -> TokenStream {
+    let (impl_g, ty_g, where_c) = generics;
+    let names: Vec<&Ident> = fields.iter().map(|f| &f.name).collect();
+    let columns: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let s = n.to_string();
+            s.strip_prefix("r#").unwrap_or(&s).to_owned()
+        })
+        .collect();
+    let types = fields.iter().map(|f| &f.ty);
+    let tramp = trampoline(ident);
+    quote! {
+        impl #impl_g ::d1kit::FromRow for #ident #ty_g #where_c {
+            fn from_row(r: &mut ::d1kit::Row<'_>) -> ::d1kit::Result<Self> {
+                ::core::result::Result::Ok(Self { #(#names: r.get_by_name(#columns)?),* })
+            }
+        }
+        #[doc(hidden)]
+        #[allow(unused_macros)]
+        macro_rules! #tramp {
+            ($($rest:tt)*) => {
+                ::d1kit::__sql_as!{ [#ident { #(#names: #types),* }] $($rest)* }
+            };
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        pub(crate) use #tramp;
+    }
+}
+
+/// The `#[d1(...)]` attributes of `#[derive(Query)]`.
+#[derive(Debug, Clone)]
+pub struct QueryAttrs {
+    /// The SQL, with `:name` parameters.
+    pub sql: String,
+    /// The SQL literal's span.
+    pub sql_span: Span,
+    /// `database = "name"` when several databases are configured.
+    pub database: Option<(String, Span)>,
+    /// `row = Type`: a `#[derive(Row)]` type to decode into instead of a generated `NameRow`.
+    pub row: Option<TokenStream>,
+}
+
+/// `#[derive(Query)]`: implements `d1kit::Query`, each `:name` parameter bound from the field
+/// of that name, rows decoded into `<Name>Row` (generated) or the `row = Type` given.
+pub fn derive_query(
+    vis: &TokenStream,
+    ident: &Ident,
+    generics: (&TokenStream, &TokenStream, &TokenStream),
+    fields: &[RowField],
+    attrs: &QueryAttrs,
+) -> TokenStream {
+    let db = attrs.database.as_ref().map(|(n, _)| n.as_str());
+    let config_span = attrs.database.as_ref().map_or(attrs.sql_span, |(_, s)| *s);
+    let checked = match check(db, &attrs.sql, config_span, attrs.sql_span) {
+        Ok(c) => c,
+        Err(e) => return e.into_tokens(),
+    };
+    let sig = &checked.sig;
+    let mut errors = Errors::default();
+    let field_names: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let s = f.name.to_string();
+            s.strip_prefix("r#").unwrap_or(&s).to_owned()
+        })
+        .collect();
+    let mut binds = Vec::new();
+    let mut used = vec![false; fields.len()];
+    for p in &sig.params {
+        let Some(name) = &p.name else {
+            errors.push(
+                attrs.sql_span,
+                format!(
+                    "parameter ?{} has no name: #[derive(Query)] binds fields by name, so write `:name` (parameters: {})",
+                    p.index,
+                    describe_params(sig)
+                ),
+            );
+            continue;
+        };
+        let Some(i) = field_names.iter().position(|f| f == name) else {
+            let mut msg = format!("parameter `:{name}` has no field in `{ident}`");
+            if let Some(s) = closest(name, field_names.iter().map(String::as_str)) {
+                msg.push_str(&format!("\n = help: did you mean `{s}`?"));
+            } else {
+                msg.push_str(&format!("\n = help: add a field `{name}: {}`", p.ty));
+            }
+            errors.push(attrs.sql_span, msg);
+            continue;
+        };
+        used[i] = true;
+        let field = &fields[i];
+        let marker = super::param_marker(&p.ty);
+        let span = super::first_span(&field.ty);
+        let name = &field.name;
+        binds.push(quote_spanned!(span=> ::d1kit::__private::bind::<#marker, _>(self.#name)));
+    }
+    for (f, used) in fields.iter().zip(&used) {
+        if !used {
+            errors.push(
+                f.name.span(),
+                format!(
+                    "field `{}` is not a parameter of the query: use it as `:{}` in the SQL, or remove it",
+                    f.name, f.name
+                ),
+            );
+        }
+    }
+    let (row_ty, row_def) = match &attrs.row {
+        Some(path) => {
+            let mut prefix: Vec<_> = path.clone().into_iter().collect();
+            let last = match prefix.pop() {
+                Some(proc_macro2::TokenTree::Ident(i)) => i,
+                _ => {
+                    errors.push(attrs.sql_span, "`row = ...` must name a type");
+                    return errors.into_tokens();
+                }
+            };
+            let tramp = trampoline(&last);
+            let prefix: TokenStream = prefix.into_iter().collect();
+            let sql = &attrs.sql;
+            let db = attrs.database.as_ref().map(|(n, s)| Ident::new(n, *s));
+            let sql_lit = proc_macro2::Literal::string(sql);
+            let mut lit = sql_lit;
+            lit.set_span(attrs.sql_span);
+            (
+                path.clone(),
+                quote!(const _: () = { #prefix #tramp!{ @check (#db) #lit } };),
+            )
+        }
+        None => {
+            let row_ident = format_ident!("{}Row", ident);
+            if sig.columns.is_empty() {
+                (quote!(()), TokenStream::new())
+            } else {
+                let gen = fields_of(sig, attrs.sql_span, &mut errors);
+                (quote!(#row_ident), row_struct(vis, &row_ident, &gen))
+            }
+        }
+    };
+    if !errors.is_empty() {
+        return errors.into_tokens();
+    }
+    let (impl_g, ty_g, where_c) = generics;
+    let d1_sql = &checked.d1_sql;
+    let track = tracking(&checked.track);
+    quote! {
+        #track
+        #row_def
+        impl #impl_g ::d1kit::Query for #ident #ty_g #where_c {
+            type Row = #row_ty;
+            fn into_statement(self) -> ::d1kit::Statement {
+                ::d1kit::Statement {
+                    sql: ::std::borrow::Cow::Borrowed(#d1_sql),
+                    params: ::std::vec![#(#binds),*],
+                }
+            }
+        }
+    }
+}
+
+/// `#[derive(Database)]`: the configured database `name` (or the only one) as constants.
+pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream {
+    let span = name.map_or_else(|| ident.span(), |(_, s)| s);
+    let result = with_database(name.map(|(n, _)| n), span, |loaded| {
+        let track = tracking(&loaded.untracked_files());
+        let db = &loaded.database;
+        let (db_name, binding, shards) = (&db.name, &db.binding, db.shards);
+        let fingerprint = loaded.migrations.fingerprint();
+        let migrations = loaded.migrations.migrations.iter().map(|m| {
+            let (name, sql, checksum) = (&m.name, &m.sql, &m.checksum);
+            quote!(::d1kit::Migration { name: #name, sql: #sql, checksum: #checksum })
+        });
+        let migrations: Vec<TokenStream> = migrations.collect();
+        Ok(quote! {
+            #track
+            impl ::d1kit::Database for #ident {
+                const NAME: &'static str = #db_name;
+                const BINDING: &'static str = #binding;
+                const SHARDS: u32 = #shards;
+                const FINGERPRINT: &'static str = #fingerprint;
+                const MIGRATIONS: &'static [::d1kit::Migration] = &[#(#migrations),*];
+            }
+            impl #ident {
+                /// The shard (0..SHARDS) that holds `tenant`'s data.
+                pub fn shard_for(tenant: &str) -> u32 {
+                    <Self as ::d1kit::Database>::shard_for(tenant)
+                }
+                /// The binding of `tenant`'s shard (`BINDING_3`, or `BINDING` with one shard).
+                pub fn binding_for(tenant: &str) -> ::std::string::String {
+                    <Self as ::d1kit::Database>::binding_for(tenant)
+                }
+            }
+        })
+    });
+    result.unwrap_or_else(Errors::into_tokens)
+}

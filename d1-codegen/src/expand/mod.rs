@@ -1,0 +1,328 @@
+//! Signature → Rust tokens: what the macros emit. Small code on purpose (rustc pays for every
+//! token): a plain row struct, a `'static` SQL string, and binds and decodes through generic
+//! functions of the runtime instead of code repeated per column.
+
+mod derive;
+mod names;
+mod render;
+mod rows;
+
+pub use derive::{derive_database, derive_query, derive_row, trampoline, QueryAttrs};
+pub use names::field_ident;
+pub use render::render;
+pub use rows::{check_fields, RowField, RowStruct};
+
+use crate::analyze::Signature;
+use crate::diagnostic::Diagnostics;
+use crate::project::{self, Loaded};
+use crate::types::{SqlType, Ty};
+use crate::{lex, Diagnostic};
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use std::path::PathBuf;
+
+/// One `sql!` / `sql_as!` call, parsed by the macro shim.
+#[derive(Debug, Clone)]
+pub struct QueryCall {
+    /// `sql!(users, "...")`: the database's name and where it is written.
+    pub database: Option<(String, Span)>,
+    /// The SQL text.
+    pub sql: String,
+    /// The string literal's span (errors in the SQL point there).
+    pub sql_span: Span,
+    /// The arguments, each as written.
+    pub args: Vec<TokenStream>,
+}
+
+/// Errors to report, each at its span; emitted together as `compile_error!`s.
+#[derive(Debug, Default)]
+pub struct Errors(Vec<(Span, String)>);
+
+impl Errors {
+    /// Adds one error.
+    pub fn push(&mut self, span: Span, message: impl Into<String>) {
+        self.0.push((span, message.into()));
+    }
+
+    /// Adds every error of `diags` (warnings are left out), rendered against `sql`.
+    pub fn diagnostics(&mut self, span: Span, diags: &Diagnostics, sql: Option<&str>) {
+        for d in diags.errors() {
+            self.push(span, render(d, sql));
+        }
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `compile_error!` invocations.
+    pub fn into_tokens(self) -> TokenStream {
+        self.0
+            .into_iter()
+            .map(|(span, msg)| quote_spanned!(span=> ::core::compile_error!{ #msg }))
+            .collect()
+    }
+}
+
+/// Loads the database a call names and runs `f` on it; configuration and migration errors
+/// become errors at `span`.
+pub(crate) fn with_database<R>(
+    database: Option<&str>,
+    span: Span,
+    f: impl FnOnce(&mut Loaded) -> Result<R, Errors>,
+) -> Result<R, Errors> {
+    let shared = project::database(database).map_err(|d| {
+        let mut e = Errors::default();
+        e.diagnostics(span, &d, None);
+        e
+    })?;
+    let mut loaded = shared.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut loaded)
+}
+
+/// A query analysed and ready to emit.
+pub(crate) struct Checked {
+    pub sig: Signature,
+    /// The SQL as D1 receives it.
+    pub d1_sql: String,
+    /// Files rustc must track (only on the first expansion of the process).
+    pub track: Vec<PathBuf>,
+}
+
+fn check_call(call: &QueryCall) -> Result<Checked, Errors> {
+    let db = call.database.as_ref().map(|(n, _)| n.as_str());
+    // A configuration error (say, a database name that does not exist) points at the name.
+    let config_span = call.database.as_ref().map_or(call.sql_span, |(_, s)| *s);
+    check(db, &call.sql, config_span, call.sql_span)
+}
+
+/// Analyses `sql` against the named database: configuration and migration errors point at
+/// `config_span`, SQL errors at `span`.
+pub(crate) fn check(
+    database: Option<&str>,
+    sql: &str,
+    config_span: Span,
+    span: Span,
+) -> Result<Checked, Errors> {
+    with_database(database, config_span, |loaded| {
+        let sig = loaded.analyzer.analyze(sql).map_err(|d| {
+            let mut e = Errors::default();
+            e.diagnostics(span, &d, Some(sql));
+            e
+        })?;
+        let tokens = lex::tokenize(sql);
+        let d1_sql = lex::for_d1(sql, &tokens, &lex::Params::of(sql, &tokens));
+        Ok(Checked {
+            sig,
+            d1_sql,
+            track: loaded.untracked_files(),
+        })
+    })
+}
+
+/// `include_bytes!` of each file, so rustc rebuilds the crate when one changes.
+pub(crate) fn tracking(files: &[PathBuf]) -> TokenStream {
+    files
+        .iter()
+        .filter_map(|f| f.to_str())
+        .map(|f| {
+            quote!(
+                const _: &[u8] = ::core::include_bytes!(#f);
+            )
+        })
+        .collect()
+}
+
+/// The Rust type of a result column.
+pub fn rust_type(ty: &Ty) -> Result<TokenStream, String> {
+    let base = match &ty.ty {
+        SqlType::Integer => quote!(i64),
+        SqlType::Real => quote!(f64),
+        SqlType::Text => quote!(::std::string::String),
+        SqlType::Blob => quote!(::std::vec::Vec<u8>),
+        SqlType::Bool => quote!(bool),
+        SqlType::Value | SqlType::Null => quote!(::d1kit::Value),
+        SqlType::Custom(name) => name
+            .parse::<TokenStream>()
+            .map_err(|_| format!("`{name}` in `AS \"name: {name}\"` is not a Rust type"))?,
+    };
+    Ok(if ty.nullable {
+        quote!(::std::option::Option<#base>)
+    } else {
+        base
+    })
+}
+
+/// The marker type that selects which Rust arguments a parameter accepts.
+pub fn param_marker(ty: &Ty) -> TokenStream {
+    let kind = match &ty.ty {
+        SqlType::Integer => quote!(Integer),
+        SqlType::Real => quote!(Real),
+        SqlType::Text => quote!(Text),
+        SqlType::Blob => quote!(Blob),
+        SqlType::Bool => quote!(Bool),
+        SqlType::Value | SqlType::Null | SqlType::Custom(_) => quote!(Any),
+    };
+    if ty.nullable {
+        quote!(::d1kit::__private::param::Nullable<::d1kit::__private::param::#kind>)
+    } else {
+        quote!(::d1kit::__private::param::#kind)
+    }
+}
+
+/// How a parameter reads in messages: `?1 owner: String`.
+pub(crate) fn describe_params(sig: &Signature) -> String {
+    sig.params
+        .iter()
+        .map(|p| match &p.name {
+            Some(n) => format!("?{} :{n} ({})", p.index, p.ty),
+            None => format!("?{} ({})", p.index, p.ty),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `bind` call of each argument, in parameter order, with count errors.
+fn binds(sig: &Signature, call: &QueryCall, errors: &mut Errors) -> Vec<TokenStream> {
+    let want = sig.params.len();
+    let got = call.args.len();
+    if got < want {
+        let missing: Vec<String> = sig.params[got..]
+            .iter()
+            .map(|p| match &p.name {
+                Some(n) => format!("?{} :{n} ({})", p.index, p.ty),
+                None => format!("?{} ({})", p.index, p.ty),
+            })
+            .collect();
+        errors.push(
+            call.sql_span,
+            format!(
+                "this query takes {want} argument{} but {got} {} given; missing: {}",
+                plural(want),
+                if got == 1 { "was" } else { "were" },
+                missing.join(", ")
+            ),
+        );
+    }
+    for extra in call.args.iter().skip(want) {
+        let span = first_span(extra);
+        errors.push(
+            span,
+            format!(
+                "unexpected argument: this query takes {want} argument{}{}",
+                plural(want),
+                if want > 0 {
+                    format!(" ({})", describe_params(sig))
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    sig.params
+        .iter()
+        .zip(&call.args)
+        .map(|(p, arg)| {
+            let marker = param_marker(&p.ty);
+            let span = first_span(arg);
+            quote_spanned!(span=> ::d1kit::__private::bind::<#marker, _>(#arg))
+        })
+        .collect()
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The span of a token stream's first token (its start is where a person looks).
+pub fn first_span(tokens: &TokenStream) -> Span {
+    tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+/// `sql!("...", args..)`: a query value whose row type is generated from the result columns.
+pub fn sql(call: &QueryCall) -> TokenStream {
+    let checked = match check_call(call) {
+        Ok(c) => c,
+        Err(e) => return e.into_tokens(),
+    };
+    let mut errors = Errors::default();
+    let binds = binds(&checked.sig, call, &mut errors);
+    let row = if checked.sig.columns.is_empty() {
+        None
+    } else {
+        let fields = rows::fields_of(&checked.sig, call.sql_span, &mut errors);
+        Some(rows::anonymous_row(&fields))
+    };
+    if !errors.is_empty() {
+        return errors.into_tokens();
+    }
+    let track = tracking(&checked.track);
+    let d1_sql = &checked.d1_sql;
+    match row {
+        Some(row) => quote!({
+            #track
+            #row
+            ::d1kit::Sql::<Row>::new(#d1_sql, ::std::vec![#(#binds),*])
+        }),
+        None => quote!({
+            #track
+            ::d1kit::Sql::<()>::new(#d1_sql, ::std::vec![#(#binds),*])
+        }),
+    }
+}
+
+/// `sql_as!(Type, "...", args..)` after the trampoline `Type`'s derive generated: every field
+/// of `row` checked against the column of its name (errors at the field), then the query.
+pub fn sql_as(call: &QueryCall, row: &RowStruct) -> TokenStream {
+    let checked = match check_call(call) {
+        Ok(c) => c,
+        Err(e) => return e.into_tokens(),
+    };
+    let mut errors = Errors::default();
+    check_fields(&checked.sig, row, call.sql_span, &mut errors);
+    let binds = binds(&checked.sig, call, &mut errors);
+    if !errors.is_empty() {
+        return errors.into_tokens();
+    }
+    let track = tracking(&checked.track);
+    let d1_sql = &checked.d1_sql;
+    let path = &row.path;
+    quote!({
+        #track
+        ::d1kit::Sql::<#path>::new(#d1_sql, ::std::vec![#(#binds),*])
+    })
+}
+
+/// The check `#[derive(Query)] #[d1(row = Type)]` asks of `Type` (through its trampoline):
+/// nothing when every field matches, errors otherwise.
+pub fn check_row(
+    database: Option<&str>,
+    sql: &str,
+    sql_span: Span,
+    row: &RowStruct,
+) -> TokenStream {
+    match check(database, sql, sql_span, sql_span) {
+        Ok(checked) => {
+            let mut errors = Errors::default();
+            check_fields(&checked.sig, row, sql_span, &mut errors);
+            errors.into_tokens()
+        }
+        Err(e) => e.into_tokens(),
+    }
+}
+
+/// A diagnostic without a location, as an error at `span`.
+pub fn error_at(span: Span, d: Diagnostic) -> TokenStream {
+    let mut e = Errors::default();
+    e.push(span, render(&d, None));
+    e.into_tokens()
+}

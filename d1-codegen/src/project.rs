@@ -1,0 +1,147 @@
+//! The crate being compiled, as the macros see it: its configuration and each database's
+//! migrations and analyzer, loaded once per compiler process and reused while the files on
+//! disk are unchanged (one rustc process expands every macro of a crate).
+
+use crate::config::{self, Config, DatabaseConfig};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::migrations::{self, MigrationSet};
+use crate::Analyzer;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+/// A database ready to check queries.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Its configuration.
+    pub database: DatabaseConfig,
+    /// Its migrations as read from disk.
+    pub migrations: MigrationSet,
+    /// The schema they build, and the SQLite oracle.
+    pub analyzer: Analyzer,
+    /// The crate's Cargo.toml.
+    pub manifest: PathBuf,
+    /// Whether an expansion of this process already asked rustc to track the files.
+    tracked: bool,
+}
+
+impl Loaded {
+    /// The files whose changes must rebuild the crate, the first time this is asked in this
+    /// process, and nothing afterwards (rustc tracks them for the whole crate once one
+    /// expansion `include_bytes!`s them).
+    pub fn untracked_files(&mut self) -> Vec<PathBuf> {
+        if std::mem::replace(&mut self.tracked, true) {
+            return Vec::new();
+        }
+        let mut files = vec![self.manifest.clone()];
+        files.extend(self.migrations.migrations.iter().map(|m| m.path.clone()));
+        files
+    }
+}
+
+/// Names, sizes and modification times of a directory's entries (or of one file): cheap to
+/// read on every macro call, and changed by any edit, addition or removal.
+type Stamp = Vec<(String, u64, Option<SystemTime>)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    match std::fs::read_dir(path) {
+        Ok(entries) => {
+            let mut s: Stamp = entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let (len, time) = meta(&e.path())?;
+                    Some((e.file_name().to_string_lossy().into_owned(), len, time))
+                })
+                .collect();
+            s.sort();
+            s
+        }
+        Err(_) => meta(path).map_or_else(Vec::new, |(len, time)| vec![(String::new(), len, time)]),
+    }
+}
+
+type Cached<T> = (Stamp, T);
+
+fn configs() -> &'static Mutex<HashMap<PathBuf, Cached<Result<Config, Diagnostics>>>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached<Result<Config, Diagnostics>>>>> =
+        OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+type Shared = Arc<Mutex<Loaded>>;
+
+fn databases() -> &'static Mutex<HashMap<PathBuf, Cached<Result<Shared, Diagnostics>>>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached<Result<Shared, Diagnostics>>>>> =
+        OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The directory of the crate being compiled: `CARGO_MANIFEST_DIR`, unless `D1KIT_MANIFEST_DIR`
+/// names another (for test harnesses such as trybuild that compile code in a generated crate).
+pub fn manifest_dir() -> Result<PathBuf, Diagnostics> {
+    std::env::var_os("D1KIT_MANIFEST_DIR")
+        .or_else(|| std::env::var_os("CARGO_MANIFEST_DIR"))
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            Diagnostics(vec![Diagnostic::error(
+                "CARGO_MANIFEST_DIR is not set: d1kit's macros must be compiled by cargo",
+            )])
+        })
+}
+
+/// The configuration of the crate at `root`, read once per process while Cargo.toml is unchanged.
+pub fn config(root: &Path) -> Result<Config, Diagnostics> {
+    let manifest = root.join("Cargo.toml");
+    let now = stamp(&manifest);
+    let mut cache = configs().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((s, c)) = cache.get(root) {
+        if *s == now {
+            return c.clone();
+        }
+    }
+    let loaded = config::load(root);
+    cache.insert(root.to_owned(), (now, loaded.clone()));
+    loaded
+}
+
+/// The database `name` (or the only one) of the crate being compiled, loaded and migrated once
+/// per process while its migrations directory is unchanged.
+pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
+    let root = manifest_dir()?;
+    let config = config(&root)?;
+    let db = config
+        .database(name)
+        .map_err(|d| Diagnostics(vec![d]))?
+        .clone();
+    let now = stamp(&db.migrations);
+    let mut cache = databases().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((s, loaded)) = cache.get(&db.migrations) {
+        let same_config = loaded
+            .as_ref()
+            .map_or(true, |l| l.lock().map_or(false, |l| l.database == db));
+        if *s == now && same_config {
+            return loaded.clone();
+        }
+    }
+    let loaded = load(db.clone(), root.join("Cargo.toml"));
+    cache.insert(db.migrations.clone(), (now, loaded.clone()));
+    loaded
+}
+
+fn load(database: DatabaseConfig, manifest: PathBuf) -> Result<Shared, Diagnostics> {
+    let migrations = migrations::load(&database.migrations)?;
+    let analyzer = Analyzer::from_migrations(&migrations)?;
+    Ok(Arc::new(Mutex::new(Loaded {
+        database,
+        migrations,
+        analyzer,
+        manifest,
+        tracked: false,
+    })))
+}
