@@ -2,6 +2,7 @@
 //! Every analysis case compiled through `sql!`: arguments of the expected parameter
 //! types, and each row field asserted to have exactly the expected Rust type.
 #![allow(unused, non_snake_case, clippy::all)]
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
 use d1kit::__private::row_of;
 
@@ -43,10 +44,7 @@ fn notes__aggregates__count_star() {
 }
 
 fn notes__aggregates__count_column_and_distinct() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT COUNT(title) AS titled, COUNT(DISTINCT owner_id) AS owners FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT COUNT(title) AS titled, COUNT(DISTINCT owner_id) AS owners FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.titled;
@@ -89,10 +87,7 @@ fn notes__aggregates__sum_of_decimal_column() {
 }
 
 fn notes__aggregates__total_never_null() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT TOTAL(score) AS t, TOTAL(word_count) AS w FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT TOTAL(score) AS t, TOTAL(word_count) AS w FROM notes");
     if false {
         let row = row_of(&q);
         let _: f64 = row.t;
@@ -101,10 +96,7 @@ fn notes__aggregates__total_never_null() {
 }
 
 fn notes__aggregates__avg_without_group_by() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT AVG(word_count) AS avg_words, AVG(score) AS avg_score FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT AVG(word_count) AS avg_words, AVG(score) AS avg_score FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.avg_words;
@@ -113,10 +105,7 @@ fn notes__aggregates__avg_without_group_by() {
 }
 
 fn notes__aggregates__min_max_without_group_by() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT MIN(created_at) AS first, MAX(id) AS last_id, MAX(pinned) AS any_pinned FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT MIN(created_at) AS first, MAX(id) AS last_id, MAX(pinned) AS any_pinned FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.first;
@@ -126,10 +115,7 @@ fn notes__aggregates__min_max_without_group_by() {
 }
 
 fn notes__aggregates__group_concat_without_group_by() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT GROUP_CONCAT(name) AS names, GROUP_CONCAT(name, '; ') AS names2 FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT GROUP_CONCAT(name) AS names, GROUP_CONCAT(name, '; ') AS names2 FROM tags");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.names;
@@ -138,10 +124,7 @@ fn notes__aggregates__group_concat_without_group_by() {
 }
 
 fn notes__aggregates__string_agg_grouped() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT owner_id, STRING_AGG(name, ',') AS names FROM tags GROUP BY owner_id"
-    );
+    let q = d1kit::sql!(notes, "SELECT owner_id, STRING_AGG(name, ',') AS names FROM tags GROUP BY owner_id");
     if false {
         let row = row_of(&q);
         let _: i64 = row.owner_id;
@@ -205,10 +188,7 @@ fn notes__aggregates__filter_clause_makes_nullable() {
 }
 
 fn notes__aggregates__total_with_filter_stays_non_null() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT owner_id, TOTAL(score) FILTER (WHERE pinned) AS t FROM notes GROUP BY owner_id"
-    );
+    let q = d1kit::sql!(notes, "SELECT owner_id, TOTAL(score) FILTER (WHERE pinned) AS t FROM notes GROUP BY owner_id");
     if false {
         let row = row_of(&q);
         let _: i64 = row.owner_id;
@@ -235,10 +215,7 @@ fn notes__aggregates__bare_column_in_ungrouped_aggregate() {
 }
 
 fn notes__aggregates__ungrouped_aggregate_beats_where_narrowing() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT title, MAX(word_count) AS most FROM notes WHERE title IS NOT NULL"
-    );
+    let q = d1kit::sql!(notes, "SELECT title, MAX(word_count) AS most FROM notes WHERE title IS NOT NULL");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.title;
@@ -247,10 +224,7 @@ fn notes__aggregates__ungrouped_aggregate_beats_where_narrowing() {
 }
 
 fn notes__aggregates__ungrouped_aggregate_expressions_typed_from_nullable_refs() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT owner_id + 0 AS o, COUNT(*) > 0 AS any_notes, body IS NULL AS b FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT owner_id + 0 AS o, COUNT(*) > 0 AS any_notes, body IS NULL AS b FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.o;
@@ -260,10 +234,7 @@ fn notes__aggregates__ungrouped_aggregate_expressions_typed_from_nullable_refs()
 }
 
 fn notes__aggregates__ungrouped_aggregate_with_literal_and_coalesce() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT 'notes' AS kind, COUNT(*) AS n, COALESCE(MAX(word_count), 0) AS most FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT 'notes' AS kind, COUNT(*) AS n, COALESCE(MAX(word_count), 0) AS most FROM notes");
     if false {
         let row = row_of(&q);
         let _: String = row.kind;
@@ -282,11 +253,7 @@ fn notes__aggregates__ungrouped_count_and_total_with_parameters() {
 }
 
 fn notes__aggregates__having_with_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT owner_id, COUNT(*) AS n FROM notes GROUP BY owner_id HAVING COUNT(*) > ?1",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT owner_id, COUNT(*) AS n FROM notes GROUP BY owner_id HAVING COUNT(*) > ?1", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.owner_id;
@@ -295,10 +262,7 @@ fn notes__aggregates__having_with_parameter() {
 }
 
 fn notes__aggregates__group_by_expression() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT date(created_at) AS day, COUNT(*) AS n FROM notes GROUP BY date(created_at)"
-    );
+    let q = d1kit::sql!(notes, "SELECT date(created_at) AS day, COUNT(*) AS n FROM notes GROUP BY date(created_at)");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.day;
@@ -316,11 +280,7 @@ fn notes__aggregates__json_group_aggregates_never_null() {
 }
 
 fn notes__aggregates__json_group_array_makes_aggregate_query() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT owner_id, json_group_array(id) AS ids FROM notes WHERE owner_id = ?1",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT owner_id, json_group_array(id) AS ids FROM notes WHERE owner_id = ?1", 0_i64);
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.owner_id;
@@ -329,10 +289,7 @@ fn notes__aggregates__json_group_array_makes_aggregate_query() {
 }
 
 fn notes__aggregates__sum_distinct_grouped() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT owner_id, SUM(DISTINCT word_count) AS w FROM notes GROUP BY owner_id"
-    );
+    let q = d1kit::sql!(notes, "SELECT owner_id, SUM(DISTINCT word_count) AS w FROM notes GROUP BY owner_id");
     if false {
         let row = row_of(&q);
         let _: i64 = row.owner_id;
@@ -352,10 +309,7 @@ fn notes__aggregates__aggregates_of_expressions() {
 }
 
 fn notes__aggregates__aggregate_in_scalar_subquery_is_not_outer_aggregate() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, (SELECT COUNT(*) FROM tags) AS tag_count FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, (SELECT COUNT(*) FROM tags) AS tag_count FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -364,10 +318,7 @@ fn notes__aggregates__aggregate_in_scalar_subquery_is_not_outer_aggregate() {
 }
 
 fn notes__cte_union__union_names_from_first_arm() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, title AS label FROM notes UNION SELECT id, name FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, title AS label FROM notes UNION SELECT id, name FROM tags");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -385,10 +336,7 @@ fn notes__cte_union__union_all_differing_types_is_value() {
 }
 
 fn notes__cte_union__union_integer_and_real() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT word_count AS v FROM notes UNION ALL SELECT rating FROM users"
-    );
+    let q = d1kit::sql!(notes, "SELECT word_count AS v FROM notes UNION ALL SELECT rating FROM users");
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.v;
@@ -396,10 +344,7 @@ fn notes__cte_union__union_integer_and_real() {
 }
 
 fn notes__cte_union__union_null_arm_keeps_type() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT email AS who, id AS uid FROM users UNION ALL SELECT name, NULL FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT email AS who, id AS uid FROM users UNION ALL SELECT name, NULL FROM tags");
     if false {
         let row = row_of(&q);
         let _: String = row.who;
@@ -416,10 +361,7 @@ fn notes__cte_union__union_bool_and_integer() {
 }
 
 fn notes__cte_union__intersect() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT owner_id FROM notes INTERSECT SELECT owner_id FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT owner_id FROM notes INTERSECT SELECT owner_id FROM tags");
     if false {
         let row = row_of(&q);
         let _: i64 = row.owner_id;
@@ -427,10 +369,7 @@ fn notes__cte_union__intersect() {
 }
 
 fn notes__cte_union__except_nullable_if_any_arm() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT title FROM notes EXCEPT SELECT name FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT title FROM notes EXCEPT SELECT name FROM tags");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.title;
@@ -447,10 +386,7 @@ fn notes__cte_union__union_with_order_limit_offset_parameters() {
 }
 
 fn notes__cte_union__later_union_arms_may_be_unnamed() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, upper(email) AS handle FROM users UNION SELECT id, lower(name) FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, upper(email) AS handle FROM users UNION SELECT id, lower(name) FROM tags");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -459,10 +395,7 @@ fn notes__cte_union__later_union_arms_may_be_unnamed() {
 }
 
 fn notes__cte_union__three_arm_union_of_literals() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT 'a' AS k, 1 AS v UNION ALL SELECT 'b', 2.5 UNION ALL SELECT 'c', NULL"
-    );
+    let q = d1kit::sql!(notes, "SELECT 'a' AS k, 1 AS v UNION ALL SELECT 'b', 2.5 UNION ALL SELECT 'c', NULL");
     if false {
         let row = row_of(&q);
         let _: String = row.k;
@@ -598,33 +531,15 @@ fn notes__cte_union__compound_inside_cte() {
 }
 
 fn notes__dml__insert_values_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO notes (owner_id, title, body) VALUES (?1, ?2, ?3)",
-        0_i64,
-        None::<String>,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO notes (owner_id, title, body) VALUES (?1, ?2, ?3)", 0_i64, None::<String>, String::new());
 }
 
 fn notes__dml__insert_integer_primary_key_parameter_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO tags (id, owner_id, name, color) VALUES (?, ?, ?, ?)",
-        None::<i64>,
-        0_i64,
-        String::new(),
-        None::<String>
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO tags (id, owner_id, name, color) VALUES (?, ?, ?, ?)", None::<i64>, 0_i64, String::new(), None::<String>);
 }
 
 fn notes__dml__insert_returning_declared_nullability() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO notes (owner_id, body) VALUES (?1, ?2) RETURNING id, title, created_at",
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO notes (owner_id, body) VALUES (?1, ?2) RETURNING id, title, created_at", 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -634,12 +549,7 @@ fn notes__dml__insert_returning_declared_nullability() {
 }
 
 fn notes__dml__insert_returning_star() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO tags (owner_id, name) VALUES (?1, ?2) RETURNING *",
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO tags (owner_id, name) VALUES (?1, ?2) RETURNING *", 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -660,24 +570,11 @@ fn notes__dml__insert_text_primary_key_and_blob() {
 }
 
 fn notes__dml__insert_multi_row_values() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO tags (owner_id, name, color) VALUES (?1, ?2, ?3), (?1, ?4, NULL)",
-        0_i64,
-        String::new(),
-        None::<String>,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO tags (owner_id, name, color) VALUES (?1, ?2, ?3), (?1, ?4, NULL)", 0_i64, String::new(), None::<String>, String::new());
 }
 
 fn notes__dml__insert_without_column_list() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO mime_types VALUES (?, ?, ?)",
-        None::<String>,
-        String::new(),
-        None::<Vec<u8>>
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO mime_types VALUES (?, ?, ?)", None::<String>, String::new(), None::<Vec<u8>>);
 }
 
 fn notes__dml__insert_select() {
@@ -695,10 +592,7 @@ fn notes__dml__insert_select_returning() {
 }
 
 fn notes__dml__insert_default_values() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO events DEFAULT VALUES RETURNING id, kind, at"
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO events DEFAULT VALUES RETURNING id, kind, at");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -708,21 +602,11 @@ fn notes__dml__insert_default_values() {
 }
 
 fn notes__dml__insert_on_conflict_do_nothing() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT INTO tags (owner_id, name) VALUES (?1, ?2) ON CONFLICT (owner_id, name) DO NOTHING",
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "INSERT INTO tags (owner_id, name) VALUES (?1, ?2) ON CONFLICT (owner_id, name) DO NOTHING", 0_i64, String::new());
 }
 
 fn notes__dml__insert_or_ignore_without_rowid() {
-    let q = d1kit::sql!(
-        notes,
-        "INSERT OR IGNORE INTO note_tags (note_id, tag_id) VALUES (?1, ?2)",
-        0_i64,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "INSERT OR IGNORE INTO note_tags (note_id, tag_id) VALUES (?1, ?2)", 0_i64, 0_i64);
 }
 
 fn notes__dml__upsert_strict_any_excluded() {
@@ -748,13 +632,7 @@ fn notes__dml__upsert_named_parameters_with_where() {
 }
 
 fn notes__dml__replace_into() {
-    let q = d1kit::sql!(
-        notes,
-        "REPLACE INTO prefs (user_id, key, value) VALUES (?1, ?2, ?3)",
-        0_i64,
-        String::new(),
-        None::<d1kit::Value>
-    );
+    let q = d1kit::sql!(notes, "REPLACE INTO prefs (user_id, key, value) VALUES (?1, ?2, ?3)", 0_i64, String::new(), None::<d1kit::Value>);
 }
 
 fn notes__dml__insert_every_declared_type() {
@@ -774,12 +652,7 @@ fn notes__dml__update_set_and_where_parameters() {
 }
 
 fn notes__dml__update_returning_assigned_from_nullable_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "UPDATE notes SET title = ?1 WHERE id = ?2 RETURNING id, title",
-        None::<String>,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "UPDATE notes SET title = ?1 WHERE id = ?2 RETURNING id, title", None::<String>, 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -807,10 +680,7 @@ fn notes__dml__update_returning_assigned_literals() {
 }
 
 fn notes__dml__update_returning_assigned_from_expression() {
-    let q = d1kit::sql!(
-        notes,
-        "UPDATE notes SET title = substr(body, 1, 40) WHERE title IS NULL RETURNING id, title"
-    );
+    let q = d1kit::sql!(notes, "UPDATE notes SET title = substr(body, 1, 40) WHERE title IS NULL RETURNING id, title");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -819,12 +689,7 @@ fn notes__dml__update_returning_assigned_from_expression() {
 }
 
 fn notes__dml__update_returning_narrowed_unassigned_column() {
-    let q = d1kit::sql!(
-        notes,
-        "UPDATE notes SET pinned = ?1 WHERE due_date < ?2 RETURNING id, due_date, pinned",
-        false,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "UPDATE notes SET pinned = ?1 WHERE due_date < ?2 RETURNING id, due_date, pinned", false, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -834,11 +699,7 @@ fn notes__dml__update_returning_narrowed_unassigned_column() {
 }
 
 fn notes__dml__update_assigned_column_not_narrowed() {
-    let q = d1kit::sql!(
-        notes,
-        "UPDATE notes SET score = ?1 WHERE score IS NOT NULL RETURNING score",
-        None::<f64>
-    );
+    let q = d1kit::sql!(notes, "UPDATE notes SET score = ?1 WHERE score IS NOT NULL RETURNING score", None::<f64>);
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.score;
@@ -850,12 +711,7 @@ fn notes__dml__update_set_integer_primary_key() {
 }
 
 fn notes__dml__update_arithmetic_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "UPDATE notes SET word_count = word_count + ?1 WHERE id = ?2 RETURNING word_count",
-        0_i64,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "UPDATE notes SET word_count = word_count + ?1 WHERE id = ?2 RETURNING word_count", 0_i64, 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.word_count;
@@ -885,11 +741,7 @@ fn notes__dml__update_partial_with_coalesce() {
 }
 
 fn notes__dml__update_toggle_boolean() {
-    let q = d1kit::sql!(
-        notes,
-        "UPDATE notes SET pinned = NOT pinned WHERE id = ?1 RETURNING pinned",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "UPDATE notes SET pinned = NOT pinned WHERE id = ?1 RETURNING pinned", 0_i64);
     if false {
         let row = row_of(&q);
         let _: bool = row.pinned;
@@ -897,29 +749,15 @@ fn notes__dml__update_toggle_boolean() {
 }
 
 fn notes__dml__update_set_and_compare_same_column() {
-    let q = d1kit::sql!(
-        notes,
-        "UPDATE notes SET due_date = ?1 WHERE due_date = ?2",
-        None::<String>,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "UPDATE notes SET due_date = ?1 WHERE due_date = ?2", None::<String>, String::new());
 }
 
 fn notes__dml__delete_with_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "DELETE FROM notes WHERE id = ?1 AND owner_id = ?2",
-        0_i64,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "DELETE FROM notes WHERE id = ?1 AND owner_id = ?2", 0_i64, 0_i64);
 }
 
 fn notes__dml__delete_returning_narrowed() {
-    let q = d1kit::sql!(
-        notes,
-        "DELETE FROM attachments WHERE mime_type = ?1 RETURNING id, filename, mime_type",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "DELETE FROM attachments WHERE mime_type = ?1 RETURNING id, filename, mime_type", String::new());
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.id;
@@ -929,11 +767,7 @@ fn notes__dml__delete_returning_narrowed() {
 }
 
 fn notes__dml__delete_returning_star() {
-    let q = d1kit::sql!(
-        notes,
-        "DELETE FROM note_tags WHERE tag_id = ?1 RETURNING *",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "DELETE FROM note_tags WHERE tag_id = ?1 RETURNING *", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.note_id;
@@ -961,10 +795,7 @@ fn notes__dml__delete_returning_two_narrowed_columns() {
 }
 
 fn notes__expressions__comparison_nullable_iff_operand_is() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id = 1 AS is_first, title = 'x' AS titled FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id = 1 AS is_first, title = 'x' AS titled FROM notes");
     if false {
         let row = row_of(&q);
         let _: bool = row.is_first;
@@ -994,10 +825,7 @@ fn notes__expressions__and_or_not_nullability() {
 }
 
 fn notes__expressions__between_as_value() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT word_count BETWEEN 100 AND 500 AS medium, score BETWEEN 0 AND 1 AS unit FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT word_count BETWEEN 100 AND 500 AS medium, score BETWEEN 0 AND 1 AS unit FROM notes");
     if false {
         let row = row_of(&q);
         let _: bool = row.medium;
@@ -1006,10 +834,7 @@ fn notes__expressions__between_as_value() {
 }
 
 fn notes__expressions__like_and_glob_as_value() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT body LIKE '%todo%' AS has_todo, title GLOB '*!' AS bang FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT body LIKE '%todo%' AS has_todo, title GLOB '*!' AS bang FROM notes");
     if false {
         let row = row_of(&q);
         let _: bool = row.has_todo;
@@ -1018,10 +843,7 @@ fn notes__expressions__like_and_glob_as_value() {
 }
 
 fn notes__expressions__in_and_not_in_as_value() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id IN (1, 2, 3) AS chosen, color NOT IN ('#000000') AS not_black FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT id IN (1, 2, 3) AS chosen, color NOT IN ('#000000') AS not_black FROM tags");
     if false {
         let row = row_of(&q);
         let _: bool = row.chosen;
@@ -1049,10 +871,7 @@ fn notes__expressions__comparison_with_parameter_as_value() {
 }
 
 fn notes__expressions__integer_arithmetic() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT word_count + 1 AS a, word_count * id AS b, id - parent_id AS c FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT word_count + 1 AS a, word_count * id AS b, id - parent_id AS c FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.a;
@@ -1062,10 +881,7 @@ fn notes__expressions__integer_arithmetic() {
 }
 
 fn notes__expressions__real_arithmetic() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT score + 1 AS a, word_count * 0.5 AS b, score * score AS c FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT score + 1 AS a, word_count * 0.5 AS b, score * score AS c FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.a;
@@ -1124,10 +940,7 @@ fn notes__expressions__numeric_and_decimal_arithmetic() {
 }
 
 fn notes__expressions__division_always_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT word_count / 2 AS half, score / 2 AS half_score, id / 2.0 AS r FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT word_count / 2 AS half, score / 2 AS half_score, id / 2.0 AS r FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.half;
@@ -1137,10 +950,7 @@ fn notes__expressions__division_always_nullable() {
 }
 
 fn notes__expressions__modulo_always_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id % 2 AS parity, word_count % 7 AS w FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id % 2 AS parity, word_count % 7 AS w FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.parity;
@@ -1168,10 +978,7 @@ fn notes__expressions__concat_operator() {
 }
 
 fn notes__expressions__concat_of_non_text_operands() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id || '' AS sid, X'00' || 'a' AS mixed FROM tags"
-    );
+    let q = d1kit::sql!(notes, "SELECT id || '' AS sid, X'00' || 'a' AS mixed FROM tags");
     if false {
         let row = row_of(&q);
         let _: String = row.sid;
@@ -1180,10 +987,7 @@ fn notes__expressions__concat_of_non_text_operands() {
 }
 
 fn notes__expressions__unary_minus_keeps_operand() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT -word_count AS neg_words, -score AS neg_score, -(word_count + 1) AS n2 FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT -word_count AS neg_words, -score AS neg_score, -(word_count + 1) AS n2 FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.neg_words;
@@ -1227,10 +1031,7 @@ fn notes__expressions__cast_to_integer_text_real() {
 }
 
 fn notes__expressions__cast_to_blob() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CAST(body AS BLOB) AS raw, CAST(title AS BLOB) AS raw_title FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CAST(body AS BLOB) AS raw, CAST(title AS BLOB) AS raw_title FROM notes");
     if false {
         let row = row_of(&q);
         let _: Vec<u8> = row.raw;
@@ -1239,10 +1040,7 @@ fn notes__expressions__cast_to_blob() {
 }
 
 fn notes__expressions__cast_to_boolean() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CAST(word_count AS BOOLEAN) AS has_words FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CAST(word_count AS BOOLEAN) AS has_words FROM notes");
     if false {
         let row = row_of(&q);
         let _: bool = row.has_words;
@@ -1250,10 +1048,7 @@ fn notes__expressions__cast_to_boolean() {
 }
 
 fn notes__expressions__cast_to_date_and_json() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CAST(created_at AS DATE) AS d, CAST(meta AS JSON) AS j FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CAST(created_at AS DATE) AS d, CAST(meta AS JSON) AS j FROM notes");
     if false {
         let row = row_of(&q);
         let _: String = row.d;
@@ -1274,10 +1069,7 @@ fn notes__expressions__cast_to_other_declared_types() {
 }
 
 fn notes__expressions__cast_to_floating_point_is_integer() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CAST(score AS FLOATING POINT) AS fp FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CAST(score AS FLOATING POINT) AS fp FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.fp;
@@ -1293,10 +1085,7 @@ fn notes__expressions__cast_of_untyped_column() {
 }
 
 fn notes__expressions__cast_of_literals() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CAST('12' AS INTEGER) AS n, CAST(NULL AS TEXT) AS t, CAST(X'41' AS TEXT) AS u"
-    );
+    let q = d1kit::sql!(notes, "SELECT CAST('12' AS INTEGER) AS n, CAST(NULL AS TEXT) AS t, CAST(X'41' AS TEXT) AS u");
     if false {
         let row = row_of(&q);
         let _: i64 = row.n;
@@ -1306,10 +1095,7 @@ fn notes__expressions__cast_of_literals() {
 }
 
 fn notes__expressions__case_integer_branches() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN pinned THEN 1 ELSE 0 END AS p FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN pinned THEN 1 ELSE 0 END AS p FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.p;
@@ -1317,10 +1103,7 @@ fn notes__expressions__case_integer_branches() {
 }
 
 fn notes__expressions__case_nullable_then_branch() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN score > 0.5 THEN score ELSE 0 END AS s FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN score > 0.5 THEN score ELSE 0 END AS s FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.s;
@@ -1328,10 +1111,7 @@ fn notes__expressions__case_nullable_then_branch() {
 }
 
 fn notes__expressions__case_integer_and_real() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN pinned THEN 1 ELSE 2.5 END AS w FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN pinned THEN 1 ELSE 2.5 END AS w FROM notes");
     if false {
         let row = row_of(&q);
         let _: f64 = row.w;
@@ -1339,10 +1119,7 @@ fn notes__expressions__case_integer_and_real() {
 }
 
 fn notes__expressions__case_integer_and_bool() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN pinned THEN TRUE ELSE 0 END AS flag FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN pinned THEN TRUE ELSE 0 END AS flag FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.flag;
@@ -1350,10 +1127,7 @@ fn notes__expressions__case_integer_and_bool() {
 }
 
 fn notes__expressions__case_differing_types_is_value() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN pinned THEN 'pinned' ELSE 0 END AS mixed FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN pinned THEN 'pinned' ELSE 0 END AS mixed FROM notes");
     if false {
         let row = row_of(&q);
         let _: d1kit::Value = row.mixed;
@@ -1361,10 +1135,7 @@ fn notes__expressions__case_differing_types_is_value() {
 }
 
 fn notes__expressions__case_without_else_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN pinned THEN 'pinned' END AS tag FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN pinned THEN 'pinned' END AS tag FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.tag;
@@ -1389,10 +1160,7 @@ fn notes__expressions__simple_case_form() {
 }
 
 fn notes__expressions__case_bool_branches() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN word_count > 0 THEN TRUE ELSE FALSE END AS b FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN word_count > 0 THEN TRUE ELSE FALSE END AS b FROM notes");
     if false {
         let row = row_of(&q);
         let _: bool = row.b;
@@ -1400,10 +1168,7 @@ fn notes__expressions__case_bool_branches() {
 }
 
 fn notes__expressions__case_condition_does_not_narrow_branch() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN title IS NULL THEN body ELSE title END AS t FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN title IS NULL THEN body ELSE title END AS t FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.t;
@@ -1411,11 +1176,7 @@ fn notes__expressions__case_condition_does_not_narrow_branch() {
 }
 
 fn notes__expressions__case_with_parameter_in_condition() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT CASE WHEN owner_id = ?1 THEN 'mine' ELSE 'shared' END AS whose FROM notes",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT CASE WHEN owner_id = ?1 THEN 'mine' ELSE 'shared' END AS whose FROM notes", 0_i64);
     if false {
         let row = row_of(&q);
         let _: String = row.whose;
@@ -1433,10 +1194,7 @@ fn notes__expressions__coalesce_basic() {
 }
 
 fn notes__expressions__ifnull_basic() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT IFNULL(archived, FALSE) AS a, IFNULL(parent_id, 0) AS p FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT IFNULL(archived, FALSE) AS a, IFNULL(parent_id, 0) AS p FROM notes");
     if false {
         let row = row_of(&q);
         let _: bool = row.a;
@@ -1455,10 +1213,7 @@ fn notes__expressions__coalesce_ignores_null_literal() {
 }
 
 fn notes__expressions__coalesce_differing_types() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT COALESCE(title, 0) AS t, COALESCE(priority, score, 0) AS p FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT COALESCE(title, 0) AS t, COALESCE(priority, score, 0) AS p FROM notes");
     if false {
         let row = row_of(&q);
         let _: d1kit::Value = row.t;
@@ -1477,10 +1232,7 @@ fn notes__expressions__nullif_always_nullable() {
 }
 
 fn notes__expressions__ifnull_falls_back_to_non_null_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT IFNULL(display_name, email) AS name FROM users"
-    );
+    let q = d1kit::sql!(notes, "SELECT IFNULL(display_name, email) AS name FROM users");
     if false {
         let row = row_of(&q);
         let _: String = row.name;
@@ -1521,10 +1273,7 @@ fn notes__functions__substr_replace_char() {
 }
 
 fn notes__functions__printf_and_format_never_null() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT printf('%s: %d', title, word_count) AS line, format('%.2f', score) AS s FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT printf('%s: %d', title, word_count) AS line, format('%.2f', score) AS s FROM notes");
     if false {
         let row = row_of(&q);
         let _: String = row.line;
@@ -1533,10 +1282,7 @@ fn notes__functions__printf_and_format_never_null() {
 }
 
 fn notes__functions__hex_and_quote_never_null() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT hex(avatar) AS h, quote(display_name) AS q, hex(id) AS hid FROM users"
-    );
+    let q = d1kit::sql!(notes, "SELECT hex(avatar) AS h, quote(display_name) AS q, hex(id) AS hid FROM users");
     if false {
         let row = row_of(&q);
         let _: String = row.h;
@@ -1604,10 +1350,7 @@ fn notes__functions__unixepoch_of_literal() {
 }
 
 fn notes__functions__random_changes_last_insert_rowid() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT random() AS r, changes() AS c, last_insert_rowid() AS l"
-    );
+    let q = d1kit::sql!(notes, "SELECT random() AS r, changes() AS c, last_insert_rowid() AS l");
     if false {
         let row = row_of(&q);
         let _: i64 = row.r;
@@ -1626,10 +1369,7 @@ fn notes__functions__randomblob_and_zeroblob() {
 }
 
 fn notes__functions__abs_keeps_argument_type() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT abs(word_count) AS a, abs(score) AS b, abs(priority) AS c FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT abs(word_count) AS a, abs(score) AS b, abs(priority) AS c FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.a;
@@ -1647,10 +1387,7 @@ fn notes__functions__abs_of_untyped() {
 }
 
 fn notes__functions__round_is_real() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT round(score, 2) AS r, round(word_count) AS w, round(2.5) AS lit FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT round(score, 2) AS r, round(word_count) AS w, round(2.5) AS lit FROM notes");
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.r;
@@ -1734,10 +1471,7 @@ fn notes__functions__json_of_literal() {
 }
 
 fn notes__functions__nested_functions() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT upper(substr(COALESCE(title, body), 1, 1)) AS initial FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT upper(substr(COALESCE(title, body), 1, 1)) AS initial FROM notes");
     if false {
         let row = row_of(&q);
         let _: String = row.initial;
@@ -1745,10 +1479,7 @@ fn notes__functions__nested_functions() {
 }
 
 fn notes__functions__length_of_blobs() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT length(data) AS bytes, length(thumbnail) AS thumb_bytes FROM attachments"
-    );
+    let q = d1kit::sql!(notes, "SELECT length(data) AS bytes, length(thumbnail) AS thumb_bytes FROM attachments");
     if false {
         let row = row_of(&q);
         let _: i64 = row.bytes;
@@ -1757,11 +1488,7 @@ fn notes__functions__length_of_blobs() {
 }
 
 fn notes__functions__function_argument_parameter_has_no_context() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, instr(body, ?1) AS pos FROM notes",
-        None::<d1kit::Value>
-    );
+    let q = d1kit::sql!(notes, "SELECT id, instr(body, ?1) AS pos FROM notes", None::<d1kit::Value>);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -1778,11 +1505,7 @@ fn notes__functions__date_with_parameter_modifier() {
 }
 
 fn notes__functions__strftime_compared_with_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE strftime('%Y', created_at) = ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE strftime('%Y', created_at) = ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -1817,10 +1540,7 @@ fn notes__joins__left_join_chain_right_sides_nullable() {
 }
 
 fn notes__joins__left_join_makes_integer_primary_key_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT u.email, n.id AS note_id FROM users u LEFT JOIN notes n ON n.owner_id = u.id"
-    );
+    let q = d1kit::sql!(notes, "SELECT u.email, n.id AS note_id FROM users u LEFT JOIN notes n ON n.owner_id = u.id");
     if false {
         let row = row_of(&q);
         let _: String = row.email;
@@ -1859,10 +1579,7 @@ fn notes__joins__right_join_after_inner_join() {
 }
 
 fn notes__joins__full_join_both_sides_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT t.name, m.label FROM tags t FULL JOIN mime_types m ON m.label = t.name"
-    );
+    let q = d1kit::sql!(notes, "SELECT t.name, m.label FROM tags t FULL JOIN mime_types m ON m.label = t.name");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.name;
@@ -1880,10 +1597,7 @@ fn notes__joins__full_outer_join_primary_keys() {
 }
 
 fn notes__joins__inner_join_keeps_declared_nullability() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT n.id, u.email, u.display_name FROM notes n INNER JOIN users u ON u.id = n.owner_id"
-    );
+    let q = d1kit::sql!(notes, "SELECT n.id, u.email, u.display_name FROM notes n INNER JOIN users u ON u.id = n.owner_id");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -1893,10 +1607,7 @@ fn notes__joins__inner_join_keeps_declared_nullability() {
 }
 
 fn notes__joins__cross_join() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT u.email, t.name FROM users u CROSS JOIN tags t"
-    );
+    let q = d1kit::sql!(notes, "SELECT u.email, t.name FROM users u CROSS JOIN tags t");
     if false {
         let row = row_of(&q);
         let _: String = row.email;
@@ -1905,10 +1616,7 @@ fn notes__joins__cross_join() {
 }
 
 fn notes__joins__comma_join() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT n.title, a.filename FROM notes n, attachments a WHERE a.note_id = n.id"
-    );
+    let q = d1kit::sql!(notes, "SELECT n.title, a.filename FROM notes n, attachments a WHERE a.note_id = n.id");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.title;
@@ -1979,10 +1687,7 @@ fn notes__joins__using_narrows_both_sides() {
 }
 
 fn notes__joins__using_column_unqualified() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT filename, mime_type FROM attachments JOIN mime_types USING (mime_type)"
-    );
+    let q = d1kit::sql!(notes, "SELECT filename, mime_type FROM attachments JOIN mime_types USING (mime_type)");
     if false {
         let row = row_of(&q);
         let _: String = row.filename;
@@ -1991,10 +1696,7 @@ fn notes__joins__using_column_unqualified() {
 }
 
 fn notes__joins__natural_join_narrows_common_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT a.id, a.mime_type, m.mime_type AS mt FROM attachments a NATURAL JOIN mime_types m"
-    );
+    let q = d1kit::sql!(notes, "SELECT a.id, a.mime_type, m.mime_type AS mt FROM attachments a NATURAL JOIN mime_types m");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.id;
@@ -2014,10 +1716,7 @@ fn notes__joins__left_join_using_does_not_narrow() {
 }
 
 fn notes__joins__natural_left_join() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT a.filename, m.label, m.icon FROM attachments a NATURAL LEFT JOIN mime_types m"
-    );
+    let q = d1kit::sql!(notes, "SELECT a.filename, m.label, m.icon FROM attachments a NATURAL LEFT JOIN mime_types m");
     if false {
         let row = row_of(&q);
         let _: String = row.filename;
@@ -2045,10 +1744,7 @@ fn notes__joins__from_subquery_on_optional_side() {
 }
 
 fn notes__joins__from_subquery_may_leave_columns_unnamed() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT s.id FROM (SELECT id, upper(title) FROM notes) AS s"
-    );
+    let q = d1kit::sql!(notes, "SELECT s.id FROM (SELECT id, upper(title) FROM notes) AS s");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2115,11 +1811,7 @@ fn notes__json__json_each_star_of_parameter() {
 }
 
 fn notes__json__json_tree_of_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT key, type, fullkey FROM json_tree(?1) WHERE type = 'text'",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT key, type, fullkey FROM json_tree(?1) WHERE type = 'text'", String::new());
     if false {
         let row = row_of(&q);
         let _: Option<d1kit::Value> = row.key;
@@ -2139,11 +1831,7 @@ fn notes__json__json_each_on_optional_side() {
 }
 
 fn notes__json__json_each_value_narrowed() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT n.id, j.value FROM notes n, json_each(n.meta, '$.tags') j WHERE j.value = ?1",
-        d1kit::Value::Null
-    );
+    let q = d1kit::sql!(notes, "SELECT n.id, j.value FROM notes n, json_each(n.meta, '$.tags') j WHERE j.value = ?1", d1kit::Value::Null);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2152,11 +1840,7 @@ fn notes__json__json_each_value_narrowed() {
 }
 
 fn notes__json__ids_from_json_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, title FROM notes WHERE id IN (SELECT value FROM json_each(?1))",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id, title FROM notes WHERE id IN (SELECT value FROM json_each(?1))", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2174,10 +1858,7 @@ fn notes__json__json_each_joined_to_table() {
 }
 
 fn notes__json__json_tree_id_parent_atom() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, parent, atom FROM json_tree('{\"a\":[1,2]}')"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, parent, atom FROM json_tree('{\"a\":[1,2]}')");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2187,11 +1868,7 @@ fn notes__json__json_tree_id_parent_atom() {
 }
 
 fn notes__json__json_extract_compared_with_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE json_extract(meta, '$.color') = ?1",
-        d1kit::Value::Null
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE json_extract(meta, '$.color') = ?1", d1kit::Value::Null);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2199,11 +1876,7 @@ fn notes__json__json_extract_compared_with_parameter() {
 }
 
 fn notes__json__arrow_operator_compared_with_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM users WHERE settings ->> '$.theme' = ?1",
-        d1kit::Value::Null
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM users WHERE settings ->> '$.theme' = ?1", d1kit::Value::Null);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2221,11 +1894,7 @@ fn notes__json__json_each_path_and_fullkey() {
 }
 
 fn notes__narrowing__narrow_eq() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, title FROM notes WHERE title = ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id, title FROM notes WHERE title = ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2242,11 +1911,7 @@ fn notes__narrowing__narrow_double_eq() {
 }
 
 fn notes__narrowing__narrow_not_eq() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT due_date FROM notes WHERE due_date != ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT due_date FROM notes WHERE due_date != ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: String = row.due_date;
@@ -2254,11 +1919,7 @@ fn notes__narrowing__narrow_not_eq() {
 }
 
 fn notes__narrowing__narrow_diamond() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT archived FROM notes WHERE archived <> ?1",
-        false
-    );
+    let q = d1kit::sql!(notes, "SELECT archived FROM notes WHERE archived <> ?1", false);
     if false {
         let row = row_of(&q);
         let _: bool = row.archived;
@@ -2266,11 +1927,7 @@ fn notes__narrowing__narrow_diamond() {
 }
 
 fn notes__narrowing__narrow_less_than() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT priority FROM notes WHERE priority < ?1",
-        0.0_f64
-    );
+    let q = d1kit::sql!(notes, "SELECT priority FROM notes WHERE priority < ?1", 0.0_f64);
     if false {
         let row = row_of(&q);
         let _: f64 = row.priority;
@@ -2278,11 +1935,7 @@ fn notes__narrowing__narrow_less_than() {
 }
 
 fn notes__narrowing__narrow_less_equal() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT updated_at FROM notes WHERE updated_at <= ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT updated_at FROM notes WHERE updated_at <= ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: String = row.updated_at;
@@ -2306,11 +1959,7 @@ fn notes__narrowing__narrow_greater_equal() {
 }
 
 fn notes__narrowing__narrow_like() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT display_name FROM users WHERE display_name LIKE ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT display_name FROM users WHERE display_name LIKE ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: String = row.display_name;
@@ -2318,10 +1967,7 @@ fn notes__narrowing__narrow_like() {
 }
 
 fn notes__narrowing__narrow_glob() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT sha256 FROM attachments WHERE sha256 GLOB 'ab*'"
-    );
+    let q = d1kit::sql!(notes, "SELECT sha256 FROM attachments WHERE sha256 GLOB 'ab*'");
     if false {
         let row = row_of(&q);
         let _: String = row.sha256;
@@ -2329,12 +1975,7 @@ fn notes__narrowing__narrow_glob() {
 }
 
 fn notes__narrowing__narrow_between() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, due_date FROM notes WHERE due_date BETWEEN ?1 AND ?2",
-        String::new(),
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id, due_date FROM notes WHERE due_date BETWEEN ?1 AND ?2", String::new(), String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2343,10 +1984,7 @@ fn notes__narrowing__narrow_between() {
 }
 
 fn notes__narrowing__narrow_in_list() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT color FROM tags WHERE color IN ('#ff0000', '#00ff00')"
-    );
+    let q = d1kit::sql!(notes, "SELECT color FROM tags WHERE color IN ('#ff0000', '#00ff00')");
     if false {
         let row = row_of(&q);
         let _: String = row.color;
@@ -2372,10 +2010,7 @@ fn notes__narrowing__narrow_column_on_right_side() {
 }
 
 fn notes__narrowing__narrow_column_against_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, updated_at FROM notes WHERE updated_at > created_at"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, updated_at FROM notes WHERE updated_at > created_at");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2394,10 +2029,7 @@ fn notes__narrowing__narrow_every_and_term() {
 }
 
 fn notes__narrowing__or_does_not_narrow() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT title, score FROM notes WHERE title IS NOT NULL OR score > 0"
-    );
+    let q = d1kit::sql!(notes, "SELECT title, score FROM notes WHERE title IS NOT NULL OR score > 0");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.title;
@@ -2457,10 +2089,7 @@ fn notes__narrowing__function_of_column_does_not_narrow() {
 }
 
 fn notes__narrowing__coalesce_of_column_does_not_narrow() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT score FROM notes WHERE COALESCE(score, 0) > 1"
-    );
+    let q = d1kit::sql!(notes, "SELECT score FROM notes WHERE COALESCE(score, 0) > 1");
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.score;
@@ -2479,10 +2108,7 @@ fn notes__narrowing__narrowing_through_star() {
 }
 
 fn notes__narrowing__narrowing_inside_expressions() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT upper(title) AS loud, title || '!' AS shout FROM notes WHERE title IS NOT NULL"
-    );
+    let q = d1kit::sql!(notes, "SELECT upper(title) AS loud, title || '!' AS shout FROM notes WHERE title IS NOT NULL");
     if false {
         let row = row_of(&q);
         let _: String = row.loud;
@@ -2509,10 +2135,7 @@ fn notes__narrowing__having_does_not_narrow() {
 }
 
 fn notes__narrowing__narrowing_only_the_compared_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT title, body, score FROM notes WHERE title LIKE 'a%'"
-    );
+    let q = d1kit::sql!(notes, "SELECT title, body, score FROM notes WHERE title LIKE 'a%'");
     if false {
         let row = row_of(&q);
         let _: String = row.title;
@@ -2588,13 +2211,7 @@ fn notes__narrowing__narrowing_in_subquery_stays_there() {
 }
 
 fn notes__narrowing__narrow_in_parameter_list() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, priority FROM notes WHERE priority IN (?1, ?2, ?3)",
-        0.0_f64,
-        0.0_f64,
-        0.0_f64
-    );
+    let q = d1kit::sql!(notes, "SELECT id, priority FROM notes WHERE priority IN (?1, ?2, ?3)", 0.0_f64, 0.0_f64, 0.0_f64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2603,11 +2220,7 @@ fn notes__narrowing__narrow_in_parameter_list() {
 }
 
 fn notes__narrowing__narrow_untyped_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, payload FROM events WHERE payload = ?1",
-        d1kit::Value::Null
-    );
+    let q = d1kit::sql!(notes, "SELECT id, payload FROM events WHERE payload = ?1", d1kit::Value::Null);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2706,10 +2319,7 @@ fn notes__overrides__override_in_first_union_arm() {
 }
 
 fn notes__overrides__override_on_view_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT user_id, last_note_at AS \"last_note_at!\" FROM user_stats"
-    );
+    let q = d1kit::sql!(notes, "SELECT user_id, last_note_at AS \"last_note_at!\" FROM user_stats");
     if false {
         let row = row_of(&q);
         let _: i64 = row.user_id;
@@ -2718,10 +2328,7 @@ fn notes__overrides__override_on_view_column() {
 }
 
 fn notes__overrides__override_on_window_function() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, lag(title) OVER (ORDER BY id) AS \"prev!\" FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, lag(title) OVER (ORDER BY id) AS \"prev!\" FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2739,12 +2346,7 @@ fn notes__overrides__override_on_delete_returning() {
 }
 
 fn notes__params__bare_question_marks() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE owner_id = ? AND pinned = ?",
-        0_i64,
-        false
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE owner_id = ? AND pinned = ?", 0_i64, false);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2752,12 +2354,7 @@ fn notes__params__bare_question_marks() {
 }
 
 fn notes__params__numbered_parameter_with_gap() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE owner_id = ?2",
-        None::<d1kit::Value>,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE owner_id = ?2", None::<d1kit::Value>, 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2765,13 +2362,7 @@ fn notes__params__numbered_parameter_with_gap() {
 }
 
 fn notes__params__numbered_parameters_skip_one() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE owner_id = ?1 LIMIT ?3",
-        0_i64,
-        None::<d1kit::Value>,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE owner_id = ?1 LIMIT ?3", 0_i64, None::<d1kit::Value>, 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2779,14 +2370,7 @@ fn notes__params__numbered_parameters_skip_one() {
 }
 
 fn notes__params__bare_question_marks_after_numbered() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE owner_id = ?2 AND word_count > ? AND score < ?",
-        None::<d1kit::Value>,
-        0_i64,
-        0_i64,
-        0.0_f64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE owner_id = ?2 AND word_count > ? AND score < ?", None::<d1kit::Value>, 0_i64, 0_i64, 0.0_f64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2794,11 +2378,7 @@ fn notes__params__bare_question_marks_after_numbered() {
 }
 
 fn notes__params__repeated_numbered_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE owner_id = ?1 OR parent_id = ?1",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE owner_id = ?1 OR parent_id = ?1", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2806,12 +2386,7 @@ fn notes__params__repeated_numbered_parameter() {
 }
 
 fn notes__params__colon_named_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, title FROM notes WHERE owner_id = :owner AND title LIKE :pattern",
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id, title FROM notes WHERE owner_id = :owner AND title LIKE :pattern", 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2820,12 +2395,7 @@ fn notes__params__colon_named_parameters() {
 }
 
 fn notes__params__at_named_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM tags WHERE owner_id = @owner AND name = @name",
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM tags WHERE owner_id = @owner AND name = @name", 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2833,12 +2403,7 @@ fn notes__params__at_named_parameters() {
 }
 
 fn notes__params__dollar_named_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE due_date <= $until AND owner_id = $owner",
-        String::new(),
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE due_date <= $until AND owner_id = $owner", String::new(), 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2870,12 +2435,7 @@ fn notes__params__dollar_two_alone_is_parameter_one() {
 }
 
 fn notes__params__dollar_numbers_as_names() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE title = $2 AND owner_id = $1",
-        String::new(),
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE title = $2 AND owner_id = $1", String::new(), 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2883,13 +2443,7 @@ fn notes__params__dollar_numbers_as_names() {
 }
 
 fn notes__params__names_and_bare_question_mark() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE owner_id = :owner AND word_count > ? AND title = :title",
-        0_i64,
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE owner_id = :owner AND word_count > ? AND title = :title", 0_i64, 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2897,14 +2451,7 @@ fn notes__params__names_and_bare_question_mark() {
 }
 
 fn notes__params__name_after_numbered_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE owner_id = ?3 AND title = :title",
-        None::<d1kit::Value>,
-        None::<d1kit::Value>,
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE owner_id = ?3 AND title = :title", None::<d1kit::Value>, None::<d1kit::Value>, 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2920,13 +2467,7 @@ fn notes__params__parameter_on_left_of_comparison() {
 }
 
 fn notes__params__in_list_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE id IN (?, ?, ?)",
-        0_i64,
-        0_i64,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE id IN (?, ?, ?)", 0_i64, 0_i64, 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2934,12 +2475,7 @@ fn notes__params__in_list_parameters() {
 }
 
 fn notes__params__not_in_list_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM tags WHERE name NOT IN (?1, ?2)",
-        String::new(),
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM tags WHERE name NOT IN (?1, ?2)", String::new(), String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2947,12 +2483,7 @@ fn notes__params__not_in_list_parameters() {
 }
 
 fn notes__params__between_named_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE created_at BETWEEN :from AND :to",
-        String::new(),
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE created_at BETWEEN :from AND :to", String::new(), String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2960,11 +2491,7 @@ fn notes__params__between_named_parameters() {
 }
 
 fn notes__params__like_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE body LIKE ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE body LIKE ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2972,11 +2499,7 @@ fn notes__params__like_parameter() {
 }
 
 fn notes__params__like_pattern_built_with_concat() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE title LIKE '%' || ?1 || '%'",
-        None::<d1kit::Value>
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE title LIKE '%' || ?1 || '%'", None::<d1kit::Value>);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -2984,11 +2507,7 @@ fn notes__params__like_pattern_built_with_concat() {
 }
 
 fn notes__params__glob_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, filename FROM attachments WHERE filename GLOB ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id, filename FROM attachments WHERE filename GLOB ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.id;
@@ -3006,11 +2525,7 @@ fn notes__params__fts5_match_parameter() {
 }
 
 fn notes__params__fts5_column_like_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT title, body FROM notes_fts WHERE body LIKE ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT title, body FROM notes_fts WHERE body LIKE ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: Option<d1kit::Value> = row.title;
@@ -3019,11 +2534,7 @@ fn notes__params__fts5_column_like_parameter() {
 }
 
 fn notes__params__fts5_column_match_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT title FROM notes_fts WHERE title MATCH ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT title FROM notes_fts WHERE title MATCH ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: Option<d1kit::Value> = row.title;
@@ -3031,12 +2542,7 @@ fn notes__params__fts5_column_match_parameter() {
 }
 
 fn notes__params__limit_and_offset_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes ORDER BY created_at DESC LIMIT ? OFFSET ?",
-        0_i64,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes ORDER BY created_at DESC LIMIT ? OFFSET ?", 0_i64, 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3064,11 +2570,7 @@ fn notes__params__cast_parameters() {
 }
 
 fn notes__params__cast_parameter_to_datetime() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE created_at > CAST(?1 AS DATETIME)",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE created_at > CAST(?1 AS DATETIME)", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3076,12 +2578,7 @@ fn notes__params__cast_parameter_to_datetime() {
 }
 
 fn notes__params__arithmetic_operand_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, word_count * ?1 AS scaled, score + ?2 AS shifted FROM notes",
-        0_i64,
-        0.0_f64
-    );
+    let q = d1kit::sql!(notes, "SELECT id, word_count * ?1 AS scaled, score + ?2 AS shifted FROM notes", 0_i64, 0.0_f64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3091,11 +2588,7 @@ fn notes__params__arithmetic_operand_parameters() {
 }
 
 fn notes__params__arithmetic_parameter_on_left() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE ?1 - word_count > 0",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE ?1 - word_count > 0", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3103,12 +2596,7 @@ fn notes__params__arithmetic_parameter_on_left() {
 }
 
 fn notes__params__two_untyped_parameters_added() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT ?1 + ?2 AS total",
-        None::<d1kit::Value>,
-        None::<d1kit::Value>
-    );
+    let q = d1kit::sql!(notes, "SELECT ?1 + ?2 AS total", None::<d1kit::Value>, None::<d1kit::Value>);
     if false {
         let row = row_of(&q);
         let _: Option<d1kit::Value> = row.total;
@@ -3132,11 +2620,7 @@ fn notes__params__parameter_as_function_argument() {
 }
 
 fn notes__params__parameter_in_coalesce() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT COALESCE(?1, 'none') AS v",
-        None::<d1kit::Value>
-    );
+    let q = d1kit::sql!(notes, "SELECT COALESCE(?1, 'none') AS v", None::<d1kit::Value>);
     if false {
         let row = row_of(&q);
         let _: d1kit::Value = row.v;
@@ -3144,11 +2628,7 @@ fn notes__params__parameter_in_coalesce() {
 }
 
 fn notes__params__parameter_inside_function_compared_with_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM users WHERE lower(email) = lower(?1)",
-        None::<d1kit::Value>
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM users WHERE lower(email) = lower(?1)", None::<d1kit::Value>);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3156,12 +2636,7 @@ fn notes__params__parameter_inside_function_compared_with_column() {
 }
 
 fn notes__params__compared_with_typed_expressions() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE length(body) > ?1 AND word_count * 2 < ?2",
-        0_i64,
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE length(body) > ?1 AND word_count * 2 < ?2", 0_i64, 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3177,12 +2652,7 @@ fn notes__params__compared_with_bool_column() {
 }
 
 fn notes__params__compared_with_strict_any_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT key FROM prefs WHERE user_id = ?1 AND value = ?2",
-        0_i64,
-        d1kit::Value::Null
-    );
+    let q = d1kit::sql!(notes, "SELECT key FROM prefs WHERE user_id = ?1 AND value = ?2", 0_i64, d1kit::Value::Null);
     if false {
         let row = row_of(&q);
         let _: String = row.key;
@@ -3198,13 +2668,7 @@ fn notes__params__compared_with_decimal_column() {
 }
 
 fn notes__params__compared_with_unusual_declared_types() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM legacy_contacts WHERE location = ?1 AND label = ?2 AND raw = ?3",
-        0_i64,
-        0.0_f64,
-        d1kit::Value::Null
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM legacy_contacts WHERE location = ?1 AND label = ?2 AND raw = ?3", 0_i64, 0.0_f64, d1kit::Value::Null);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3212,11 +2676,7 @@ fn notes__params__compared_with_unusual_declared_types() {
 }
 
 fn notes__params__parameter_between_columns() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id FROM notes WHERE ?1 BETWEEN created_at AND COALESCE(updated_at, created_at)",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT id FROM notes WHERE ?1 BETWEEN created_at AND COALESCE(updated_at, created_at)", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3287,10 +2747,7 @@ fn notes__select_basic__users_typed_columns_by_id() {
 }
 
 fn notes__select_basic__legacy_char_clob_text_types() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT full_name, nickname, bio, remarks FROM legacy_contacts"
-    );
+    let q = d1kit::sql!(notes, "SELECT full_name, nickname, bio, remarks FROM legacy_contacts");
     if false {
         let row = row_of(&q);
         let _: String = row.full_name;
@@ -3301,10 +2758,7 @@ fn notes__select_basic__legacy_char_clob_text_types() {
 }
 
 fn notes__select_basic__legacy_contains_int_types() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT phone, location, altitude, visits, age, big FROM legacy_contacts"
-    );
+    let q = d1kit::sql!(notes, "SELECT phone, location, altitude, visits, age, big FROM legacy_contacts");
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.phone;
@@ -3328,10 +2782,7 @@ fn notes__select_basic__legacy_real_floa_doub_types() {
 }
 
 fn notes__select_basic__legacy_other_numeric_types() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT credit, discount, label, extra FROM legacy_contacts"
-    );
+    let q = d1kit::sql!(notes, "SELECT credit, discount, label, extra FROM legacy_contacts");
     if false {
         let row = row_of(&q);
         let _: Option<f64> = row.credit;
@@ -3351,10 +2802,7 @@ fn notes__select_basic__legacy_mixed_case_bool_types() {
 }
 
 fn notes__select_basic__legacy_date_time_types() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT birthday, met_at, last_call, lunch_at FROM legacy_contacts"
-    );
+    let q = d1kit::sql!(notes, "SELECT birthday, met_at, last_call, lunch_at FROM legacy_contacts");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.birthday;
@@ -3383,11 +2831,7 @@ fn notes__select_basic__legacy_untyped_and_blob() {
 }
 
 fn notes__select_basic__legacy_contacts_star() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT * FROM legacy_contacts WHERE owner_id = ?1",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT * FROM legacy_contacts WHERE owner_id = ?1", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3479,10 +2923,7 @@ fn notes__select_basic__strict_table_any_column() {
 }
 
 fn notes__select_basic__untyped_column_is_value() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, kind, payload, at FROM events ORDER BY id DESC LIMIT 50"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, kind, payload, at FROM events ORDER BY id DESC LIMIT 50");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3502,11 +2943,7 @@ fn notes__select_basic__generated_column() {
 }
 
 fn notes__select_basic__qualified_star_of_one_table() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT n.* FROM notes n JOIN users u ON u.id = n.owner_id WHERE u.email = ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT n.* FROM notes n JOIN users u ON u.id = n.owner_id WHERE u.email = ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3528,10 +2965,7 @@ fn notes__select_basic__qualified_star_of_one_table() {
 }
 
 fn notes__select_basic__qualified_star_then_column() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT t.*, u.email FROM tags t JOIN users u ON u.id = t.owner_id"
-    );
+    let q = d1kit::sql!(notes, "SELECT t.*, u.email FROM tags t JOIN users u ON u.id = t.owner_id");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3543,10 +2977,7 @@ fn notes__select_basic__qualified_star_then_column() {
 }
 
 fn notes__select_basic__star_over_two_tables() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT * FROM prefs JOIN events ON events.kind = prefs.key"
-    );
+    let q = d1kit::sql!(notes, "SELECT * FROM prefs JOIN events ON events.kind = prefs.key");
     if false {
         let row = row_of(&q);
         let _: i64 = row.user_id;
@@ -3570,10 +3001,7 @@ fn notes__select_basic__qualified_column_names() {
 }
 
 fn notes__select_basic__quoted_identifiers() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT \"title\", [body], `word_count` FROM \"notes\" "
-    );
+    let q = d1kit::sql!(notes, "SELECT \"title\", [body], `word_count` FROM \"notes\" ");
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.title;
@@ -3606,10 +3034,7 @@ fn notes__select_basic__literals_of_every_kind() {
 }
 
 fn notes__select_basic__numeric_literal_spellings() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT -7 AS neg, 1e3 AS sci, 0x1F AS hex_int, .5 AS half"
-    );
+    let q = d1kit::sql!(notes, "SELECT -7 AS neg, 1e3 AS sci, 0x1F AS hex_int, .5 AS half");
     if false {
         let row = row_of(&q);
         let _: i64 = row.neg;
@@ -3682,10 +3107,7 @@ fn notes__subqueries__subquery_count_with_limit_nullable() {
 }
 
 fn notes__subqueries__subquery_count_with_offset_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT (SELECT COUNT(*) FROM tags LIMIT 1 OFFSET 0) AS n"
-    );
+    let q = d1kit::sql!(notes, "SELECT (SELECT COUNT(*) FROM tags LIMIT 1 OFFSET 0) AS n");
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.n;
@@ -3693,11 +3115,7 @@ fn notes__subqueries__subquery_count_with_offset_nullable() {
 }
 
 fn notes__subqueries__subquery_count_with_group_by_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT (SELECT COUNT(*) FROM notes WHERE owner_id = ?1 GROUP BY owner_id) AS n",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT (SELECT COUNT(*) FROM notes WHERE owner_id = ?1 GROUP BY owner_id) AS n", 0_i64);
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.n;
@@ -3705,10 +3123,7 @@ fn notes__subqueries__subquery_count_with_group_by_nullable() {
 }
 
 fn notes__subqueries__subquery_count_with_having_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT (SELECT COUNT(*) FROM tags HAVING COUNT(*) > 3) AS many"
-    );
+    let q = d1kit::sql!(notes, "SELECT (SELECT COUNT(*) FROM tags HAVING COUNT(*) > 3) AS many");
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.many;
@@ -3750,10 +3165,7 @@ fn notes__subqueries__coalesce_of_subquery() {
 }
 
 fn notes__subqueries__comparison_of_count_subquery() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT (SELECT COUNT(*) FROM attachments) > 0 AS any_files"
-    );
+    let q = d1kit::sql!(notes, "SELECT (SELECT COUNT(*) FROM attachments) > 0 AS any_files");
     if false {
         let row = row_of(&q);
         let _: bool = row.any_files;
@@ -3761,12 +3173,7 @@ fn notes__subqueries__comparison_of_count_subquery() {
 }
 
 fn notes__subqueries__exists_with_parameters() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT EXISTS (SELECT 1 FROM tags WHERE owner_id = ?1 AND name = ?2) AS taken",
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT EXISTS (SELECT 1 FROM tags WHERE owner_id = ?1 AND name = ?2) AS taken", 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: bool = row.taken;
@@ -3798,11 +3205,7 @@ fn notes__views__view_star_through_inner_join() {
 }
 
 fn notes__views__view_with_left_join_and_group_by() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT tag_id, name, note_count, last_used_at FROM tag_usage WHERE owner_id = ?1",
-        0_i64
-    );
+    let q = d1kit::sql!(notes, "SELECT tag_id, name, note_count, last_used_at FROM tag_usage WHERE owner_id = ?1", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.tag_id;
@@ -3825,10 +3228,7 @@ fn notes__views__view_defined_with_where_narrowing() {
 }
 
 fn notes__views__view_with_column_list_and_subqueries() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT user_id, note_total, last_note_at FROM user_stats"
-    );
+    let q = d1kit::sql!(notes, "SELECT user_id, note_total, last_note_at FROM user_stats");
     if false {
         let row = row_of(&q);
         let _: i64 = row.user_id;
@@ -3838,10 +3238,7 @@ fn notes__views__view_with_column_list_and_subqueries() {
 }
 
 fn notes__views__view_on_optional_side_of_left_join() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT t.name, u.note_count FROM tags t LEFT JOIN tag_usage u ON u.tag_id = t.id"
-    );
+    let q = d1kit::sql!(notes, "SELECT t.name, u.note_count FROM tags t LEFT JOIN tag_usage u ON u.tag_id = t.id");
     if false {
         let row = row_of(&q);
         let _: String = row.name;
@@ -3850,11 +3247,7 @@ fn notes__views__view_on_optional_side_of_left_join() {
 }
 
 fn notes__views__view_column_narrowed_by_like() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT display_title, title FROM note_summaries WHERE title LIKE ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(notes, "SELECT display_title, title FROM note_summaries WHERE title LIKE ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: String = row.display_title;
@@ -3863,10 +3256,7 @@ fn notes__views__view_column_narrowed_by_like() {
 }
 
 fn notes__views__aggregate_over_view() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT COUNT(*) AS tags, SUM(note_count) AS uses FROM tag_usage"
-    );
+    let q = d1kit::sql!(notes, "SELECT COUNT(*) AS tags, SUM(note_count) AS uses FROM tag_usage");
     if false {
         let row = row_of(&q);
         let _: i64 = row.tags;
@@ -3875,11 +3265,7 @@ fn notes__views__aggregate_over_view() {
 }
 
 fn notes__views__view_expression_column_types_parameter() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, title FROM upcoming WHERE days_left < ?1",
-        0.0_f64
-    );
+    let q = d1kit::sql!(notes, "SELECT id, title FROM upcoming WHERE days_left < ?1", 0.0_f64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3903,10 +3289,7 @@ fn notes__views__view_qualified_star() {
 }
 
 fn notes__views__view_joined_with_table() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT s.owner_email, n.body FROM note_summaries s JOIN notes n ON n.id = s.id"
-    );
+    let q = d1kit::sql!(notes, "SELECT s.owner_email, n.body FROM note_summaries s JOIN notes n ON n.id = s.id");
     if false {
         let row = row_of(&q);
         let _: String = row.owner_email;
@@ -3958,10 +3341,7 @@ fn notes__windows__lag_lead_nth_value_nullable() {
 }
 
 fn notes__windows__lag_with_default_still_nullable() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, lag(word_count, 1, 0) OVER (ORDER BY id) AS prev FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, lag(word_count, 1, 0) OVER (ORDER BY id) AS prev FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -3982,10 +3362,7 @@ fn notes__windows__aggregates_as_windows_default_frame() {
 }
 
 fn notes__windows__window_aggregate_is_not_an_aggregate_query() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, title, COUNT(*) OVER () AS total FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, title, COUNT(*) OVER () AS total FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4006,10 +3383,7 @@ fn notes__windows__explicit_frames_holding_current_row() {
 }
 
 fn notes__windows__short_frame_form() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, AVG(word_count) OVER (ORDER BY id ROWS 2 PRECEDING) AS moving FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, AVG(word_count) OVER (ORDER BY id ROWS 2 PRECEDING) AS moving FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4089,10 +3463,7 @@ fn notes__windows__window_over_grouped_rows() {
 }
 
 fn notes__windows__total_as_window() {
-    let q = d1kit::sql!(
-        notes,
-        "SELECT id, TOTAL(score) OVER (PARTITION BY owner_id) AS owner_score FROM notes"
-    );
+    let q = d1kit::sql!(notes, "SELECT id, TOTAL(score) OVER (PARTITION BY owner_id) AS owner_score FROM notes");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4113,11 +3484,7 @@ fn tracker__queries__workspaces_star() {
 }
 
 fn tracker__queries__members_of_workspace() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT * FROM members WHERE workspace_id = ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(tracker, "SELECT * FROM members WHERE workspace_id = ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: String = row.workspace_id;
@@ -4148,11 +3515,7 @@ fn tracker__queries__issues_star_after_prisma_rebuild() {
 }
 
 fn tracker__queries__int_primary_key_is_not_rowid_alias() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT id, name, color FROM labels WHERE workspace_id = ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(tracker, "SELECT id, name, color FROM labels WHERE workspace_id = ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.id;
@@ -4171,10 +3534,7 @@ fn tracker__queries__issue_labels_star() {
 }
 
 fn tracker__queries__time_entries_lowercase_types() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT id, minutes, billable, rate, logged_at FROM time_entries"
-    );
+    let q = d1kit::sql!(tracker, "SELECT id, minutes, billable, rate, logged_at FROM time_entries");
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4186,11 +3546,7 @@ fn tracker__queries__time_entries_lowercase_types() {
 }
 
 fn tracker__queries__comments_of_issue() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT id, reply_to, edited, created_at FROM comments WHERE issue_id = ?1",
-        0_i64
-    );
+    let q = d1kit::sql!(tracker, "SELECT id, reply_to, edited, created_at FROM comments WHERE issue_id = ?1", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4201,11 +3557,7 @@ fn tracker__queries__comments_of_issue() {
 }
 
 fn tracker__queries__open_issues_view() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT * FROM open_issues WHERE workspace_id = ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(tracker, "SELECT * FROM open_issues WHERE workspace_id = ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4251,11 +3603,7 @@ fn tracker__queries__time_per_member() {
 }
 
 fn tracker__queries__next_issue_number() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT COALESCE(MAX(number), 0) + 1 AS next_number FROM issues WHERE workspace_id = ?1",
-        String::new()
-    );
+    let q = d1kit::sql!(tracker, "SELECT COALESCE(MAX(number), 0) + 1 AS next_number FROM issues WHERE workspace_id = ?1", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.next_number;
@@ -4314,10 +3662,7 @@ fn tracker__queries__members_full_join_assignees() {
 }
 
 fn tracker__queries__workspaces_right_join_members() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT w.name, m.email FROM members m RIGHT JOIN workspaces w ON w.id = m.workspace_id"
-    );
+    let q = d1kit::sql!(tracker, "SELECT w.name, m.email FROM members m RIGHT JOIN workspaces w ON w.id = m.workspace_id");
     if false {
         let row = row_of(&q);
         let _: String = row.name;
@@ -4336,11 +3681,7 @@ fn tracker__queries__close_issue() {
 }
 
 fn tracker__queries__reopen_issue() {
-    let q = d1kit::sql!(
-        tracker,
-        "UPDATE issues SET status = 'open', closed_at = NULL WHERE id = ?1 RETURNING closed_at",
-        0_i64
-    );
+    let q = d1kit::sql!(tracker, "UPDATE issues SET status = 'open', closed_at = NULL WHERE id = ?1 RETURNING closed_at", 0_i64);
     if false {
         let row = row_of(&q);
         let _: Option<i64> = row.closed_at;
@@ -4348,12 +3689,7 @@ fn tracker__queries__reopen_issue() {
 }
 
 fn tracker__queries__assign_issue() {
-    let q = d1kit::sql!(
-        tracker,
-        "UPDATE issues SET assignee = ?1 WHERE id = ?2 RETURNING assignee",
-        None::<String>,
-        0_i64
-    );
+    let q = d1kit::sql!(tracker, "UPDATE issues SET assignee = ?1 WHERE id = ?2 RETURNING assignee", None::<String>, 0_i64);
     if false {
         let row = row_of(&q);
         let _: Option<String> = row.assignee;
@@ -4379,11 +3715,7 @@ fn tracker__queries__upsert_member() {
 }
 
 fn tracker__queries__delete_label_returning_narrowed_id() {
-    let q = d1kit::sql!(
-        tracker,
-        "DELETE FROM labels WHERE id = ?1 RETURNING id, name",
-        0_i64
-    );
+    let q = d1kit::sql!(tracker, "DELETE FROM labels WHERE id = ?1 RETURNING id, name", 0_i64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4392,36 +3724,15 @@ fn tracker__queries__delete_label_returning_narrowed_id() {
 }
 
 fn tracker__queries__insert_label_with_int_primary_key() {
-    let q = d1kit::sql!(
-        tracker,
-        "INSERT INTO labels (id, workspace_id, name, color) VALUES (?1, ?2, ?3, ?4)",
-        None::<i64>,
-        String::new(),
-        String::new(),
-        None::<String>
-    );
+    let q = d1kit::sql!(tracker, "INSERT INTO labels (id, workspace_id, name, color) VALUES (?1, ?2, ?3, ?4)", None::<i64>, String::new(), String::new(), None::<String>);
 }
 
 fn tracker__queries__insert_integer_primary_key_declared_not_null() {
-    let q = d1kit::sql!(
-        tracker,
-        "INSERT INTO time_entries (id, issue_id, member_email, minutes) VALUES (?1, ?2, ?3, ?4)",
-        None::<i64>,
-        0_i64,
-        String::new(),
-        0_i64
-    );
+    let q = d1kit::sql!(tracker, "INSERT INTO time_entries (id, issue_id, member_email, minutes) VALUES (?1, ?2, ?3, ?4)", None::<i64>, 0_i64, String::new(), 0_i64);
 }
 
 fn tracker__queries__insert_issue_explicit_id() {
-    let q = d1kit::sql!(
-        tracker,
-        "INSERT INTO issues (id, workspace_id, number, title) VALUES (?, ?, ?, ?)",
-        None::<i64>,
-        String::new(),
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(tracker, "INSERT INTO issues (id, workspace_id, number, title) VALUES (?, ?, ?, ?)", None::<i64>, String::new(), 0_i64, String::new());
 }
 
 fn tracker__queries__create_workspace() {
@@ -4434,12 +3745,7 @@ fn tracker__queries__create_workspace() {
 }
 
 fn tracker__queries__delete_comments_returning_star() {
-    let q = d1kit::sql!(
-        tracker,
-        "DELETE FROM comments WHERE issue_id = ?1 AND author = ?2 RETURNING *",
-        0_i64,
-        String::new()
-    );
+    let q = d1kit::sql!(tracker, "DELETE FROM comments WHERE issue_id = ?1 AND author = ?2 RETURNING *", 0_i64, String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4555,11 +3861,7 @@ fn tracker__queries__issue_as_json_object() {
 }
 
 fn tracker__queries__issues_by_json_id_list() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT i.id, i.title FROM issues i JOIN json_each(?1) j ON j.value = i.id",
-        String::new()
-    );
+    let q = d1kit::sql!(tracker, "SELECT i.id, i.title FROM issues i JOIN json_each(?1) j ON j.value = i.id", String::new());
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4577,12 +3879,7 @@ fn tracker__queries__labels_as_json_array_per_issue() {
 }
 
 fn tracker__queries__estimate_arithmetic_parameters() {
-    let q = d1kit::sql!(
-        tracker,
-        "SELECT id FROM issues WHERE estimate * ?1 > ?2",
-        0.0_f64,
-        0.0_f64
-    );
+    let q = d1kit::sql!(tracker, "SELECT id FROM issues WHERE estimate * ?1 > ?2", 0.0_f64, 0.0_f64);
     if false {
         let row = row_of(&q);
         let _: i64 = row.id;
@@ -4608,3 +3905,4 @@ fn tracker__queries__replies_comma_join() {
         let _: i64 = row.reply_to;
     }
 }
+

@@ -21,7 +21,10 @@ fn build(dir: &Path, target: &Path) -> (bool, String) {
         .env_remove("D1KIT_MANIFEST_DIR")
         .output()
         .expect("cargo runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -70,16 +73,28 @@ d1-codegen = {{ path = "{root_str}/d1-codegen" }}
     write(&breaking, "ALTER TABLE notes DROP COLUMN title;\n");
     let (ok, err) = build(&dir, &target);
     assert!(!ok, "adding a breaking migration must fail the build");
-    assert!(err.contains("no column `title`") || err.contains("no such column: title"), "{err}");
+    assert!(
+        err.contains("no column `title`") || err.contains("no such column: title"),
+        "{err}"
+    );
 
     // Removed: the build passes again.
     std::fs::remove_file(&breaking).unwrap();
     let (ok, err) = build(&dir, &target);
-    assert!(ok, "removing the migration must make the build pass again:\n{err}");
+    assert!(
+        ok,
+        "removing the migration must make the build pass again:\n{err}"
+    );
 
     // Edited: the applied migration now names the column differently.
-    write(&dir.join("migrations/0001_init.sql"), &init.replace("title", "heading"));
+    write(
+        &dir.join("migrations/0001_init.sql"),
+        &init.replace("title", "heading"),
+    );
     let (ok, err) = build(&dir, &target);
     assert!(!ok, "editing a migration must rebuild and fail");
-    assert!(err.contains("did you mean") || err.contains("title"), "{err}");
+    assert!(
+        err.contains("did you mean") || err.contains("title"),
+        "{err}"
+    );
 }

@@ -44,10 +44,17 @@ fn add_note(db: &local::Database, title: &str, pinned: bool, tags: &[&str]) -> d
     // The note and its tags in one atomic batch: all of it is stored, or none of it.
     let tags_json = format!(
         "[{}]",
-        tags.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(",")
+        tags.iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let (note, _tags) = block_on(db.batch((
-        sql!("INSERT INTO notes (title, pinned) VALUES (?1, ?2)", title, pinned),
+        sql!(
+            "INSERT INTO notes (title, pinned) VALUES (?1, ?2)",
+            title,
+            pinned
+        ),
         sql!(
             "INSERT INTO tags (note_id, tag) SELECT last_insert_rowid(), value FROM json_each(?1)",
             tags_json
@@ -63,7 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (None, _) => PathBuf::from("notes-data"),
         _ => return Err("usage: notes [--data DIR]".into()),
     };
-    println!("d1kit notes example: one SQLite database per user under {}", data.display());
+    println!(
+        "d1kit notes example: one SQLite database per user under {}",
+        data.display()
+    );
     println!(
         "schema: {} migrations, fingerprint {}…; on Workers the pool is {} bindings {}_0..{}_{}",
         Notes::MIGRATIONS.len(),
@@ -83,7 +93,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ("Call the plumber", false, &["home", "urgent"]),
             ],
         ),
-        ("bob", &[("Read DESIGN.md", true, &["work"]), ("Bike repair", false, &[])]),
+        (
+            "bob",
+            &[
+                ("Read DESIGN.md", true, &["work"]),
+                ("Bike repair", false, &[]),
+            ],
+        ),
     ];
 
     for (user, notes) in plans {
@@ -104,19 +120,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             println!("{user}: applied {}", report.applied.join(", "));
         }
-        let count = block_on(sql!("SELECT count(*) AS n FROM notes").first(&db))?.map_or(0, |r| r.n);
+        let count =
+            block_on(sql!("SELECT count(*) AS n FROM notes").first(&db))?.map_or(0, |r| r.n);
         if count == 0 {
             for (title, pinned, tags) in notes {
                 let id = add_note(&db, title, *pinned, tags)?;
                 println!("{user}: added note #{id} {title:?} tags {tags:?}");
             }
         } else {
-            println!("{user}: already has {count} notes (delete {} to start over)", data.display());
+            println!(
+                "{user}: already has {count} notes (delete {} to start over)",
+                data.display()
+            );
         }
 
         let newest = block_on(Newest { limit: 2 }.all(&db))?;
         for n in &newest {
-            println!("{user}: newest #{} {:?} created {}", n.id, n.title, n.created_at);
+            println!(
+                "{user}: newest #{} {:?} created {}",
+                n.id, n.title, n.created_at
+            );
         }
         let pinned = block_on(
             sql_as!(
@@ -130,13 +153,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
         for n in &pinned {
             let tags = n.tags.as_deref().unwrap_or("no tags");
-            println!("{user}: pinned={} #{} {:?} [{tags}]", n.pinned, n.id, n.title);
+            println!(
+                "{user}: pinned={} #{} {:?} [{tags}]",
+                n.pinned, n.id, n.title
+            );
         }
         let urgent = block_on(db.all(Tagged { tag: "urgent" }))?;
         println!(
             "{user}: {} urgent: {}",
             urgent.len(),
-            urgent.iter().map(|n| n.title.as_str()).collect::<Vec<_>>().join("; ")
+            urgent
+                .iter()
+                .map(|n| n.title.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         );
     }
 
@@ -146,7 +176,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!(
         "bob's database holds only bob's notes: {}",
-        titles.iter().map(|t| t.title.as_str()).collect::<Vec<_>>().join("; ")
+        titles
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     Ok(())
 }
