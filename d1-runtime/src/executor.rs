@@ -70,6 +70,24 @@ impl<R> Sql<R> {
     }
 }
 
+// Inherent, so `sql!(..).all(&db)` needs no `use d1kit::Query`.
+impl<R: FromRow> Sql<R> {
+    /// Every row.
+    pub async fn all<E: Executor + ?Sized>(self, db: &E) -> Result<Vec<R>> {
+        db.all(self).await
+    }
+
+    /// The first row, if any.
+    pub async fn first<E: Executor + ?Sized>(self, db: &E) -> Result<Option<R>> {
+        db.first(self).await
+    }
+
+    /// Runs it for its effect: changes, last row id, rows read and written.
+    pub async fn run<E: Executor + ?Sized>(self, db: &E) -> Result<RunResult> {
+        db.run(self).await
+    }
+}
+
 impl<R> std::fmt::Debug for Sql<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sql")

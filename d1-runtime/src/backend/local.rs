@@ -7,6 +7,9 @@ use crate::row::{FromRow, Row, RowSource};
 use crate::{Error, Result, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, StatementStatus};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// One local database: a SQLite file, or in memory.
@@ -20,9 +23,51 @@ use std::path::{Path, PathBuf};
 /// # Ok::<(), d1_runtime::Error>(())
 /// ```
 pub struct Database {
-    conn: Connection,
+    cell: Cell,
     path: Option<PathBuf>,
 }
+
+/// Prepared statements of `'static` SQL (what the macros emit), keyed by the string's address:
+/// a lookup costs a pointer hash, where rusqlite's own cache hashes the SQL text twice per call.
+type StatementCache<'c> = RefCell<HashMap<(usize, usize), rusqlite::Statement<'c>, AddressHash>>;
+
+/// Hashes a string's (address, length): already unique, so one multiply spreads it.
+#[derive(Default, Clone, Copy)]
+struct AddressHash;
+
+impl std::hash::BuildHasher for AddressHash {
+    type Hasher = AddressHasher;
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
+
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+self_cell::self_cell!(
+    struct Cell {
+        owner: Connection,
+        #[not_covariant]
+        dependent: StatementCache,
+    }
+);
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,7 +147,10 @@ impl Database {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| Error::Backend(e.to_string()))?;
         conn.set_prepared_statement_cache_capacity(256);
-        Ok(Database { conn, path })
+        Ok(Database {
+            cell: Cell::new(conn, |_| RefCell::new(HashMap::default())),
+            path,
+        })
     }
 
     /// The file, for a database that is not in memory.
@@ -112,7 +160,7 @@ impl Database {
 
     /// The underlying rusqlite connection, for what d1kit does not cover.
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        self.cell.borrow_owner()
     }
 
     /// Applies the migrations this database has not applied yet, exactly as
@@ -121,7 +169,9 @@ impl Database {
     /// `d1kit_migrations`, so an applied migration that was later edited is an error.
     pub fn migrate(&self, migrations: &[Migration]) -> Result<MigrateReport> {
         let setup = format!("{WRANGLER_TABLE};\n{CHECKSUM_TABLE};");
-        self.conn.execute_batch(&setup).map_err(sqlite(&setup))?;
+        self.connection()
+            .execute_batch(&setup)
+            .map_err(sqlite(&setup))?;
         let applied = self.names("SELECT name FROM d1_migrations ORDER BY id")?;
         let mut report = MigrateReport::default();
         for name in &applied {
@@ -163,7 +213,7 @@ impl Database {
             name: m.name.to_owned(),
             message: e.to_string(),
         };
-        let tx = self.conn.unchecked_transaction().map_err(failed)?;
+        let tx = self.connection().unchecked_transaction().map_err(failed)?;
         tx.execute_batch(m.sql).map_err(failed)?;
         tx.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [m.name])
             .map_err(failed)?;
@@ -176,7 +226,7 @@ impl Database {
     }
 
     fn names(&self, sql: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(sql).map_err(sqlite(sql))?;
+        let mut stmt = self.connection().prepare(sql).map_err(sqlite(sql))?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(sqlite(sql))?;
@@ -185,7 +235,7 @@ impl Database {
 
     fn recorded_checksum(&self, name: &str) -> Result<Option<String>> {
         let sql = "SELECT sha256 FROM d1kit_migrations WHERE name = ?1";
-        let mut stmt = self.conn.prepare_cached(sql).map_err(sqlite(sql))?;
+        let mut stmt = self.connection().prepare_cached(sql).map_err(sqlite(sql))?;
         let mut rows = stmt.query([name]).map_err(sqlite(sql))?;
         match rows.next().map_err(sqlite(sql))? {
             Some(row) => Ok(Some(row.get(0).map_err(sqlite(sql))?)),
@@ -195,7 +245,7 @@ impl Database {
 
     fn record_checksum(&self, m: &Migration) -> Result<()> {
         let sql = "INSERT INTO d1kit_migrations (name, sha256) VALUES (?1, ?2)";
-        self.conn
+        self.connection()
             .execute(sql, [m.name, m.checksum])
             .map(drop)
             .map_err(sqlite(sql))
@@ -205,62 +255,36 @@ impl Database {
     fn execute(
         &self,
         statement: &Statement,
-        mut each: impl FnMut(&mut dyn RowSource) -> Result<bool>,
+        measure: bool,
+        each: impl FnMut(&mut dyn RowSource) -> Result<bool>,
     ) -> Result<RunResult> {
         let sql = &*statement.sql;
-        let mut stmt = self.conn.prepare_cached(sql).map_err(sqlite(sql))?;
-        let expected = stmt.parameter_count();
-        if expected != statement.params.len() {
-            return Err(Error::Bind {
-                index: statement.params.len().min(expected) + 1,
-                message: format!(
-                    "the statement takes {expected} parameters, {} were given",
-                    statement.params.len()
-                ),
+        if let Cow::Borrowed(text) = &statement.sql {
+            let key = (text.as_ptr() as usize, text.len());
+            let done = self.cell.with_dependent(|conn, cache| {
+                // Busy only if a row callback runs another query: then use rusqlite's cache.
+                let mut cache = cache.try_borrow_mut().ok()?;
+                let stmt = match cache.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => match conn.prepare(sql) {
+                        Ok(stmt) => v.insert(stmt),
+                        Err(e) => return Some(Err(Error::query(e.to_string(), sql))),
+                    },
+                };
+                Some(run_statement(conn, stmt, statement, measure, each))
             });
+            return done.unwrap_or_else(|| Err(Error::Backend("re-entrant query".into())));
         }
-        for (i, value) in statement.params.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, value).map_err(sqlite(sql))?;
-        }
-        stmt.reset_status(StatementStatus::FullscanStep);
-        let readonly = stmt.readonly();
-        let before = self.conn.total_changes();
-        let mut returned = 0u64;
-        {
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(sqlite(sql))? {
-                returned += 1;
-                let mut source = LocalRow { row };
-                if !each(&mut source)? {
-                    break;
-                }
-            }
-        }
-        let scanned = stmt.get_status(StatementStatus::FullscanStep).max(0) as u64;
-        // D1 reports sqlite3_changes(): rows of this statement only, not those its triggers
-        // wrote. It is stale after a statement that changed nothing, hence the total check.
-        let changes = if readonly || self.conn.total_changes() == before {
-            0
-        } else {
-            self.conn.changes()
-        };
-        Ok(RunResult {
-            changes,
-            last_row_id: if changes > 0 {
-                self.conn.last_insert_rowid()
-            } else {
-                0
-            },
-            rows_read: returned + scanned,
-            rows_written: changes,
-        })
+        let conn = self.connection();
+        let mut stmt = conn.prepare_cached(sql).map_err(sqlite(sql))?;
+        run_statement(conn, &mut stmt, statement, measure, each)
     }
 
-    fn collect<R: FromRow>(&self, statement: &Statement, limit: Option<usize>) -> Result<Vec<R>> {
+    fn collect<R: FromRow>(&self, statement: &Statement) -> Result<Vec<R>> {
         let mut out = Vec::new();
-        self.execute(statement, |source| {
+        self.execute(statement, false, |source| {
             out.push(R::from_row(&mut Row::new(source))?);
-            Ok(limit.is_none_or(|l| out.len() < l))
+            Ok(true)
         })?;
         Ok(out)
     }
@@ -268,7 +292,7 @@ impl Database {
     fn raw(&self, statement: &Statement) -> Result<RawResults> {
         let mut columns: Option<Vec<String>> = None;
         let mut rows = Vec::new();
-        let meta = self.execute(statement, |source| {
+        let meta = self.execute(statement, true, |source| {
             if columns.is_none() {
                 columns = Some(
                     (0..source.len())
@@ -293,21 +317,26 @@ impl Database {
 
 impl Executor for Database {
     async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
-        self.collect(&q.into_statement(), None)
+        self.collect(&q.into_statement())
     }
 
     async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
-        Ok(self.collect(&q.into_statement(), Some(1))?.pop())
+        let mut first = None;
+        self.execute(&q.into_statement(), false, |source| {
+            first = Some(Q::Row::from_row(&mut Row::new(source))?);
+            Ok(false)
+        })?;
+        Ok(first)
     }
 
     async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
-        self.execute(&q.into_statement(), |_| Ok(true))
+        self.execute(&q.into_statement(), true, |_| Ok(true))
     }
 
     async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
         let statements = b.into_statements();
         let tx = self
-            .conn
+            .connection()
             .unchecked_transaction()
             .map_err(|e| Error::Backend(e.to_string()))?;
         let mut results = Vec::with_capacity(statements.len());
@@ -329,6 +358,70 @@ impl Executor for Database {
         tx.commit().map_err(|e| Error::Backend(e.to_string()))?;
         B::decode(results)
     }
+}
+
+/// Binds, steps and measures one prepared statement.
+fn run_statement(
+    conn: &Connection,
+    stmt: &mut rusqlite::Statement<'_>,
+    statement: &Statement,
+    measure: bool,
+    mut each: impl FnMut(&mut dyn RowSource) -> Result<bool>,
+) -> Result<RunResult> {
+    let sql = &*statement.sql;
+    let expected = stmt.parameter_count();
+    if expected != statement.params.len() {
+        return Err(Error::Bind {
+            index: statement.params.len().min(expected) + 1,
+            message: format!(
+                "the statement takes {expected} parameters, {} were given",
+                statement.params.len()
+            ),
+        });
+    }
+    for (i, value) in statement.params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, value).map_err(sqlite(sql))?;
+    }
+    // `all` and `first` do not report what they did: skip measuring it.
+    let (readonly, before) = if measure {
+        stmt.reset_status(StatementStatus::FullscanStep);
+        (stmt.readonly(), conn.total_changes())
+    } else {
+        (true, 0)
+    };
+    let mut returned = 0u64;
+    {
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next().map_err(sqlite(sql))? {
+            returned += 1;
+            let mut source = LocalRow { row };
+            if !each(&mut source)? {
+                break;
+            }
+        }
+    }
+    let scanned = if measure {
+        stmt.get_status(StatementStatus::FullscanStep).max(0) as u64
+    } else {
+        0
+    };
+    // D1 reports sqlite3_changes(): rows of this statement only, not those its triggers
+    // wrote. It is stale after a statement that changed nothing, hence the total check.
+    let changes = if readonly || conn.total_changes() == before {
+        0
+    } else {
+        conn.changes()
+    };
+    Ok(RunResult {
+        changes,
+        last_row_id: if changes > 0 {
+            conn.last_insert_rowid()
+        } else {
+            0
+        },
+        rows_read: returned + scanned,
+        rows_written: changes,
+    })
 }
 
 struct LocalRow<'a> {
@@ -394,9 +487,17 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
             self.0.unpark();
         }
     }
+    let mut future = std::pin::pin!(future);
+    // The local backend's futures are ready at the first poll: try that without building a
+    // waker. A future that is not ready is polled again below with a real one.
+    if let Poll::Ready(out) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        return out;
+    }
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
     loop {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
@@ -437,7 +538,7 @@ mod tests {
         let names = db.names("SELECT name FROM d1_migrations").unwrap();
         assert_eq!(names, vec!["0001_init.sql"]);
         let count: i64 = db
-            .conn
+            .connection()
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(count, 0);
@@ -460,7 +561,9 @@ mod tests {
             "{err}"
         );
         // A migration applied by wrangler alone has no checksum: adopted as it is now.
-        db.conn.execute("DELETE FROM d1kit_migrations", []).unwrap();
+        db.connection()
+            .execute("DELETE FROM d1kit_migrations", [])
+            .unwrap();
         let report = db.migrate(&[edited]).unwrap();
         assert_eq!(report.adopted, vec!["0001_init.sql"]);
     }
@@ -484,7 +587,7 @@ mod tests {
             "{err}"
         );
         let count: i64 = db
-            .conn
+            .connection()
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(
