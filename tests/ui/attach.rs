@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!(notes, "ATTACH DATABASE 'archive.db' AS archive");
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!("notes", "SELECT id FROM notes");
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!(notes, "DELETE FROM notes WHERE ownerid = ?1", 1);
+}

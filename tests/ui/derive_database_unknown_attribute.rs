@@ -1,0 +1,5 @@
+#[derive(d1kit::Database)]
+#[d1(database = "notes")]
+struct Notes;
+
+fn main() {}

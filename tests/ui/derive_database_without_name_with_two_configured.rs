@@ -1,0 +1,4 @@
+#[derive(d1kit::Database)]
+struct Notes;
+
+fn main() {}

@@ -1,0 +1,9 @@
+#[derive(d1kit::Query)]
+#[d1(database = "notes")]
+struct NotesOf {
+    owner: i64,
+}
+
+fn main() {
+    let _ = NotesOf { owner: 1 };
+}

@@ -1,0 +1,9 @@
+#[derive(d1kit::Query)]
+#[d1(sql = "SELECT id, title FROM notes WHERE owner_id = :owner")]
+struct NotesOf {
+    owner: i64,
+}
+
+fn main() {
+    let _ = NotesOf { owner: 1 };
+}

@@ -1,0 +1,19 @@
+#[derive(d1kit::Row)]
+struct NoteTitle {
+    id: i64,
+    title: String,
+}
+
+#[derive(d1kit::Query)]
+#[d1(
+    database = "notes",
+    sql = "SELECT id, title FROM notes WHERE owner_id = :owner",
+    row = NoteTitle
+)]
+struct NotesOf {
+    owner: i64,
+}
+
+fn main() {
+    let _ = NotesOf { owner: 1 };
+}

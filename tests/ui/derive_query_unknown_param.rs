@@ -1,0 +1,12 @@
+#[derive(d1kit::Query)]
+#[d1(
+    database = "notes",
+    sql = "SELECT id, title FROM notes WHERE owner_id = :ownr"
+)]
+struct NotesOf {
+    owner: i64,
+}
+
+fn main() {
+    let _ = NotesOf { owner: 1 };
+}

@@ -1,0 +1,16 @@
+#[derive(d1kit::Query)]
+#[d1(
+    database = "notes",
+    sql = "SELECT id, title FROM notes WHERE owner_id = :owner"
+)]
+struct NotesOf {
+    owner: i64,
+    limit: i64,
+}
+
+fn main() {
+    let _ = NotesOf {
+        owner: 1,
+        limit: 10,
+    };
+}

@@ -1,0 +1,6 @@
+fn main() {
+    let _ = d1kit::sql!(
+        notes,
+        "SELECT n.id, u.id FROM notes n JOIN users u ON u.id = n.owner_id"
+    );
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!(notes, "SELECT id FROM notes ORDER BY id LIMIT ?1", 2.5);
+}

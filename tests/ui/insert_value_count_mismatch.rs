@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!(notes, "INSERT INTO notes (owner_id, title) VALUES (?1)", 1);
+}

@@ -1,0 +1,8 @@
+#[derive(d1kit::Row)]
+struct Note {
+    id: i64,
+}
+
+fn main() {
+    let _ = d1kit::sql_as!(notes, Note, "SELECT id, title FROM notes");
+}
