@@ -10,11 +10,8 @@
 //! - `tests/ui-config/<name>/*.rs`, each against the `Cargo.toml` (and migrations) of its own
 //!   directory, for configuration and migration errors.
 //!
-//! The `.stderr` of the config cases keep the `file:line:column` of the Cargo.toml or migration
-//! an error points to (`--> tests/ui-config/broken_migration/migrations/0001_init.sql:3:1`).
-//! trybuild accepts that form, but `TRYBUILD=overwrite` writes its most normalized form, which
-//! erases line numbers outside the test file: after re-blessing one of those, put the line
-//! back (the raw rustc output has it).
+//! A migration or Cargo.toml error names its `file:line:column` in the message itself
+//! (`= at migrations/0001_init.sql:3:1`), which trybuild compares as it is.
 
 use std::path::Path;
 

@@ -8,10 +8,8 @@ use std::path::Path;
 /// Cargo.toml and every migrations directory. Call it from `build.rs`:
 ///
 /// ```no_run
-/// // build.rs
-/// fn main() {
-///     d1_codegen::build::configure().unwrap_or_else(|e| panic!("{e}"));
-/// }
+/// // in build.rs's `fn main`:
+/// d1_codegen::build::configure().unwrap_or_else(|e| panic!("{e}"));
 /// ```
 pub fn configure() -> Result<(), Diagnostics> {
     let root = crate::project::manifest_dir()?;

@@ -99,16 +99,20 @@ impl Config {
                     crate::diagnostic::closest(n, self.databases.iter().map(|d| d.name.as_str()))
                 {
                     d = d.with_help(format!("did you mean `{s}`?"));
+                } else if *self == Config::default_for(&self.root) {
+                    d = d.with_help(format!(
+                        "Cargo.toml has no [package.metadata.d1kit], so the only database is `db` (migrations in `migrations/`); to add `{n}`, write [package.metadata.d1kit.databases.{n}]"
+                    ));
                 }
                 d
             }),
             None if self.databases.len() == 1 => Ok(&self.databases[0]),
             None => Err(Diagnostic::error(format!(
-                "{} databases are configured; name the one this query runs on",
+                "{} databases are configured; name the one to use",
                 self.databases.len()
             ))
             .with_help(format!(
-                "write `sql!(name, \"...\")` with one of {}",
+                "one of {}: `sql!(name, \"...\")`, `sql_as!(name, Type, \"...\")`, `#[d1(database = \"name\", ..)]` on a Query, `#[d1(name = \"name\")]` on a Database",
                 names()
             ))),
         }

@@ -66,19 +66,18 @@ fn stamp(path: &Path) -> Stamp {
     }
 }
 
-type Cached<T> = (Stamp, T);
+/// A per-process cache: path → (stamp when loaded, what was loaded, errors included).
+type Cache<T> = Mutex<HashMap<PathBuf, (Stamp, Result<T, Diagnostics>)>>;
 
-fn configs() -> &'static Mutex<HashMap<PathBuf, Cached<Result<Config, Diagnostics>>>> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached<Result<Config, Diagnostics>>>>> =
-        OnceLock::new();
+fn configs() -> &'static Cache<Config> {
+    static CACHE: OnceLock<Cache<Config>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
 type Shared = Arc<Mutex<Loaded>>;
 
-fn databases() -> &'static Mutex<HashMap<PathBuf, Cached<Result<Shared, Diagnostics>>>> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached<Result<Shared, Diagnostics>>>>> =
-        OnceLock::new();
+fn databases() -> &'static Cache<Shared> {
+    static CACHE: OnceLock<Cache<Shared>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
@@ -124,7 +123,7 @@ pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
     if let Some((s, loaded)) = cache.get(&db.migrations) {
         let same_config = loaded
             .as_ref()
-            .map_or(true, |l| l.lock().map_or(false, |l| l.database == db));
+            .map_or(true, |l| l.lock().is_ok_and(|l| l.database == db));
         if *s == now && same_config {
             return loaded.clone();
         }

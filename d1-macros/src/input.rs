@@ -63,6 +63,20 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
         }
         _ => return Err(Error::new(expand::first_span(&all[0]), usage)),
     };
+    // `sql!("notes", "SELECT ..")`: a lone word before a second string is a database name.
+    let first = lit_str(&all[lit_at]).expect("found above").value();
+    let lone_word =
+        !first.is_empty() && first.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if lone_word && all.get(lit_at + 1).and_then(lit_str).is_some() {
+        let name = lit_str(&all[lit_at]).expect("found above");
+        return Err(Error::new(
+            name.span(),
+            format!(
+                "the database is named by an identifier, not a string: `sql!({}, \"...\")`",
+                name.value()
+            ),
+        ));
+    }
     let lit = lit_str(&all[lit_at]).expect("found above");
     let call = QueryCall {
         database,

@@ -16,7 +16,7 @@ pub mod local;
 
 pub use database::{Database, Migration};
 pub use decode::Decode;
-pub use encode::{param, Bind, Encode};
+pub use encode::{param, Bind};
 pub use error::{Error, Result};
 pub use executor::{Batch, Executor, Query, RawResults, Results, RunResult, Sql, Statement};
 pub use row::{FromRow, OwnedRow, Row, RowSource};

@@ -118,8 +118,10 @@ pub fn derive_query(
         let name = &field.name;
         binds.push(quote_spanned!(span=> ::d1kit::__private::bind::<#marker, _>(self.#name)));
     }
+    // An unknown or unnamed parameter usually means a misspelled field: say that once.
+    let params_ok = errors.is_empty();
     for (f, used) in fields.iter().zip(&used) {
-        if !used {
+        if !used && params_ok {
             errors.push(
                 f.name.span(),
                 format!(

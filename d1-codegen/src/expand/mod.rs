@@ -56,11 +56,18 @@ impl Errors {
         self.0.is_empty()
     }
 
-    /// The `compile_error!` invocations.
+    /// The errors where an expression is expected (`sql!`, `sql_as!`): one block holding every
+    /// `compile_error!`, so that all of them are reported, not the first only.
+    pub fn into_expr(self) -> TokenStream {
+        let errors = self.into_tokens();
+        quote!({ #errors })
+    }
+
+    /// The `compile_error!` invocations, where items are expected (the derives).
     pub fn into_tokens(self) -> TokenStream {
         self.0
             .into_iter()
-            .map(|(span, msg)| quote_spanned!(span=> ::core::compile_error!{ #msg }))
+            .map(|(span, msg)| quote_spanned!(span=> ::core::compile_error!{ #msg };))
             .collect()
     }
 }
@@ -135,7 +142,7 @@ pub(crate) fn tracking(files: &[PathBuf]) -> TokenStream {
 }
 
 /// The Rust type of a result column.
-pub fn rust_type(ty: &Ty) -> Result<TokenStream, String> {
+pub fn rust_type(column: &str, ty: &Ty) -> Result<TokenStream, String> {
     let base = match &ty.ty {
         SqlType::Integer => quote!(i64),
         SqlType::Real => quote!(f64),
@@ -145,7 +152,7 @@ pub fn rust_type(ty: &Ty) -> Result<TokenStream, String> {
         SqlType::Value | SqlType::Null => quote!(::d1kit::Value),
         SqlType::Custom(name) => name
             .parse::<TokenStream>()
-            .map_err(|_| format!("`{name}` in `AS \"name: {name}\"` is not a Rust type"))?,
+            .map_err(|_| format!("`{name}` in `AS \"{column}: {name}\"` is not a Rust type"))?,
     };
     Ok(if ty.nullable {
         quote!(::std::option::Option<#base>)
@@ -252,7 +259,7 @@ pub fn first_span(tokens: &TokenStream) -> Span {
 pub fn sql(call: &QueryCall) -> TokenStream {
     let checked = match check_call(call) {
         Ok(c) => c,
-        Err(e) => return e.into_tokens(),
+        Err(e) => return e.into_expr(),
     };
     let mut errors = Errors::default();
     let binds = binds(&checked.sig, call, &mut errors);
@@ -263,7 +270,7 @@ pub fn sql(call: &QueryCall) -> TokenStream {
         Some(rows::anonymous_row(&fields))
     };
     if !errors.is_empty() {
-        return errors.into_tokens();
+        return errors.into_expr();
     }
     let track = tracking(&checked.track);
     let d1_sql = &checked.d1_sql;
@@ -285,13 +292,13 @@ pub fn sql(call: &QueryCall) -> TokenStream {
 pub fn sql_as(call: &QueryCall, row: &RowStruct) -> TokenStream {
     let checked = match check_call(call) {
         Ok(c) => c,
-        Err(e) => return e.into_tokens(),
+        Err(e) => return e.into_expr(),
     };
     let mut errors = Errors::default();
     check_fields(&checked.sig, row, call.sql_span, &mut errors);
     let binds = binds(&checked.sig, call, &mut errors);
     if !errors.is_empty() {
-        return errors.into_tokens();
+        return errors.into_expr();
     }
     let track = tracking(&checked.track);
     let d1_sql = &checked.d1_sql;
@@ -314,9 +321,9 @@ pub fn check_row(
         Ok(checked) => {
             let mut errors = Errors::default();
             check_fields(&checked.sig, row, sql_span, &mut errors);
-            errors.into_tokens()
+            errors.into_expr()
         }
-        Err(e) => e.into_tokens(),
+        Err(e) => e.into_expr(),
     }
 }
 

@@ -8,7 +8,13 @@ pub fn render(d: &Diagnostic, sql: Option<&str>) -> String {
     let mut out = d.message.clone();
     match (&d.span.file, d.span.location, sql) {
         (Some(file), location, _) => {
-            out.push_str(&format!("\n --> {}", file.display()));
+            // Relative to the crate, as cargo shows paths.
+            let root = crate::project::manifest_dir().ok();
+            let shown = root
+                .as_deref()
+                .and_then(|r| file.strip_prefix(r).ok())
+                .unwrap_or(file);
+            out.push_str(&format!("\n = at {}", shown.display()));
             if let Some(l) = location {
                 out.push_str(&format!(":{}:{}", l.line, l.column));
             }

@@ -46,7 +46,7 @@ pub(crate) fn fields_of(sig: &Signature, span: Span, errors: &mut Errors) -> Vec
                 continue;
             }
         };
-        match rust_type(&c.ty) {
+        match rust_type(&c.name, &c.ty) {
             Ok(ty) => out.push(GenField {
                 ident,
                 ty,
@@ -130,15 +130,16 @@ fn classify(ty: &str) -> (bool, Option<Holds>) {
 }
 
 fn fits(column: &SqlType, field: Holds) -> bool {
-    match (column, field) {
-        (_, Holds::Anything) | (SqlType::Value | SqlType::Null | SqlType::Custom(_), _) => true,
-        (SqlType::Integer, Holds::Integer)
-        | (SqlType::Real, Holds::Real)
-        | (SqlType::Text, Holds::Text)
-        | (SqlType::Blob, Holds::Blob)
-        | (SqlType::Bool, Holds::Bool | Holds::Integer) => true,
-        _ => false,
-    }
+    matches!(
+        (column, field),
+        (_, Holds::Anything)
+            | (SqlType::Value | SqlType::Null | SqlType::Custom(_), _)
+            | (SqlType::Integer, Holds::Integer)
+            | (SqlType::Real, Holds::Real)
+            | (SqlType::Text, Holds::Text)
+            | (SqlType::Blob, Holds::Blob)
+            | (SqlType::Bool, Holds::Bool | Holds::Integer)
+    )
 }
 
 fn show(ty: &TokenStream) -> String {

@@ -40,6 +40,9 @@ struct Tagged<'a> {
     tag: &'a str,
 }
 
+/// A note to add on first run: title, pinned, tags.
+type NewNote<'a> = (&'a str, bool, &'a [&'a str]);
+
 fn add_note(db: &local::Database, title: &str, pinned: bool, tags: &[&str]) -> d1kit::Result<i64> {
     // The note and its tags in one atomic batch: all of it is stored, or none of it.
     let tags_json = format!(
@@ -84,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Notes::SHARDS - 1
     );
 
-    let plans: [(&str, &[(&str, bool, &[&str])]); 2] = [
+    let plans: [(&str, &[NewNote]); 2] = [
         (
             "alice",
             &[

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Incremental compile cost per checked query: d1kit's sql! vs sqlx's query!, same schema, same
+# 200 queries, same run. For each tool, a crate with the 200 queries and the same crate without
+# them are rebuilt after a `touch` (3 times each, median); cost per query =
+# (with - without) / 200. Needs python3 (to create the SQLite file sqlx's macros connect to).
+#
+#   scripts/bench-compile.sh            # prints the table
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="$ROOT/target/bench-compile"
+N=200
+SCHEMA="$ROOT/d1-codegen/tests/cases/notes/migrations"
+mkdir -p "$WORK"
+export CARGO_TARGET_DIR="$WORK/target"
+
+# The schema as a SQLite file for sqlx (its macros need a live database or a .sqlx cache).
+rm -f "$WORK/schema.sqlite"
+python3 - "$SCHEMA" "$WORK/schema.sqlite" <<'PY'
+import sqlite3, sys, pathlib
+db = sqlite3.connect(sys.argv[2])
+for f in sorted(pathlib.Path(sys.argv[1]).glob("*.sql")):
+    db.executescript(f.read_text())
+db.commit()
+PY
+
+queries() { # $1 = macro path
+python3 - "$1" "$N" <<'PY'
+import sys
+mac, n = sys.argv[1], int(sys.argv[2])
+templates = [
+  'SELECT id, title, body FROM notes WHERE owner_id = ? AND word_count > {i}',
+  'SELECT n.id, n.title, u.email FROM notes n JOIN users u ON u.id = n.owner_id WHERE n.id = ? AND n.word_count >= {i}',
+  'SELECT count(*) AS n FROM notes WHERE owner_id = ? AND word_count < {i}',
+  'SELECT id, name, color FROM tags WHERE owner_id = ? LIMIT {i}',
+  'SELECT id, email, display_name, is_admin FROM users WHERE id = ? AND balance > {i}',
+  'UPDATE notes SET word_count = {i} WHERE id = ?',
+  'DELETE FROM tags WHERE id = ? AND owner_id > {i}',
+  'SELECT n.id, count(t.tag_id) AS tags FROM notes n LEFT JOIN note_tags t ON t.note_id = n.id WHERE n.owner_id = ? AND n.id > {i} GROUP BY n.id',
+]
+print("pub fn run() {")
+for i in range(n):
+    sql = templates[i % len(templates)].format(i=i)
+    print(f'    let _q{i} = {mac}!("{sql}", 1_i64);')
+print("}")
+PY
+}
+
+setup() { # $1 = name, $2 = dependency lines, $3 = macro path, $4 = extra manifest text
+  local dir="$WORK/$1"
+  mkdir -p "$dir/src"
+  cat > "$dir/Cargo.toml" <<TOML
+[package]
+name = "$1"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dependencies]
+$2
+$4
+TOML
+  cp "$ROOT/Cargo.lock" "$dir/Cargo.lock" 2>/dev/null || true
+  queries "$3" > "$dir/src/with.rs"
+  echo "pub fn run() {}" > "$dir/src/without.rs"
+}
+
+time_build() { # $1 = dir; prints seconds of one incremental build after a touch
+  touch "$1/src/main.rs"
+  local s e
+  s=$(date +%s.%N)
+  cargo build --quiet --manifest-path "$1/Cargo.toml"
+  e=$(date +%s.%N)
+  python3 -c "print(f'{$e - $s:.3f}')"
+}
+
+median3() { python3 -c "import sys; v=sorted(map(float, sys.argv[1:])); print(v[len(v)//2])" "$@"; }
+
+measure() { # $1 = dir; prints "with without"
+  local dir="$1" w=() wo=()
+  for variant in with without; do
+    printf 'mod queries;\n#[path = "%s.rs"] mod q;\nfn main() { q::run(); }\n' "$variant" > "$dir/src/main.rs"
+    # queries.rs is unused; keep the module list identical in both variants.
+    echo "" > "$dir/src/queries.rs"
+    cargo build --quiet --manifest-path "$dir/Cargo.toml" 2>&1 | grep -E "^error" && exit 1 || true
+    for _ in 1 2 3; do
+      t=$(time_build "$dir")
+      if [ "$variant" = with ]; then w+=("$t"); else wo+=("$t"); fi
+    done
+  done
+  echo "$(median3 "${w[@]}") $(median3 "${wo[@]}")"
+}
+
+setup d1kit-queries "d1kit = { path = \"$ROOT\" }" "d1kit::sql" "[package.metadata.d1kit.databases.db]
+migrations = \"$SCHEMA\""
+setup sqlx-queries 'sqlx = { version = "0.9", default-features = false, features = ["sqlite", "macros", "runtime-tokio"] }' "sqlx::query" ""
+export DATABASE_URL="sqlite://$WORK/schema.sqlite"
+
+read -r dw dwo < <(measure "$WORK/d1kit-queries")
+read -r sw swo < <(measure "$WORK/sqlx-queries")
+python3 - "$dw" "$dwo" "$sw" "$swo" "$N" <<'PY'
+import sys
+dw, dwo, sw, swo, n = map(float, sys.argv[1:])
+d = (dw - dwo) / n * 1000
+s = (sw - swo) / n * 1000
+print(f"incremental build, {int(n)} queries (median of 3):")
+print(f"  d1kit sql!   {dw:7.2f} s with, {dwo:6.2f} s without -> {d:6.2f} ms per query")
+print(f"  sqlx query!  {sw:7.2f} s with, {swo:6.2f} s without -> {s:6.2f} ms per query")
+print(f"  ratio d1kit/sqlx: {d / s:.3f} (target <= 0.1)")
+PY
