@@ -92,9 +92,17 @@ measure() { # $1 = dir; prints "with without"
   echo "$(median3 "${w[@]}") $(median3 "${wo[@]}")"
 }
 
+# OPT_MACROS=1: both crates compile their proc macros optimized, as sqlx's and d1kit's READMEs
+# recommend ([profile.dev.build-override] opt-level = 3).
+PROFILE=""
+if [ "${OPT_MACROS:-0}" = 1 ]; then
+  PROFILE="[profile.dev.build-override]
+opt-level = 3"
+fi
 setup d1kit-queries "d1kit = { path = \"$ROOT\" }" "d1kit::sql" "[package.metadata.d1kit.databases.db]
-migrations = \"$SCHEMA\""
-setup sqlx-queries 'sqlx = { version = "0.9", default-features = false, features = ["sqlite", "macros", "runtime-tokio"] }' "sqlx::query" ""
+migrations = \"$SCHEMA\"
+$PROFILE"
+setup sqlx-queries 'sqlx = { version = "0.9", default-features = false, features = ["sqlite", "macros", "runtime-tokio"] }' "sqlx::query" "$PROFILE"
 export DATABASE_URL="sqlite://$WORK/schema.sqlite"
 
 read -r dw dwo < <(measure "$WORK/d1kit-queries")
@@ -104,7 +112,9 @@ import sys
 dw, dwo, sw, swo, n = map(float, sys.argv[1:])
 d = (dw - dwo) / n * 1000
 s = (sw - swo) / n * 1000
-print(f"incremental build, {int(n)} queries (median of 3):")
+import os
+opt = "optimized" if os.environ.get("OPT_MACROS") == "1" else "default dev profile"
+print(f"incremental build, {int(n)} queries (median of 3), proc macros: {opt}:")
 print(f"  d1kit sql!   {dw:7.2f} s with, {dwo:6.2f} s without -> {d:6.2f} ms per query")
 print(f"  sqlx query!  {sw:7.2f} s with, {swo:6.2f} s without -> {s:6.2f} ms per query")
 print(f"  ratio d1kit/sqlx: {d / s:.3f} (target <= 0.1)")

@@ -51,10 +51,10 @@ pub struct Sql<R> {
 
 impl<R> Sql<R> {
     /// A query of `sql` (numbered parameters only) with `params` for `?1`, `?2`...
-    pub fn new(sql: &'static str, params: Vec<Value>) -> Sql<R> {
+    pub fn new(sql: &'static str, params: impl Into<Vec<Value>>) -> Sql<R> {
         Sql {
             sql,
-            params,
+            params: params.into(),
             row: PhantomData,
         }
     }

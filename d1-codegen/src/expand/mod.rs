@@ -278,11 +278,11 @@ pub fn sql(call: &QueryCall) -> TokenStream {
         Some(row) => quote!({
             #track
             #row
-            ::d1kit::Sql::<Row>::new(#d1_sql, ::std::vec![#(#binds),*])
+            ::d1kit::Sql::<Row>::new(#d1_sql, [#(#binds),*])
         }),
         None => quote!({
             #track
-            ::d1kit::Sql::<()>::new(#d1_sql, ::std::vec![#(#binds),*])
+            ::d1kit::Sql::<()>::new(#d1_sql, [#(#binds),*])
         }),
     }
 }
@@ -305,7 +305,7 @@ pub fn sql_as(call: &QueryCall, row: &RowStruct) -> TokenStream {
     let path = &row.path;
     quote!({
         #track
-        ::d1kit::Sql::<#path>::new(#d1_sql, ::std::vec![#(#binds),*])
+        ::d1kit::Sql::<#path>::new(#d1_sql, [#(#binds),*])
     })
 }
 

@@ -66,7 +66,7 @@ pub(crate) fn row_struct(vis: &TokenStream, name: &Ident, fields: &[GenField]) -
     let index = 0..fields.len();
     quote! {
         #[allow(non_snake_case)]
-        #[derive(Debug, Clone, PartialEq)]
+        #[derive(Debug)]
         #vis struct #name { #(pub #idents: #types),* }
         impl ::d1kit::FromRow for #name {
             fn from_row(r: &mut ::d1kit::Row<'_>) -> ::d1kit::Result<Self> {
