@@ -263,6 +263,19 @@ impl Analyzer {
         })
     }
 
+    /// SQLite's functions and their argument counts (-1: any), for suggestions.
+    fn functions(&self) -> Vec<(String, i64)> {
+        let Ok(mut stmt) = self
+            .conn
+            .prepare("SELECT name, narg FROM pragma_function_list")
+        else {
+            return Vec::new();
+        };
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
+    }
+
     /// SQLite rejected the statement: its message, rephrased with a suggestion, plus every other
     /// unknown name d1kit's own walk finds (so all of them are reported at once).
     fn sqlite_errors(
@@ -330,6 +343,40 @@ impl Analyzer {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
             d
+        } else if let Some(name) = message.strip_prefix("no such function: ") {
+            let known = self.functions();
+            let mut d = Diagnostic::error(format!("no function `{name}`"));
+            if let Some(s) = closest(name, known.iter().map(|(n, _)| n.as_str())) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            d
+        } else if let Some(name) = message
+            .strip_prefix("wrong number of arguments to function ")
+            .and_then(|m| m.strip_suffix("()"))
+        {
+            let mut counts: Vec<i64> = self
+                .functions()
+                .into_iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, narg)| narg)
+                .collect();
+            counts.sort_unstable();
+            counts.dedup();
+            let takes = match counts.as_slice() {
+                [] => String::new(),
+                [-1, ..] => String::new(),
+                [one] => format!(": `{name}` takes {one}"),
+                [rest @ .., last] => format!(
+                    ": `{name}` takes {} or {last}",
+                    rest.iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            Diagnostic::error(format!(
+                "wrong number of arguments to function `{name}`{takes}"
+            ))
         } else if let Some(name) = message.strip_prefix("ambiguous column name: ") {
             Diagnostic::error(format!("ambiguous column `{name}`"))
                 .with_help("qualify it with its table's name or alias")
