@@ -384,11 +384,12 @@ pub fn for_d1(sql: &str, tokens: &[Token], params: &Params) -> String {
     let mut last = 0;
     for (i, t) in tokens.iter().enumerate() {
         let replacement = match t.kind {
+            // `?NNN` is already numbered.
+            TokenKind::Param if t.text(sql).len() > 1 && t.text(sql).starts_with('?') => None,
             TokenKind::Param => params
                 .refs
                 .iter()
                 .find(|r| r.start == t.start)
-                .filter(|_| !t.text(sql).starts_with('?') || t.end - t.start == 1)
                 .map(|r| format!("?{}", r.number)),
             TokenKind::QuotedIdent if i > 0 && tokens[i - 1].is_word(sql, "AS") => {
                 let inner = unquote(t.text(sql));

@@ -136,18 +136,23 @@ struct Tally {
     failures: Vec<String>,
 }
 
-fn run_suite(dir: &Path, tally: &mut Tally) {
-    let set = migrations::load(&dir.join("migrations"))
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let analyzer =
-        Analyzer::from_migrations(&set).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+/// A suite's case files (`*.toml`), in name order.
+fn case_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    for file in files {
+    files
+}
+
+fn run_suite(dir: &Path, tally: &mut Tally) {
+    let set = migrations::load(&dir.join("migrations"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let analyzer =
+        Analyzer::from_migrations(&set).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for file in case_files(dir) {
         let text = std::fs::read_to_string(&file).unwrap();
         let cases: CaseFile =
             toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -320,19 +325,10 @@ fn rust_field_type(ty: &str, nullable: bool) -> String {
     }
 }
 
+/// The row field of a column, by the rule the macros use (`type` → `r#type`).
 fn field_name(name: &str) -> String {
-    const KEYWORDS: &[&str] = &[
-        "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if",
-        "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
-        "static", "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "async",
-        "await", "dyn", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
-        "typeof", "unsized", "virtual", "yield", "try", "gen",
-    ];
-    if KEYWORDS.contains(&name) {
-        format!("r#{name}")
-    } else {
-        name.to_string()
-    }
+    d1_codegen::expand::field_ident(name, proc_macro2::Span::call_site())
+        .map_or_else(|_| name.to_string(), |i| i.to_string())
 }
 
 fn macro_test_source(root: &Path) -> (String, usize, Vec<String>) {
@@ -350,13 +346,7 @@ fn macro_test_source(root: &Path) -> (String, usize, Vec<String>) {
     let mut skipped = Vec::new();
     for suite in ["notes", "tracker"] {
         let dir = root.join(suite);
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        files.sort();
-        for file in files {
+        for file in case_files(&dir) {
             let cases: CaseFile = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
             let stem = file.file_stem().unwrap().to_string_lossy().to_string();
             for case in &cases.query {

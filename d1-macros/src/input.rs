@@ -34,13 +34,12 @@ fn single_ident(tokens: &TokenStream) -> Option<Ident> {
 
 /// `[database,] "SQL" [, args..]` (with `has_type`: `[database,] Type, "SQL", args..`).
 pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Option<TokenStream>)> {
-    let mut parts = split_commas(input).into_iter().peekable();
     let usage = if has_type {
         "expected `sql_as!(Type, \"SQL\", args..)` or `sql_as!(database, Type, \"SQL\", args..)`"
     } else {
         "expected `sql!(\"SQL\", args..)` or `sql!(database, \"SQL\", args..)`"
     };
-    let all: Vec<TokenStream> = parts.by_ref().collect();
+    let all = split_commas(input);
     let lit_at = all
         .iter()
         .position(|p| lit_str(p).is_some())
@@ -91,15 +90,12 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
 pub fn sql_as(input: TokenStream) -> Result<TokenStream> {
     let (call, ty) = query_call(input.clone(), true)?;
     let ty = ty.expect("has_type");
-    let mut path: Vec<TokenTree> = ty.clone().into_iter().collect();
-    let Some(TokenTree::Ident(last)) = path.pop() else {
-        return Err(Error::new(
+    let tramp = expand::trampoline_path(&ty).ok_or_else(|| {
+        Error::new(
             expand::first_span(&ty),
             "expected the name of a `#[derive(Row)]` struct",
-        ));
-    };
-    let tramp = expand::trampoline(&last);
-    let prefix: TokenStream = path.into_iter().collect();
+        )
+    })?;
     let db = call.database.as_ref().map(|(n, s)| Ident::new(n, *s));
     let mut rest = TokenStream::new();
     let lit_and_args = split_commas(input)
@@ -112,7 +108,7 @@ pub fn sql_as(input: TokenStream) -> Result<TokenStream> {
         }
         rest.extend(p);
     }
-    Ok(quote!(#prefix #tramp!{ @query (#ty) (#db) #rest }))
+    Ok(quote!(#tramp!{ @query (#ty) (#db) #rest }))
 }
 
 /// What a trampoline passes on: `[Name { field: Type, .. }] @query (Path) (db?) "SQL", args..`

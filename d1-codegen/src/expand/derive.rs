@@ -2,15 +2,28 @@
 //! `Query` (a struct whose fields are the `:name` parameters) and `Database` (embedded
 //! migrations, fingerprint, bindings, shard routing).
 
+use super::names::column_of;
 use super::rows::{fields_of, row_struct, RowField};
 use super::{check, describe_params, tracking, with_database, Errors};
 use crate::diagnostic::closest;
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 
 /// The name of the hidden `macro_rules!` that `#[derive(Row)]` on `Name` defines.
-pub fn trampoline(ident: &Ident) -> Ident {
+fn trampoline(ident: &Ident) -> Ident {
     format_ident!("__d1kit_row_{}", ident)
+}
+
+/// The path of the trampoline of the `#[derive(Row)]` type at `path` (`models::Note` →
+/// `models::__d1kit_row_Note`); `None` when `path` does not end in a name.
+pub fn trampoline_path(path: &TokenStream) -> Option<TokenStream> {
+    let mut tokens: Vec<TokenTree> = path.clone().into_iter().collect();
+    let Some(TokenTree::Ident(last)) = tokens.pop() else {
+        return None;
+    };
+    let tramp = trampoline(&last);
+    let prefix: TokenStream = tokens.into_iter().collect();
+    Some(quote!(#prefix #tramp))
 }
 
 /// `#[derive(Row)]`: `FromRow` by column name, and a hidden macro carrying the field list (with
@@ -22,13 +35,7 @@ pub fn derive_row(
 ) -> TokenStream {
     let (impl_g, ty_g, where_c) = generics;
     let names: Vec<&Ident> = fields.iter().map(|f| &f.name).collect();
-    let columns: Vec<String> = names
-        .iter()
-        .map(|n| {
-            let s = n.to_string();
-            s.strip_prefix("r#").unwrap_or(&s).to_owned()
-        })
-        .collect();
+    let columns: Vec<String> = names.iter().map(|n| column_of(n)).collect();
     let types = fields.iter().map(|f| &f.ty);
     let tramp = trampoline(ident);
     quote! {
@@ -80,13 +87,7 @@ pub fn derive_query(
     };
     let sig = &checked.sig;
     let mut errors = Errors::default();
-    let field_names: Vec<String> = fields
-        .iter()
-        .map(|f| {
-            let s = f.name.to_string();
-            s.strip_prefix("r#").unwrap_or(&s).to_owned()
-        })
-        .collect();
+    let field_names: Vec<String> = fields.iter().map(|f| column_of(&f.name)).collect();
     let mut binds = Vec::new();
     let mut used = vec![false; fields.len()];
     for p in &sig.params {
@@ -96,7 +97,7 @@ pub fn derive_query(
                 format!(
                     "parameter ?{} has no name: #[derive(Query)] binds fields by name, so write `:name` (parameters: {})",
                     p.index,
-                    describe_params(sig)
+                    describe_params(&sig.params)
                 ),
             );
             continue;
@@ -133,24 +134,16 @@ pub fn derive_query(
     }
     let (row_ty, row_def) = match &attrs.row {
         Some(path) => {
-            let mut prefix: Vec<_> = path.clone().into_iter().collect();
-            let last = match prefix.pop() {
-                Some(proc_macro2::TokenTree::Ident(i)) => i,
-                _ => {
-                    errors.push(attrs.sql_span, "`row = ...` must name a type");
-                    return errors.into_tokens();
-                }
+            let Some(tramp) = trampoline_path(path) else {
+                errors.push(attrs.sql_span, "`row = ...` must name a type");
+                return errors.into_tokens();
             };
-            let tramp = trampoline(&last);
-            let prefix: TokenStream = prefix.into_iter().collect();
-            let sql = &attrs.sql;
             let db = attrs.database.as_ref().map(|(n, s)| Ident::new(n, *s));
-            let sql_lit = proc_macro2::Literal::string(sql);
-            let mut lit = sql_lit;
+            let mut lit = Literal::string(&attrs.sql);
             lit.set_span(attrs.sql_span);
             (
                 path.clone(),
-                quote!(const _: () = { #prefix #tramp!{ @check (#db) #lit } };),
+                quote!(const _: () = { #tramp!{ @check (#db) #lit } };),
             )
         }
         None => {

@@ -7,16 +7,16 @@ mod names;
 mod render;
 mod rows;
 
-pub use derive::{derive_database, derive_query, derive_row, trampoline, QueryAttrs};
+pub use derive::{derive_database, derive_query, derive_row, trampoline_path, QueryAttrs};
 pub use names::field_ident;
 pub use render::render;
 pub use rows::{check_fields, RowField, RowStruct};
 
-use crate::analyze::Signature;
+use crate::analyze::{Param, Signature};
 use crate::diagnostic::Diagnostics;
+use crate::lex;
 use crate::project::{self, Loaded};
 use crate::types::{SqlType, Ty};
-use crate::{lex, Diagnostic};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use std::path::PathBuf;
@@ -178,9 +178,9 @@ pub fn param_marker(ty: &Ty) -> TokenStream {
     }
 }
 
-/// How a parameter reads in messages: `?1 owner: String`.
-pub(crate) fn describe_params(sig: &Signature) -> String {
-    sig.params
+/// How parameters read in messages: `?1 :owner (String), ?2 (i64)`.
+pub(crate) fn describe_params(params: &[Param]) -> String {
+    params
         .iter()
         .map(|p| match &p.name {
             Some(n) => format!("?{} :{n} ({})", p.index, p.ty),
@@ -195,20 +195,13 @@ fn binds(sig: &Signature, call: &QueryCall, errors: &mut Errors) -> Vec<TokenStr
     let want = sig.params.len();
     let got = call.args.len();
     if got < want {
-        let missing: Vec<String> = sig.params[got..]
-            .iter()
-            .map(|p| match &p.name {
-                Some(n) => format!("?{} :{n} ({})", p.index, p.ty),
-                None => format!("?{} ({})", p.index, p.ty),
-            })
-            .collect();
         errors.push(
             call.sql_span,
             format!(
                 "this query takes {want} argument{} but {got} {} given; missing: {}",
                 plural(want),
                 if got == 1 { "was" } else { "were" },
-                missing.join(", ")
+                describe_params(&sig.params[got..])
             ),
         );
     }
@@ -220,7 +213,7 @@ fn binds(sig: &Signature, call: &QueryCall, errors: &mut Errors) -> Vec<TokenStr
                 "unexpected argument: this query takes {want} argument{}{}",
                 plural(want),
                 if want > 0 {
-                    format!(" ({})", describe_params(sig))
+                    format!(" ({})", describe_params(&sig.params))
                 } else {
                     String::new()
                 }
@@ -272,19 +265,26 @@ pub fn sql(call: &QueryCall) -> TokenStream {
     if !errors.is_empty() {
         return errors.into_expr();
     }
+    match row {
+        Some(row) => query_value(&checked, row, quote!(Row), &binds),
+        None => query_value(&checked, TokenStream::new(), quote!(()), &binds),
+    }
+}
+
+/// The `Sql<row_ty>` value of a checked query, after the items it needs (`row_def`).
+fn query_value(
+    checked: &Checked,
+    row_def: TokenStream,
+    row_ty: TokenStream,
+    binds: &[TokenStream],
+) -> TokenStream {
     let track = tracking(&checked.track);
     let d1_sql = &checked.d1_sql;
-    match row {
-        Some(row) => quote!({
-            #track
-            #row
-            ::d1kit::Sql::<Row>::new(#d1_sql, [#(#binds),*])
-        }),
-        None => quote!({
-            #track
-            ::d1kit::Sql::<()>::new(#d1_sql, [#(#binds),*])
-        }),
-    }
+    quote!({
+        #track
+        #row_def
+        ::d1kit::Sql::<#row_ty>::new(#d1_sql, [#(#binds),*])
+    })
 }
 
 /// `sql_as!(Type, "...", args..)` after the trampoline `Type`'s derive generated: every field
@@ -295,18 +295,12 @@ pub fn sql_as(call: &QueryCall, row: &RowStruct) -> TokenStream {
         Err(e) => return e.into_expr(),
     };
     let mut errors = Errors::default();
-    check_fields(&checked.sig, row, call.sql_span, &mut errors);
+    check_fields(&checked.sig, row, &mut errors);
     let binds = binds(&checked.sig, call, &mut errors);
     if !errors.is_empty() {
         return errors.into_expr();
     }
-    let track = tracking(&checked.track);
-    let d1_sql = &checked.d1_sql;
-    let path = &row.path;
-    quote!({
-        #track
-        ::d1kit::Sql::<#path>::new(#d1_sql, [#(#binds),*])
-    })
+    query_value(&checked, TokenStream::new(), row.path.clone(), &binds)
 }
 
 /// The check `#[derive(Query)] #[d1(row = Type)]` asks of `Type` (through its trampoline):
@@ -320,16 +314,9 @@ pub fn check_row(
     match check(database, sql, sql_span, sql_span) {
         Ok(checked) => {
             let mut errors = Errors::default();
-            check_fields(&checked.sig, row, sql_span, &mut errors);
+            check_fields(&checked.sig, row, &mut errors);
             errors.into_expr()
         }
         Err(e) => e.into_expr(),
     }
-}
-
-/// A diagnostic without a location, as an error at `span`.
-pub fn error_at(span: Span, d: Diagnostic) -> TokenStream {
-    let mut e = Errors::default();
-    e.push(span, render(&d, None));
-    e.into_tokens()
 }

@@ -35,6 +35,15 @@ pub fn field_ident(name: &str, span: Span) -> Result<Ident, String> {
     })
 }
 
+/// The column a field reads: its name without a raw prefix (`r#type` → `type`).
+pub(crate) fn column_of(field: &Ident) -> String {
+    let name = field.to_string();
+    match name.strip_prefix("r#") {
+        Some(plain) => plain.to_owned(),
+        None => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

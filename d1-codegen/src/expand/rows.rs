@@ -1,10 +1,11 @@
 //! Row types: the struct `sql!` generates, and the check of a `#[derive(Row)]` struct's fields
 //! against a query's result columns.
 
+use super::names::column_of;
 use super::{field_ident, rust_type, Errors};
 use crate::analyze::Signature;
 use crate::diagnostic::closest;
-use crate::types::{SqlType, Ty};
+use crate::types::SqlType;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
@@ -153,12 +154,12 @@ fn show(ty: &TokenStream) -> String {
 /// Checks each field of `row` against the column of the same name: a field with no column, a
 /// column with no field, and a field whose type cannot hold the column's are errors (at the
 /// field, or at the struct's name for a missing field).
-pub fn check_fields(sig: &Signature, row: &RowStruct, sql_span: Span, errors: &mut Errors) {
+pub fn check_fields(sig: &Signature, row: &RowStruct, errors: &mut Errors) {
     let struct_name = row.ident.to_string();
     let columns: Vec<&str> = sig.columns.iter().map(|c| c.name.as_str()).collect();
     for f in &row.fields {
-        let name = f.name.to_string();
-        let name = name.strip_prefix("r#").unwrap_or(&name);
+        let name = column_of(&f.name);
+        let name = name.as_str();
         let Some(col) = sig.columns.iter().find(|c| c.name == name) else {
             let mut msg = format!(
                 "field `{name}` of `{struct_name}` has no column in the query's result (columns: {})",
@@ -195,21 +196,14 @@ pub fn check_fields(sig: &Signature, row: &RowStruct, sql_span: Span, errors: &m
         }
     }
     for c in &sig.columns {
-        let has = row.fields.iter().any(|f| {
-            let n = f.name.to_string();
-            n.strip_prefix("r#").unwrap_or(&n) == c.name
-        });
-        if !has {
+        if !row.fields.iter().any(|f| column_of(&f.name) == c.name) {
             errors.push(
                 row.ident.span(),
                 format!(
                     "`{struct_name}` has no field `{}` for the query's column `{}` ({})",
-                    c.name,
-                    c.name,
-                    Ty::clone(&c.ty)
+                    c.name, c.name, c.ty
                 ),
             );
-            let _ = sql_span;
         }
     }
 }

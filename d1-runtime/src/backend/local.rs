@@ -259,25 +259,26 @@ impl Database {
         each: impl FnMut(&mut dyn RowSource) -> Result<bool>,
     ) -> Result<RunResult> {
         let sql = &*statement.sql;
-        if let Cow::Borrowed(text) = &statement.sql {
+        self.cell.with_dependent(|conn, cache| {
+            // Owned SQL, or the cache busy (a query run while rows are being read): use
+            // rusqlite's cache, keyed by the text.
+            let cached = match &statement.sql {
+                Cow::Borrowed(text) => cache.try_borrow_mut().ok().map(|c| (text, c)),
+                Cow::Owned(_) => None,
+            };
+            let Some((text, mut cache)) = cached else {
+                let mut stmt = conn.prepare_cached(sql).map_err(sqlite(sql))?;
+                return run_statement(conn, &mut stmt, statement, measure, each);
+            };
             let key = (text.as_ptr() as usize, text.len());
-            let done = self.cell.with_dependent(|conn, cache| {
-                // Busy only if a row callback runs another query: then use rusqlite's cache.
-                let mut cache = cache.try_borrow_mut().ok()?;
-                let stmt = match cache.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => match conn.prepare(sql) {
-                        Ok(stmt) => v.insert(stmt),
-                        Err(e) => return Some(Err(Error::query(e.to_string(), sql))),
-                    },
-                };
-                Some(run_statement(conn, stmt, statement, measure, each))
-            });
-            return done.unwrap_or_else(|| Err(Error::Backend("re-entrant query".into())));
-        }
-        let conn = self.connection();
-        let mut stmt = conn.prepare_cached(sql).map_err(sqlite(sql))?;
-        run_statement(conn, &mut stmt, statement, measure, each)
+            let stmt = match cache.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(conn.prepare(sql).map_err(sqlite(sql))?)
+                }
+            };
+            run_statement(conn, stmt, statement, measure, each)
+        })
     }
 
     fn collect<R: FromRow>(&self, statement: &Statement) -> Result<Vec<R>> {
