@@ -33,10 +33,15 @@ pub trait Database {
 
     /// The binding name of `tenant`'s shard (`USERS_3`; just `USERS` when there is one shard).
     fn binding_for(tenant: &str) -> String {
+        Self::binding_of(Self::shard_for(tenant))
+    }
+
+    /// The binding of shard `shard`: `BINDING_<shard>` in a pool, `BINDING` with one shard.
+    fn binding_of(shard: u32) -> String {
         if Self::SHARDS <= 1 {
             Self::BINDING.to_owned()
         } else {
-            format!("{}_{}", Self::BINDING, Self::shard_for(tenant))
+            format!("{}_{}", Self::BINDING, shard)
         }
     }
 }

@@ -54,6 +54,13 @@ impl Decode for i64 {
     fn decode(value: Value) -> Result<Self, String> {
         match value {
             Value::Integer(i) => Ok(i),
+            // What a Worker reads back for an integer a JavaScript number cannot hold.
+            Value::Real(r) if r.fract() == 0.0 && r.abs() >= 9_007_199_254_740_992.0 => {
+                Err(format!(
+                "expected an INTEGER (i64), found {r:?}: an integer beyond ±(2^53 - 1) reached \
+                 JavaScript as a rounded number, so its exact value is lost"
+            ))
+            }
             v => Err(mismatch("an INTEGER (i64)", &v)),
         }
     }
@@ -140,5 +147,15 @@ mod tests {
             Vec::<u8>::decode(Value::Text("x".into())).unwrap_err(),
             "expected a BLOB (Vec<u8>), found TEXT 'x'"
         );
+    }
+
+    #[test]
+    fn a_rounded_javascript_integer_is_named_as_such() {
+        // 2^53 + 1 arrives from a Worker as the double 2^53.
+        let e = i64::decode(Value::Real(9_007_199_254_740_992.0)).unwrap_err();
+        assert!(e.contains("beyond ±(2^53 - 1)"), "{e}");
+        // A small whole REAL is still a plain mismatch, not a JavaScript story.
+        let e = i64::decode(Value::Real(2.0)).unwrap_err();
+        assert_eq!(e, "expected an INTEGER (i64), found REAL 2.0");
     }
 }

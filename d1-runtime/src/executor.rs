@@ -119,6 +119,9 @@ pub struct RunResult {
     pub rows_read: u64,
     /// Rows written, as D1 bills them. The local backend reports `changes`.
     pub rows_written: u64,
+    /// How long the database took, as D1 reports it (`meta.duration`); the local backend
+    /// measures statements it reports on (`run`, `batch`), and leaves reads unmeasured.
+    pub duration: Option<std::time::Duration>,
 }
 
 /// One statement's result inside a batch: its rows and what it did.

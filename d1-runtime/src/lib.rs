@@ -1,5 +1,5 @@
-//! d1kit's runtime: typed queries run on an [`Executor`] (the local SQLite backend here; the
-//! Worker and REST backends come with their features), rows decoded without panics, tenants
+//! d1kit's runtime: typed queries run on an [`Executor`] (`local`: embedded SQLite, the
+//! default feature; `worker`: workers-rs D1 bindings on wasm32), rows decoded without panics, tenants
 //! routed to their database, migrations applied as wrangler applies them.
 
 mod database;
@@ -11,8 +11,22 @@ pub mod route;
 mod row;
 mod value;
 
+#[cfg(feature = "local")]
 #[path = "backend/local.rs"]
 pub mod local;
+
+#[cfg(feature = "worker")]
+#[path = "backend/worker.rs"]
+pub mod worker;
+
+/// What `#[derive(Database)]` adds with the `worker` feature (`connect`, `connect_via`,
+/// `fan_out`): nothing without it.
+#[cfg(not(feature = "worker"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __database_runtime {
+    ($db:ident) => {};
+}
 
 pub use database::{Database, Migration};
 pub use decode::Decode;

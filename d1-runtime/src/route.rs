@@ -1,6 +1,10 @@
 //! Tenant key → shard: a stable hash of the key, then jump consistent hashing, so growing the
 //! pool from N to N+1 shards moves only about 1/(N+1) of the tenants.
 
+use crate::{Database, Error, Executor, Result, Sql, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 /// FNV-1a, 64 bits: a fixed, documented hash (std's `DefaultHasher` may change between
 /// releases, and a tenant must never change shards because the compiler did).
 pub fn stable_hash(bytes: &[u8]) -> u64 {
@@ -30,6 +34,120 @@ pub fn shard_for(tenant: &[u8], shards: u32) -> u32 {
     jump_hash(stable_hash(tenant), shards)
 }
 
+/// Where tenants pinned to a shard are written down: looked up before the hash, so a pinned
+/// tenant stays on its shard whatever the hash says (to move a heavy tenant, or to keep
+/// tenants in place while the pool grows).
+///
+/// Implementations: [`MemoryDirectory`] (tests, a fixed map), [`TableDirectory`] (a D1
+/// table, through any executor), and with the `worker` feature `worker::KvDirectory`
+/// (Workers KV).
+#[allow(async_fn_in_trait)] // not Send: workers-rs types are !Send
+pub trait Directory {
+    /// The shard `tenant` is pinned to, if it is.
+    async fn lookup(&self, tenant: &str) -> Result<Option<u32>>;
+    /// Pins `tenant` to `shard` (replacing an earlier pin).
+    async fn pin(&self, tenant: &str, shard: u32) -> Result<()>;
+}
+
+/// The shard of `tenant` in database `D`: its pin in `directory` if it has one, else
+/// [`Database::shard_for`]. A pin outside the pool is an error, not a silent fallback.
+pub async fn resolve<D: Database, Dir: Directory + ?Sized>(
+    directory: &Dir,
+    tenant: &str,
+) -> Result<u32> {
+    match directory.lookup(tenant).await? {
+        Some(shard) if shard >= D::SHARDS => Err(Error::Backend(format!(
+            "tenant `{tenant}` is pinned to shard {shard}, but database `{}` has {} shard(s)",
+            D::NAME,
+            D::SHARDS
+        ))),
+        Some(shard) => Ok(shard),
+        None => Ok(D::shard_for(tenant)),
+    }
+}
+
+/// A directory held in memory: for tests, or a fixed set of pins compiled in.
+#[derive(Debug, Default)]
+pub struct MemoryDirectory {
+    pins: RefCell<HashMap<String, u32>>,
+}
+
+impl MemoryDirectory {
+    /// An empty directory: every tenant goes where the hash puts it.
+    pub fn new() -> MemoryDirectory {
+        MemoryDirectory::default()
+    }
+}
+
+impl Directory for MemoryDirectory {
+    async fn lookup(&self, tenant: &str) -> Result<Option<u32>> {
+        Ok(self.pins.borrow().get(tenant).copied())
+    }
+    async fn pin(&self, tenant: &str, shard: u32) -> Result<()> {
+        self.pins.borrow_mut().insert(tenant.to_owned(), shard);
+        Ok(())
+    }
+}
+
+/// A directory kept in a table of a designated database (not one of the pool's shards),
+/// reached through any [`Executor`]: a Worker binding, the local backend, or REST.
+///
+/// The table is `d1kit_directory(tenant TEXT PRIMARY KEY, shard INTEGER NOT NULL)`;
+/// [`TableDirectory::create_table`] creates it, or put [`TableDirectory::SCHEMA`] in a
+/// migration of the designated database.
+#[derive(Debug)]
+pub struct TableDirectory<'e, E: ?Sized> {
+    executor: &'e E,
+}
+
+impl<'e, E: Executor + ?Sized> TableDirectory<'e, E> {
+    /// The table, as a statement for a migration.
+    pub const SCHEMA: &'static str = "CREATE TABLE IF NOT EXISTS d1kit_directory (tenant TEXT PRIMARY KEY, shard INTEGER NOT NULL) WITHOUT ROWID";
+
+    /// A directory in the database `executor` runs on.
+    pub fn new(executor: &'e E) -> Self {
+        TableDirectory { executor }
+    }
+
+    /// Creates the table if it does not exist.
+    pub async fn create_table(&self) -> Result<()> {
+        self.executor
+            .run(Sql::<()>::new(Self::SCHEMA, Vec::new()))
+            .await
+            .map(drop)
+    }
+}
+
+impl<E: Executor + ?Sized> Directory for TableDirectory<'_, E> {
+    async fn lookup(&self, tenant: &str) -> Result<Option<u32>> {
+        let row = self
+            .executor
+            .first(Sql::<(i64,)>::new(
+                "SELECT shard FROM d1kit_directory WHERE tenant = ?1",
+                vec![Value::from(tenant)],
+            ))
+            .await?;
+        row.map(|(shard,)| {
+            u32::try_from(shard).map_err(|_| {
+                Error::Backend(format!(
+                    "d1kit_directory holds shard {shard} for tenant `{tenant}`, which is not a shard number"
+                ))
+            })
+        })
+        .transpose()
+    }
+    async fn pin(&self, tenant: &str, shard: u32) -> Result<()> {
+        self.executor
+            .run(Sql::<()>::new(
+                "INSERT INTO d1kit_directory (tenant, shard) VALUES (?1, ?2) \
+                 ON CONFLICT (tenant) DO UPDATE SET shard = excluded.shard",
+                vec![Value::from(tenant), Value::Integer(i64::from(shard))],
+            ))
+            .await
+            .map(drop)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +175,106 @@ mod tests {
             prop_assert!(before < n);
             prop_assert!(after == before || after == n);
         }
+    }
+
+    /// Issue 7's acceptance: over 1,000,000 tenant keys, each of N shards holds within 5% of
+    /// 1/N of them (N in 2..64), and growing N to N+1 moves at most 1/(N+1) + 1% of them.
+    #[test]
+    fn balanced_and_minimal_movement_over_a_million_keys() {
+        const KEYS: usize = 1_000_000;
+        let hashes: Vec<u64> = (0..KEYS)
+            .map(|i| stable_hash(format!("user-{i}").as_bytes()))
+            .collect();
+        let mut previous: Vec<u32> = hashes.iter().map(|&h| jump_hash(h, 1)).collect();
+        for n in 2..=64u32 {
+            let current: Vec<u32> = hashes.iter().map(|&h| jump_hash(h, n)).collect();
+            let mut counts = vec![0usize; n as usize];
+            for &s in &current {
+                counts[s as usize] += 1;
+            }
+            let ideal = KEYS as f64 / f64::from(n);
+            for (shard, &c) in counts.iter().enumerate() {
+                let off = (c as f64 - ideal).abs() / ideal;
+                assert!(
+                    off <= 0.05,
+                    "N={n}: shard {shard} holds {c} keys, ideal {ideal:.0}"
+                );
+            }
+            let moved = previous
+                .iter()
+                .zip(&current)
+                .filter(|(a, b)| a != b)
+                .count();
+            let bound = KEYS as f64 * (1.0 / f64::from(n) + 0.01);
+            assert!(
+                moved as f64 <= bound,
+                "{} -> {n} shards moved {moved} keys, more than {bound:.0}",
+                n - 1
+            );
+            // Keys only ever move to the new shard.
+            assert!(previous
+                .iter()
+                .zip(&current)
+                .all(|(&a, &b)| a == b || b == n - 1));
+            previous = current;
+        }
+    }
+
+    struct Pool;
+    impl Database for Pool {
+        const NAME: &'static str = "pool";
+        const BINDING: &'static str = "POOL";
+        const SHARDS: u32 = 4;
+        const FINGERPRINT: &'static str = "";
+        const MIGRATIONS: &'static [crate::Migration] = &[];
+    }
+
+    async fn pins_override_the_hash(directory: &impl Directory) {
+        let hashed = Pool::shard_for("alice");
+        assert_eq!(
+            resolve::<Pool, _>(directory, "alice").await.unwrap(),
+            hashed
+        );
+        let other = (hashed + 1) % Pool::SHARDS;
+        directory.pin("alice", other).await.unwrap();
+        assert_eq!(resolve::<Pool, _>(directory, "alice").await.unwrap(), other);
+        directory.pin("alice", hashed).await.unwrap();
+        assert_eq!(
+            resolve::<Pool, _>(directory, "alice").await.unwrap(),
+            hashed
+        );
+        // Other tenants are untouched; a pin outside the pool is an error naming it.
+        assert_eq!(
+            resolve::<Pool, _>(directory, "bob").await.unwrap(),
+            Pool::shard_for("bob")
+        );
+        directory.pin("carol", 9).await.unwrap();
+        let err = resolve::<Pool, _>(directory, "carol").await.unwrap_err();
+        assert!(err.to_string().contains("pinned to shard 9"), "{err}");
+        assert!(err.to_string().contains("4 shard(s)"), "{err}");
+    }
+
+    #[test]
+    #[cfg(feature = "local")]
+    fn a_memory_directory_pins_tenants() {
+        crate::local::block_on(pins_override_the_hash(&MemoryDirectory::new()));
+    }
+
+    #[test]
+    #[cfg(feature = "local")]
+    fn a_table_directory_pins_tenants_in_a_database() {
+        let db = crate::local::Database::open_in_memory().unwrap();
+        let directory = TableDirectory::new(&db);
+        crate::local::block_on(async {
+            directory.create_table().await.unwrap();
+            directory.create_table().await.unwrap(); // idempotent
+            pins_override_the_hash(&directory).await;
+        });
+        let rows: i64 = db
+            .connection()
+            .query_row("SELECT count(*) FROM d1kit_directory", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2, "one row per pinned tenant");
     }
 
     #[test]

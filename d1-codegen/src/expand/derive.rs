@@ -209,6 +209,7 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
                     <Self as ::d1kit::Database>::binding_for(tenant)
                 }
             }
+            ::d1kit::__database_runtime!(#ident);
         })
     });
     result.unwrap_or_else(Errors::into_tokens)

@@ -384,11 +384,15 @@ fn run_statement(
         stmt.raw_bind_parameter(i + 1, value).map_err(sqlite(sql))?;
     }
     // `all` and `first` do not report what they did: skip measuring it.
-    let (readonly, before) = if measure {
+    let (readonly, before, started) = if measure {
         stmt.reset_status(StatementStatus::FullscanStep);
-        (stmt.readonly(), conn.total_changes())
+        (
+            stmt.readonly(),
+            conn.total_changes(),
+            Some(std::time::Instant::now()),
+        )
     } else {
-        (true, 0)
+        (true, 0, None)
     };
     let mut returned = 0u64;
     {
@@ -422,6 +426,7 @@ fn run_statement(
         },
         rows_read: returned + scanned,
         rows_written: changes,
+        duration: started.map(|t| t.elapsed()),
     })
 }
 
@@ -458,6 +463,49 @@ impl rusqlite::ToSql for Value {
             Value::Blob(b) => ValueRef::Blob(b),
         }))
     }
+}
+
+/// The SQLite file in which wrangler's local mode (`wrangler dev --local`, `wrangler d1 ...
+/// --local`) keeps the database whose `database_id` is `database_id`, under `persist_to`
+/// (wrangler's `--persist-to`; `.wrangler/state` by default). Open it with
+/// [`Database::open`] to read or migrate what `wrangler dev` serves.
+///
+/// The name is miniflare's durable-object id for the database: with
+/// `key = sha256("miniflare-D1DatabaseObject")`, `a = hmac_sha256(key, id)[..16]`,
+/// `b = hmac_sha256(key, a)[..16]`, the file is `hex(a ‖ b).sqlite` in
+/// `v3/d1/miniflare-D1DatabaseObject/`.
+///
+/// ```
+/// let path = d1_runtime::local::wrangler_state_file(
+///     ".wrangler/state",
+///     "00000000-0000-0000-0000-000000000001",
+/// );
+/// assert!(path.ends_with(
+///     "v3/d1/miniflare-D1DatabaseObject/a36f84ea60804f30bb0c7f7cad9f5336a6cca0165abdab8b9241d93dbf0b6006.sqlite"
+/// ));
+/// ```
+pub fn wrangler_state_file(persist_to: impl AsRef<Path>, database_id: &str) -> PathBuf {
+    use hmac::{KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    const OBJECT: &str = "miniflare-D1DatabaseObject";
+    let key = Sha256::digest(OBJECT.as_bytes());
+    let mac = |data: &[u8]| {
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key");
+        mac.update(data);
+        mac.finalize().into_bytes()
+    };
+    let a = mac(database_id.as_bytes());
+    let b = mac(&a[..16]);
+    let hex: String = a[..16]
+        .iter()
+        .chain(&b[..16])
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    persist_to
+        .as_ref()
+        .join("v3/d1")
+        .join(OBJECT)
+        .join(format!("{hex}.sqlite"))
 }
 
 /// A tenant key as a file name: kept when it is plain (`[A-Za-z0-9_-]`, up to 64 bytes), else
@@ -611,6 +659,16 @@ mod tests {
         assert!(
             err.to_string().contains("takes 1 parameters, 0 were given"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn wrangler_state_files_match_wranglers_names() {
+        // Test vectors read off wrangler 4.86 (shared/D1_FACTS.md).
+        let dir = Path::new("/state");
+        assert_eq!(
+            wrangler_state_file(dir, "00000000-0000-0000-0000-000000000002"),
+            dir.join("v3/d1/miniflare-D1DatabaseObject/3dd27f64a8e6b7092b4dc42ea2a5f93d01d65d27a0f4927b2e4bc344a6a2f6f6.sqlite")
         );
     }
 
