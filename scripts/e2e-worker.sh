@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The Worker end-to-end test: builds examples/worker to wasm, serves it in real workerd
+# (npm wrangler's local mode) on 127.0.0.1, and drives it over HTTP (tests/worker_e2e.rs).
+# Also prints the wasm size of the d1kit Worker against the same handler on raw workers-rs.
+#
+# Tools are installed on first use into $D1KIT_TOOLS (default ~/.cache/d1kit-tools), one
+# directory per tool and version, and reused after: only the package registries are needed
+# (worker-build and wasm-bindgen-cli from crates.io, wrangler from npm).
+#
+# Usage: scripts/e2e-worker.sh            (needs Rust, Node >= 20, npm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+WORKER_BUILD_VERSION=0.8.7
+WRANGLER_VERSION=4.86.0
+# wasm-bindgen-cli must match the wasm-bindgen the Worker locked.
+WASM_BINDGEN_VERSION=$(grep -A1 '^name = "wasm-bindgen"$' examples/worker/Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+tools="${D1KIT_TOOLS:-$HOME/.cache/d1kit-tools}"
+mkdir -p "$tools"
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+# Installs into a temporary directory, then renames: an interrupted install leaves no cache.
+cargo_tool() { # crate version
+  local dir="$tools/$1-$2"
+  if [ ! -x "$dir/bin/$3" ]; then
+    step "installing $1 $2 into $dir (once)"
+    rm -rf "$dir.tmp"
+    cargo install "$1" --version "=$2" --root "$dir.tmp" --quiet
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+}
+
+if command -v rustup >/dev/null; then
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+fi
+cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build
+cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+wrangler_dir="$tools/wrangler-$WRANGLER_VERSION"
+if [ ! -x "$wrangler_dir/node_modules/.bin/wrangler" ]; then
+  step "installing wrangler $WRANGLER_VERSION into $wrangler_dir (once)"
+  rm -rf "$wrangler_dir.tmp" && mkdir -p "$wrangler_dir.tmp"
+  (cd "$wrangler_dir.tmp" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error "wrangler@$WRANGLER_VERSION")
+  rm -rf "$wrangler_dir" && mv "$wrangler_dir.tmp" "$wrangler_dir"
+fi
+wrangler="$wrangler_dir/node_modules/.bin/wrangler"
+export WASM_BINDGEN_BIN="$tools/wasm-bindgen-cli-$WASM_BINDGEN_VERSION/bin/wasm-bindgen"
+export ESBUILD_BIN="$wrangler_dir/node_modules/.bin/esbuild"
+export WRANGLER_SEND_METRICS=false CI=1 WRANGLER_HIDE_BANNER=true CLOUDFLARE_CF_FETCH_ENABLED=false
+
+work=$(mktemp -d)
+export XDG_CONFIG_HOME="$work/config"
+dev_pid=""
+cleanup() {
+  if [ -n "$dev_pid" ]; then kill "$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+build_worker() { # directory
+  (cd "$1" && "$tools/worker-build-$WORKER_BUILD_VERSION/bin/worker-build" --release 2>&1 | grep -E "error|warning: unused|Finished" || true)
+  [ -s "$1/build/index_bg.wasm" ] || { echo "worker-build produced no wasm in $1/build" >&2; exit 1; }
+}
+
+step "building examples/worker to wasm (worker-build --release)"
+build_worker examples/worker
+
+step "migrating the 4 shards with wrangler d1 migrations apply --local"
+state="$work/state"
+for n in 0 1 2 3; do
+  (cd examples/worker && "$wrangler" d1 migrations apply "USERS_$n" --local --persist-to "$state" >"$work/migrate-$n.log" 2>&1) \
+    || { cat "$work/migrate-$n.log"; exit 1; }
+done
+
+step "serving it: wrangler dev --local on 127.0.0.1"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd examples/worker && exec "$wrangler" dev --local --ip 127.0.0.1 --port "$port" --persist-to "$state" >"$work/dev.log" 2>&1) &
+dev_pid=$!
+for _ in $(seq 1 120); do
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then break; fi
+  if ! kill -0 "$dev_pid" 2>/dev/null; then cat "$work/dev.log"; echo "wrangler dev exited" >&2; exit 1; fi
+  sleep 0.5
+done
+curl -s -o /dev/null "http://127.0.0.1:$port/" || { cat "$work/dev.log"; echo "wrangler dev did not answer" >&2; exit 1; }
+
+step "driving it over HTTP: cargo test --test worker_e2e"
+D1KIT_E2E_URL="http://127.0.0.1:$port" D1KIT_E2E_STATE="$state" \
+  cargo test --test worker_e2e -- --ignored 2>&1 | tee "$work/test.log"
+status=${PIPESTATUS[0]}
+grep -E "^test result" "$work/test.log" || true
+if [ "$status" -ne 0 ]; then
+  echo "--- wrangler dev log ---"; tail -40 "$work/dev.log"
+  exit "$status"
+fi
+
+step "wasm size: d1kit Worker vs the same handler on raw workers-rs"
+build_worker benches/worker-raw
+d1kit_size=$(stat -c %s examples/worker/build/index_bg.wasm)
+raw_size=$(stat -c %s benches/worker-raw/build/index_bg.wasm)
+python3 - "$d1kit_size" "$raw_size" <<'EOF'
+import sys
+d, r = int(sys.argv[1]), int(sys.argv[2])
+print(f"examples/worker (d1kit): {d:>9,} bytes")
+print(f"raw workers-rs:          {r:>9,} bytes")
+print(f"ratio: {d / r:.3f} (target <= 1.10)")
+EOF
