@@ -2,7 +2,7 @@
 
 use crate::report;
 use crate::{CheckArgs, Format};
-use d1_codegen::{config, migrations, Analyzer, Diagnostics, Signature};
+use d1_codegen::{config, migrations, Analyzer, Checks, Diagnostics, Signature};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,15 +33,19 @@ pub fn run(args: CheckArgs) -> ExitCode {
         },
         (None, None) => return fail(args.format, "give the statement with --sql or --file"),
     };
-    let dir = match migrations_dir(&args) {
+    let (dir, configured_tenant) = match database(&args) {
         Ok(d) => d,
         Err(d) => return rejected(args.format, &d, None),
+    };
+    let tenant = args.tenant_column.clone().or(configured_tenant);
+    let checks = Checks {
+        tenant_column: tenant.as_deref().filter(|_| !args.cross_tenant),
     };
     let analyzer = match migrations::load(&dir).and_then(|set| Analyzer::from_migrations(&set)) {
         Ok(a) => a,
         Err(d) => return rejected(args.format, &d, None),
     };
-    match analyzer.analyze(&input.sql) {
+    match analyzer.analyze_with(&input.sql, checks) {
         Ok(sig) => {
             for w in &sig.warnings {
                 report::eprint(w, Some((&input.name, &input.sql)));
@@ -56,9 +60,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
     }
 }
 
-fn migrations_dir(args: &CheckArgs) -> Result<PathBuf, Diagnostics> {
+/// The migrations directory, and the tenant column the configuration names (none with
+/// `--migrations`).
+fn database(args: &CheckArgs) -> Result<(PathBuf, Option<String>), Diagnostics> {
     if let Some(dir) = &args.migrations {
-        return Ok(dir.clone());
+        return Ok((dir.clone(), None));
     }
     let cwd = std::env::current_dir().map_err(|e| {
         Diagnostics(vec![d1_codegen::Diagnostic::error(format!(
@@ -73,7 +79,7 @@ fn migrations_dir(args: &CheckArgs) -> Result<PathBuf, Diagnostics> {
     let db = config
         .database(args.database.as_deref())
         .map_err(|d| Diagnostics(vec![d]))?;
-    Ok(db.migrations.clone())
+    Ok((db.migrations.clone(), db.tenant_column.clone()))
 }
 
 fn fail(format: Format, message: &str) -> ExitCode {

@@ -52,6 +52,14 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// The column that scopes shared tables to a tenant: queries on tables with it must
+    /// constrain it to a parameter (default: the database's `tenant_column` in ./Cargo.toml).
+    #[arg(long, value_name = "COLUMN")]
+    tenant_column: Option<String>,
+    /// Do not check the tenant column, as `sql!(#[cross_tenant] ..)` does for a query meant to
+    /// cross tenants.
+    #[arg(long)]
+    cross_tenant: bool,
 }
 
 fn main() -> ExitCode {

@@ -169,3 +169,62 @@ fn rejected_statement_exits_1_with_located_errors() {
         "{stdout}"
     );
 }
+
+/// The tenant lint through `d1kit check`: the column comes from the crate's Cargo.toml (here
+/// `tests/ui-config/tenant`, the UI tests' shared-database project) or `--tenant-column`, and
+/// `--cross-tenant` turns it off, as the macros do.
+#[test]
+fn tenant_column_from_config_or_flag() {
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ui-config/tenant");
+    let run = |dir: &Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_d1kit"))
+            .current_dir(dir)
+            .args(["check", "--format", "json"])
+            .args(args)
+            .output()
+            .expect("run d1kit");
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.success(), json)
+    };
+    let unscoped = "SELECT id FROM notes WHERE id = ?";
+    let (ok, json) = run(&project, &["--sql", unscoped]);
+    assert!(!ok, "{json}");
+    let e = &json["errors"][0];
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("query on `notes` does not constrain the tenant column `user_id`; add `AND notes.user_id = ?`"),
+        "{json}"
+    );
+    assert_eq!(
+        (e["line"].as_u64(), e["column"].as_u64()),
+        (Some(1), Some(16))
+    );
+    assert!(run(&project, &["--sql", unscoped, "--cross-tenant"]).0);
+    assert!(
+        run(
+            &project,
+            &["--sql", "SELECT id FROM notes WHERE user_id = ?"]
+        )
+        .0
+    );
+    // --migrations reads no configuration: the column is given by flag, or not checked.
+    let migrations = project.join("migrations");
+    let m = migrations.to_str().unwrap();
+    assert!(run(&project, &["--migrations", m, "--sql", unscoped]).0);
+    assert!(
+        !run(
+            &project,
+            &[
+                "--migrations",
+                m,
+                "--tenant-column",
+                "user_id",
+                "--sql",
+                unscoped
+            ]
+        )
+        .0
+    );
+}

@@ -29,6 +29,6 @@ pub mod project;
 pub mod schema;
 pub mod types;
 
-pub use analyze::{Analyzer, Param, ResultColumn, Signature, StatementKind};
+pub use analyze::{Analyzer, Checks, Param, ResultColumn, Signature, StatementKind};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use types::{SqlType, Ty};

@@ -428,3 +428,45 @@ fn generated_macro_test_is_fresh() {
         target.display()
     );
 }
+
+/// The tenant lint over every analysis case, with the suite's owner column as the tenant column
+/// (`owner_id` for notes, `workspace_id` for tracker): it must look into every SELECT of every
+/// statement (no "could not check" warning) and never panic. Its verdicts are not asserted here
+/// (the cases were written for one database per user, so most do not constrain the column);
+/// `D1KIT_TENANT_REPORT=1` prints them.
+#[test]
+fn tenant_lint_sees_every_select() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let report = std::env::var_os("D1KIT_TENANT_REPORT").is_some();
+    let (mut checked, mut rejected) = (0, 0);
+    let mut missed = Vec::new();
+    for (suite, column) in [("notes", "owner_id"), ("tracker", "workspace_id")] {
+        let dir = root.join(suite);
+        let set = migrations::load(&dir.join("migrations")).unwrap();
+        let analyzer = Analyzer::from_migrations(&set).unwrap();
+        let checks = d1_codegen::Checks {
+            tenant_column: Some(column),
+        };
+        for file in case_files(&dir) {
+            let cases: CaseFile = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            for case in &cases.query {
+                checked += 1;
+                match analyzer.analyze_with(&case.sql, checks) {
+                    Ok(sig) => {
+                        for w in sig.warnings.iter().filter(|w| w.message.contains("tenant")) {
+                            missed.push(format!("{suite} {}: {}", case.name, w.message));
+                        }
+                    }
+                    Err(e) => {
+                        rejected += 1;
+                        if report {
+                            println!("{suite} {}: {}\n    {e}", case.name, case.sql);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    println!("tenant lint: {checked} statements, {rejected} rejected");
+    assert!(missed.is_empty(), "{}", missed.join("\n"));
+}

@@ -3,7 +3,7 @@
 //! never panic.
 
 use d1_codegen::migrations::{Migration, MigrationSet};
-use d1_codegen::Analyzer;
+use d1_codegen::{Analyzer, Checks};
 use proptest::prelude::*;
 
 const SCHEMA: &str = "
@@ -182,6 +182,8 @@ proptest! {
     #[test]
     fn analyze_never_panics_on_mutated_statements(sql in mutated()) {
         LOCAL.with(|a| { let _ = a.analyze(&sql); });
+        // The tenant lint too (`notes.owner` as the tenant column).
+        LOCAL.with(|a| { let _ = a.analyze_with(&sql, Checks { tenant_column: Some("owner") }); });
     }
 
     #[test]

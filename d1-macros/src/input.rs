@@ -32,13 +32,39 @@ fn single_ident(tokens: &TokenStream) -> Option<Ident> {
     }
 }
 
-/// `[database,] "SQL" [, args..]` (with `has_type`: `[database,] Type, "SQL", args..`).
+/// The options a query may start with: `#[cross_tenant]` (the only one: the query may cross
+/// tenants, so the tenant column is not checked). An attribute cannot be mistaken for a
+/// database's name. Returns whether it was there, and the tokens after it.
+fn options(input: TokenStream) -> Result<(bool, TokenStream)> {
+    let mut it = input.clone().into_iter();
+    let (Some(TokenTree::Punct(hash)), Some(TokenTree::Group(group))) = (it.next(), it.next())
+    else {
+        return Ok((false, input));
+    };
+    if hash.as_char() != '#' || group.delimiter() != Delimiter::Bracket {
+        return Ok((false, input));
+    }
+    match single_ident(&group.stream()) {
+        Some(i) if i == "cross_tenant" => Ok((true, it.collect())),
+        _ => Err(Error::new(
+            group.span(),
+            format!(
+                "unknown option `#[{}]`; the only one is `#[cross_tenant]` (the query may cross tenants: the tenant column is not checked)",
+                group.stream()
+            ),
+        )),
+    }
+}
+
+/// `[#[cross_tenant]] [database,] "SQL" [, args..]` (with `has_type`: `[..] [database,] Type,
+/// "SQL", args..`).
 pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Option<TokenStream>)> {
     let usage = if has_type {
         "expected `sql_as!(Type, \"SQL\", args..)` or `sql_as!(database, Type, \"SQL\", args..)`"
     } else {
         "expected `sql!(\"SQL\", args..)` or `sql!(database, \"SQL\", args..)`"
     };
+    let (cross_tenant, input) = options(input)?;
     let all = split_commas(input);
     let lit_at = all
         .iter()
@@ -82,6 +108,7 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
         sql: lit.value(),
         sql_span: lit.span(),
         args: all[lit_at + 1..].to_vec(),
+        cross_tenant,
     };
     Ok((call, ty))
 }
@@ -98,6 +125,9 @@ pub fn sql_as(input: TokenStream) -> Result<TokenStream> {
     })?;
     let db = call.database.as_ref().map(|(n, s)| Ident::new(n, *s));
     let mut rest = TokenStream::new();
+    if call.cross_tenant {
+        rest.extend(quote!(#[cross_tenant]));
+    }
     let lit_and_args = split_commas(input)
         .into_iter()
         .skip_while(|p| lit_str(p).is_none())
@@ -163,13 +193,19 @@ pub fn sql_as_with_fields(input: TokenStream) -> Result<TokenStream> {
         TokenStream::new()
     };
     let db = group()?;
-    let rest: TokenStream = it.collect();
+    // `#[cross_tenant]` travels after the database group; the call wants it first.
+    let (cross_tenant, rest) = options(it.collect())?;
     let row = RowStruct {
         path,
         ident,
         fields,
     };
-    let mut call_input = db.clone();
+    let mut call_input = if cross_tenant {
+        quote!(#[cross_tenant])
+    } else {
+        TokenStream::new()
+    };
+    call_input.extend(db.clone());
     if !db.is_empty() {
         call_input.extend(quote!(,));
     }
@@ -179,7 +215,7 @@ pub fn sql_as_with_fields(input: TokenStream) -> Result<TokenStream> {
         expand::sql_as(&call, &row)
     } else {
         let db = call.database.as_ref().map(|(n, _)| n.as_str());
-        expand::check_row(db, &call.sql, call.sql_span, &row)
+        expand::check_row(db, &call.sql, call.sql_span, call.cross_tenant, &row)
     })
 }
 
@@ -229,9 +265,12 @@ pub fn derive_query(input: TokenStream) -> Result<TokenStream> {
     let mut sql: Option<LitStr> = None;
     let mut database = None;
     let mut row = None;
+    let mut cross_tenant = false;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("d1")) {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("sql") {
+            if meta.path.is_ident("cross_tenant") {
+                cross_tenant = true;
+            } else if meta.path.is_ident("sql") {
                 sql = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("database") {
                 let lit: LitStr = meta.value()?.parse()?;
@@ -241,7 +280,7 @@ pub fn derive_query(input: TokenStream) -> Result<TokenStream> {
                 row = Some(ty.to_token_stream());
             } else {
                 return Err(meta.error(
-                    "unknown d1 attribute; expected `sql = \"...\"`, `database = \"name\"` or `row = Type`",
+                    "unknown d1 attribute; expected `sql = \"...\"`, `database = \"name\"`, `row = Type` or `cross_tenant`",
                 ));
             }
             Ok(())
@@ -258,6 +297,7 @@ pub fn derive_query(input: TokenStream) -> Result<TokenStream> {
         sql_span: sql.span(),
         database,
         row,
+        cross_tenant,
     };
     let (i, t, w) = input.generics.split_for_impl();
     let g = (

@@ -9,6 +9,10 @@ use proc_macro::TokenStream;
 ///
 /// `sql!("SELECT ...", args..)`, or `sql!(database, "SELECT ...", args..)` when the crate
 /// configures several databases. See the `d1kit` crate for the typing rules.
+///
+/// When the database has a `tenant_column`, a query on a table with that column must constrain
+/// it to a parameter; `sql!(#[cross_tenant] "...")` (or `sql!(#[cross_tenant] database, "...")`)
+/// opts a query that is meant to cross tenants out of that check.
 #[proc_macro]
 pub fn sql(input: TokenStream) -> TokenStream {
     match input::query_call(input.into(), false) {
@@ -17,7 +21,8 @@ pub fn sql(input: TokenStream) -> TokenStream {
     }
 }
 
-/// A checked query whose rows are your `#[derive(Row)]` type: `sql_as!(Type, "SELECT ...", args..)`.
+/// A checked query whose rows are your `#[derive(Row)]` type: `sql_as!(Type, "SELECT ...", args..)`
+/// (`sql_as!(#[cross_tenant] Type, ..)` skips the tenant-column check, as for `sql!`).
 #[proc_macro]
 pub fn sql_as(input: TokenStream) -> TokenStream {
     input::sql_as(input.into())
@@ -42,7 +47,8 @@ pub fn derive_row(input: TokenStream) -> TokenStream {
 }
 
 /// A named query whose `:name` parameters are this struct's fields:
-/// `#[d1(sql = "...", database = "name", row = Type)]` (`database` and `row` optional).
+/// `#[d1(sql = "...", database = "name", row = Type)]` (`database` and `row` optional;
+/// `cross_tenant` skips the tenant-column check for a query meant to cross tenants).
 #[proc_macro_derive(Query, attributes(d1))]
 pub fn derive_query(input: TokenStream) -> TokenStream {
     input::derive_query(input.into())

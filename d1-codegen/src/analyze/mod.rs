@@ -82,6 +82,27 @@ pub struct Signature {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The checks of [`Analyzer::analyze_with`] that depend on the database's configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks<'a> {
+    /// The configured `tenant_column`: queries on tables that have it must constrain it to a
+    /// parameter ([`lint::tenant`]). `None` (no tenant column, or a query that opts out with
+    /// `#[cross_tenant]`): not checked.
+    pub tenant_column: Option<&'a str>,
+}
+
+impl Checks<'_> {
+    /// The warning for a statement the tenant lint could not look at (sqlparser cannot read it).
+    fn unchecked_tenant(&self) -> Option<Diagnostic> {
+        self.tenant_column.map(|c| {
+            Diagnostic::warning(format!(
+                "the tenant column `{c}` is not checked in this statement: d1kit's SQL parser cannot read it"
+            ))
+            .with_help(format!("make sure the query constrains it, e.g. `WHERE t.{c} = ?`"))
+        })
+    }
+}
+
 /// A migrated schema ready to check queries: the catalog model plus the SQLite database it was
 /// read from (the oracle every query is also prepared against).
 pub struct Analyzer {
@@ -176,6 +197,11 @@ impl Analyzer {
 
     /// Checks one statement and infers its signature. Every error found is returned together.
     pub fn analyze(&self, sql: &str) -> Result<Signature, Diagnostics> {
+        self.analyze_with(sql, Checks::default())
+    }
+
+    /// [`Analyzer::analyze`] with the checks that depend on the database's configuration.
+    pub fn analyze_with(&self, sql: &str, checks: Checks<'_>) -> Result<Signature, Diagnostics> {
         let tokens = lex::tokenize(sql);
         let statements = lex::split_tokens(sql, &tokens);
         let params = Params::of(sql, &tokens);
@@ -209,15 +235,28 @@ impl Analyzer {
                 sig.warnings.push(Diagnostic::warning(format!(
                     "d1kit's SQL parser cannot read this statement ({e}); SQLite accepts it, so its types come from SQLite's column metadata and every column is `Option`"
                 )).with_help("add `AS \"name!\"` overrides for columns you know are not NULL"));
+                sig.warnings.extend(checks.unchecked_tenant());
                 return Ok(sig);
             }
         };
         let Some(statement) = statement else {
-            return Ok(self.fallback(text, &params));
+            let mut sig = self.fallback(text, &params);
+            sig.warnings.extend(checks.unchecked_tenant());
+            return Ok(sig);
         };
 
         let mut w = Walker::new(&self.schema, text, &params, st_tokens, true);
         let (kind, columns) = w.statement(&statement);
+        let mut lint_warnings = Vec::new();
+        if let Some(column) = checks.tenant_column {
+            for d in lint::tenant::check(&statement, text, &self.schema, column) {
+                if d.is_error() {
+                    w.policy.push(d);
+                } else {
+                    lint_warnings.push(d);
+                }
+            }
+        }
         if !w.policy.is_empty() {
             return Err(Diagnostics(w.policy));
         }
@@ -245,9 +284,11 @@ impl Analyzer {
             sig.warnings.push(Diagnostic::warning(format!(
                 "d1kit and SQLite disagree about this statement ({why}); this is a d1kit bug, please report it. Types come from SQLite's column metadata, every column `Option`"
             )));
+            sig.warnings.extend(lint_warnings);
             return Ok(sig);
         }
         let params = w.finish_params();
+        w.warnings.extend(lint_warnings);
         Ok(Signature {
             kind,
             params,

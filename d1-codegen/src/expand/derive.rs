@@ -68,6 +68,8 @@ pub struct QueryAttrs {
     pub database: Option<(String, Span)>,
     /// `row = Type`: a `#[derive(Row)]` type to decode into instead of a generated `NameRow`.
     pub row: Option<TokenStream>,
+    /// `cross_tenant`: the query may cross tenants, so the tenant column is not checked.
+    pub cross_tenant: bool,
 }
 
 /// `#[derive(Query)]`: implements `d1kit::Query`, each `:name` parameter bound from the field
@@ -81,7 +83,13 @@ pub fn derive_query(
 ) -> TokenStream {
     let db = attrs.database.as_ref().map(|(n, _)| n.as_str());
     let config_span = attrs.database.as_ref().map_or(attrs.sql_span, |(_, s)| *s);
-    let checked = match check(db, &attrs.sql, config_span, attrs.sql_span) {
+    let checked = match check(
+        db,
+        &attrs.sql,
+        config_span,
+        attrs.sql_span,
+        attrs.cross_tenant,
+    ) {
         Ok(c) => c,
         Err(e) => return e.into_tokens(),
     };
@@ -141,9 +149,10 @@ pub fn derive_query(
             let db = attrs.database.as_ref().map(|(n, s)| Ident::new(n, *s));
             let mut lit = Literal::string(&attrs.sql);
             lit.set_span(attrs.sql_span);
+            let cross = attrs.cross_tenant.then(|| quote!(#[cross_tenant]));
             (
                 path.clone(),
-                quote!(const _: () = { #tramp!{ @check (#db) #lit } };),
+                quote!(const _: () = { #tramp!{ @check (#db) #cross #lit } };),
             )
         }
         None => {

@@ -32,6 +32,8 @@ pub struct QueryCall {
     pub sql_span: Span,
     /// The arguments, each as written.
     pub args: Vec<TokenStream>,
+    /// `sql!(#[cross_tenant] ..)`: the query may cross tenants, so the tenant column is not checked.
+    pub cross_tenant: bool,
 }
 
 /// Errors to report, each at its span; emitted together as `compile_error!`s.
@@ -79,7 +81,15 @@ pub(crate) fn with_database<R>(
     span: Span,
     f: impl FnOnce(&mut Loaded) -> Result<R, Errors>,
 ) -> Result<R, Errors> {
-    let shared = project::database(database).map_err(|d| {
+    let shared = project::database(database).map_err(|mut d| {
+        // `sql!(cross_tenant, ..)` names a database; the opt-out is an attribute.
+        if let Some(name @ ("cross_tenant" | "unscoped")) = database {
+            for diag in &mut d.0 {
+                diag.help = Some(format!(
+                    "to skip the tenant-column check, write `sql!(#[cross_tenant] \"...\")` (`{name}` here names a database)"
+                ));
+            }
+        }
         let mut e = Errors::default();
         e.diagnostics(span, &d, None);
         e
@@ -101,19 +111,28 @@ fn check_call(call: &QueryCall) -> Result<Checked, Errors> {
     let db = call.database.as_ref().map(|(n, _)| n.as_str());
     // A configuration error (say, a database name that does not exist) points at the name.
     let config_span = call.database.as_ref().map_or(call.sql_span, |(_, s)| *s);
-    check(db, &call.sql, config_span, call.sql_span)
+    check(db, &call.sql, config_span, call.sql_span, call.cross_tenant)
 }
 
 /// Analyses `sql` against the named database: configuration and migration errors point at
-/// `config_span`, SQL errors at `span`.
+/// `config_span`, SQL errors at `span`. The database's tenant column is checked unless
+/// `cross_tenant`.
 pub(crate) fn check(
     database: Option<&str>,
     sql: &str,
     config_span: Span,
     span: Span,
+    cross_tenant: bool,
 ) -> Result<Checked, Errors> {
     with_database(database, config_span, |loaded| {
-        let sig = loaded.analyzer.analyze(sql).map_err(|d| {
+        let checks = crate::Checks {
+            tenant_column: loaded
+                .database
+                .tenant_column
+                .as_deref()
+                .filter(|_| !cross_tenant),
+        };
+        let sig = loaded.analyzer.analyze_with(sql, checks).map_err(|d| {
             let mut e = Errors::default();
             e.diagnostics(span, &d, Some(sql));
             e
@@ -309,9 +328,10 @@ pub fn check_row(
     database: Option<&str>,
     sql: &str,
     sql_span: Span,
+    cross_tenant: bool,
     row: &RowStruct,
 ) -> TokenStream {
-    match check(database, sql, sql_span, sql_span) {
+    match check(database, sql, sql_span, sql_span, cross_tenant) {
         Ok(checked) => {
             let mut errors = Errors::default();
             check_fields(&checked.sig, row, &mut errors);

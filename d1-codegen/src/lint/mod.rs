@@ -1,4 +1,7 @@
-//! D1's own rules (no explicit transactions, PRAGMA allowlist, no ATTACH, 100 parameters, 100 KB) checked on the tokens of a statement.
+//! D1's own rules (no explicit transactions, PRAGMA allowlist, no ATTACH, 100 parameters, 100 KB) checked on the tokens of a statement,
+//! and the lints on parsed statements ([`tenant`]: tenant scoping).
+
+pub mod tenant;
 
 use crate::diagnostic::Diagnostic;
 use crate::lex::{self, Params, StatementText, Token, TokenKind};

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!(cross_tenant, "SELECT id FROM notes");
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!(#[unscoped] "SELECT id FROM notes");
+}

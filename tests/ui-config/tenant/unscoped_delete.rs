@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!("DELETE FROM notes WHERE id = ?1", 1);
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!("SELECT id, title FROM notes WHERE id = ?1", 1);
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = d1kit::sql!("UPDATE notes SET title = ?1 WHERE id = ?2", "t", 1);
+}
