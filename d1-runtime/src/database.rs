@@ -38,10 +38,87 @@ pub trait Database {
 
     /// The binding of shard `shard`: `BINDING_<shard>` in a pool, `BINDING` with one shard.
     fn binding_of(shard: u32) -> String {
-        if Self::SHARDS <= 1 {
-            Self::BINDING.to_owned()
-        } else {
-            format!("{}_{}", Self::BINDING, shard)
-        }
+        crate::route::binding_of(Self::BINDING, Self::SHARDS, shard)
     }
 }
+
+/// A query for one tenant of a database that scopes tenants by a column (`tenant_column` in
+/// the configuration): `#[derive(Query)]` implements it when the struct has a field named
+/// like that column (`:user_id` ↔ `user_id`). It knows its tenant, so it routes itself: with
+/// the `worker` feature, `query.all_in(&env)` runs it on the tenant's shard.
+#[allow(async_fn_in_trait)] // not Send: workers-rs types are !Send
+pub trait TenantQuery: crate::Query {
+    /// The Worker binding, or the prefix of the pool's bindings.
+    const BINDING: &'static str;
+    /// The number of databases in the pool.
+    const SHARDS: u32;
+
+    /// The tenant key this query is for (the value it binds to the tenant column).
+    fn tenant(&self) -> std::borrow::Cow<'_, str>;
+
+    /// The shard that holds this query's tenant.
+    fn shard(&self) -> u32 {
+        crate::route::shard_for(self.tenant().as_bytes(), Self::SHARDS)
+    }
+
+    /// The binding of this query's tenant's shard.
+    fn binding(&self) -> String {
+        crate::route::binding_of(Self::BINDING, Self::SHARDS, self.shard())
+    }
+
+    /// Every row, from the tenant's shard in `env`.
+    #[cfg(feature = "worker")]
+    async fn all_in(self, env: &::worker::Env) -> crate::Result<Vec<Self::Row>> {
+        let db = crate::worker::Database::from_env(env, &self.binding())?;
+        crate::Executor::all(&db, self).await
+    }
+
+    /// The first row, from the tenant's shard in `env`.
+    #[cfg(feature = "worker")]
+    async fn first_in(self, env: &::worker::Env) -> crate::Result<Option<Self::Row>> {
+        let db = crate::worker::Database::from_env(env, &self.binding())?;
+        crate::Executor::first(&db, self).await
+    }
+
+    /// Runs it on the tenant's shard in `env`.
+    #[cfg(feature = "worker")]
+    async fn run_in(self, env: &::worker::Env) -> crate::Result<crate::RunResult> {
+        let db = crate::worker::Database::from_env(env, &self.binding())?;
+        crate::Executor::run(&db, self).await
+    }
+}
+
+/// A value that can be a tenant key: text, or an integer id (routed by its decimal text).
+pub trait TenantKey {
+    /// The key as text, as `shard_for` hashes it.
+    fn tenant_key(&self) -> std::borrow::Cow<'_, str>;
+}
+
+impl TenantKey for str {
+    fn tenant_key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self)
+    }
+}
+
+impl TenantKey for String {
+    fn tenant_key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self)
+    }
+}
+
+impl<T: TenantKey + ?Sized> TenantKey for &T {
+    fn tenant_key(&self) -> std::borrow::Cow<'_, str> {
+        (**self).tenant_key()
+    }
+}
+
+macro_rules! integer_keys {
+    ($($t:ty),*) => {$(
+        impl TenantKey for $t {
+            fn tenant_key(&self) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Owned(self.to_string())
+            }
+        }
+    )*};
+}
+integer_keys!(i64, i32, u64, u32);

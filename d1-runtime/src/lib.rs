@@ -28,7 +28,7 @@ macro_rules! __database_runtime {
     ($db:ident) => {};
 }
 
-pub use database::{Database, Migration};
+pub use database::{Database, Migration, TenantKey, TenantQuery};
 pub use decode::Decode;
 pub use encode::{param, Bind};
 pub use error::{Error, Result};

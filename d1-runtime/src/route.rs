@@ -34,6 +34,16 @@ pub fn shard_for(tenant: &[u8], shards: u32) -> u32 {
     jump_hash(stable_hash(tenant), shards)
 }
 
+/// The binding of shard `shard` of a pool named `binding` with `shards` databases:
+/// `BINDING_<shard>`, or `BINDING` alone when the pool has one database.
+pub fn binding_of(binding: &str, shards: u32, shard: u32) -> String {
+    if shards <= 1 {
+        binding.to_owned()
+    } else {
+        format!("{binding}_{shard}")
+    }
+}
+
 /// Where tenants pinned to a shard are written down: looked up before the hash, so a pinned
 /// tenant stays on its shard whatever the hash says (to move a heavy tenant, or to keep
 /// tenants in place while the pool grows).

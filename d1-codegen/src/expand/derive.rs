@@ -171,9 +171,26 @@ pub fn derive_query(
     let (impl_g, ty_g, where_c) = generics;
     let d1_sql = &checked.d1_sql;
     let track = tracking(&checked.track);
+    // A tenant-scoped query with a field named like the tenant column routes by that field.
+    let tenant_impl = checked.routing.as_ref().and_then(|r| {
+        let field = fields
+            .iter()
+            .find(|f| column_of(&f.name) == r.tenant_column)?;
+        let (name, binding, shards) = (&field.name, &r.binding, r.shards);
+        Some(quote! {
+            impl #impl_g ::d1kit::TenantQuery for #ident #ty_g #where_c {
+                const BINDING: &'static str = #binding;
+                const SHARDS: u32 = #shards;
+                fn tenant(&self) -> ::std::borrow::Cow<'_, str> {
+                    ::d1kit::TenantKey::tenant_key(&self.#name)
+                }
+            }
+        })
+    });
     quote! {
         #track
         #row_def
+        #tenant_impl
         impl #impl_g ::d1kit::Query for #ident #ty_g #where_c {
             type Row = #row_ty;
             fn into_statement(self) -> ::d1kit::Statement {

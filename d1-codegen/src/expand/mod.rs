@@ -105,6 +105,17 @@ pub(crate) struct Checked {
     pub d1_sql: String,
     /// Files rustc must track (only on the first expansion of the process).
     pub track: Vec<PathBuf>,
+    /// The database's routing when it scopes tenants by a column and the query does not opt
+    /// out: what `#[derive(Query)]` needs to route by the tenant field.
+    pub routing: Option<Routing>,
+}
+
+/// How a tenant-scoped query finds its database: the tenant column, and the pool's binding
+/// and size.
+pub(crate) struct Routing {
+    pub tenant_column: String,
+    pub binding: String,
+    pub shards: u32,
 }
 
 fn check_call(call: &QueryCall) -> Result<Checked, Errors> {
@@ -137,11 +148,17 @@ pub(crate) fn check(
             e.diagnostics(span, &d, Some(sql));
             e
         })?;
+        let routing = checks.tenant_column.map(|column| Routing {
+            tenant_column: column.to_owned(),
+            binding: loaded.database.binding.clone(),
+            shards: loaded.database.shards,
+        });
         let tokens = lex::tokenize(sql);
         let d1_sql = lex::for_d1(sql, &tokens, &lex::Params::of(sql, &tokens));
         Ok(Checked {
             sig,
             d1_sql,
+            routing,
             track: loaded.untracked_files(),
         })
     })

@@ -1,6 +1,7 @@
 //! d1kit on Cloudflare Workers: per-user notes over HTTP. Each user is routed to one of four
 //! D1 databases (`USERS_0`..`USERS_3`) by `Users::connect`, and every query is checked at
-//! compile time against `migrations/`.
+//! compile time against `migrations/`, including that it pins `owner` (the tenant column) to
+//! a parameter, so that no user can read another's rows of a shared shard.
 //!
 //! Routes (JSON in and out; 64-bit integers travel as decimal strings, bytes as hex):
 //! - `POST /users/:user/notes` `{title, body?}` → `{id, shard}`
@@ -16,7 +17,7 @@
 //! - `GET  /admin/notes-per-user` every shard at once → `{users: [{owner, notes}]}`
 
 use d1kit::worker::{Database, SessionStart};
-use d1kit::Executor;
+use d1kit::{Executor, TenantQuery};
 use serde_json::{json, Value as Json};
 use worker::{event, Context, Env, Request, Response, Result, RouteContext, Router};
 
@@ -24,7 +25,8 @@ use worker::{event, Context, Env, Request, Response, Result, RouteContext, Route
 #[derive(d1kit::Database)]
 pub struct Users;
 
-/// One user's notes, oldest first.
+/// One user's notes, oldest first. Its `owner` field is the tenant column, so it routes
+/// itself: `NotesOf { owner }.all_in(&env)`.
 #[derive(d1kit::Query)]
 #[d1(sql = "SELECT id, title, body FROM notes WHERE owner = :owner ORDER BY id")]
 pub struct NotesOf<'a> {
@@ -83,8 +85,8 @@ async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
 }
 
 async fn list_notes(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
-    match db.all(NotesOf { owner: &user }).await {
+    let user = ctx.param("user").cloned().unwrap_or_default();
+    match (NotesOf { owner: &user }).all_in(&ctx.env).await {
         Ok(notes) => {
             let notes: Vec<Json> = notes
                 .into_iter()
@@ -208,7 +210,11 @@ async fn session(req: Request, ctx: RouteContext<()>) -> Result<Response> {
 
 async fn notes_per_user(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
     let rows = Users::fan_out(&ctx.env, || {
-        d1kit::sql!("SELECT owner, count(*) AS notes FROM notes GROUP BY owner ORDER BY owner")
+        // Across tenants on purpose: the opt-out of the tenant-column check says so.
+        d1kit::sql!(
+            #[cross_tenant]
+            "SELECT owner, count(*) AS notes FROM notes GROUP BY owner ORDER BY owner"
+        )
     })
     .await;
     match rows {
