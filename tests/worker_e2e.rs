@@ -84,6 +84,7 @@ fn shard_of(user: &str) -> u32 {
 fn worker_end_to_end() {
     let worker = Worker::from_env();
     routing_and_isolation(&worker);
+    pins_override_the_hash(&worker);
     exact_values(&worker);
     atomic_batch(&worker);
     sessions(&worker);
@@ -166,6 +167,36 @@ fn routing_and_isolation(worker: &Worker) {
     let wanted: BTreeMap<String, usize> =
         expected.iter().map(|(u, t)| (u.clone(), t.len())).collect();
     assert_eq!(counted, wanted);
+}
+
+/// A user pinned in the KV directory lands on the pinned shard, not the hashed one, and
+/// reads back from there; a pin outside the pool is refused.
+fn pins_override_the_hash(worker: &Worker) {
+    let user = "pinned-user";
+    let pinned = (shard_of(user) + 1) % SHARDS;
+    worker.ok("POST", &format!("/admin/pin/{user}/{pinned}"), None);
+    let reply = worker.ok(
+        "POST",
+        &format!("/users/{user}/notes"),
+        Some(json!({ "title": "pinned note" })),
+    );
+    assert_eq!(reply["shard"], json!(pinned), "{reply}");
+    for n in 0..SHARDS {
+        let here: Vec<i64> = read_shard(
+            n,
+            "SELECT count(*) FROM notes WHERE owner = 'pinned-user'",
+            |r| r.get(0),
+        );
+        assert_eq!(
+            here,
+            vec![i64::from(n == pinned)],
+            "shard {n}: the pinned user's note is misplaced"
+        );
+    }
+    let reply = worker.ok("GET", &format!("/users/{user}/notes"), None);
+    assert_eq!(reply["notes"][0]["title"], json!("pinned note"), "{reply}");
+    let (status, _) = worker.send("POST", &format!("/admin/pin/{user}/{SHARDS}"), None);
+    assert_eq!(status, 422);
 }
 
 /// Integers up to ±(2^53 - 1), reals and every byte value round-trip exactly; ±2^53 and

@@ -66,10 +66,28 @@ pub trait TenantQuery: crate::Query {
         crate::route::binding_of(Self::BINDING, Self::SHARDS, self.shard())
     }
 
-    /// Every row, from the tenant's shard in `env`.
+    /// Every row, from the tenant's shard in `env` (by the hash; see [`all_via`] for pinned
+    /// tenants).
+    ///
+    /// [`all_via`]: TenantQuery::all_via
     #[cfg(feature = "worker")]
     async fn all_in(self, env: &::worker::Env) -> crate::Result<Vec<Self::Row>> {
         let db = crate::worker::Database::from_env(env, &self.binding())?;
+        crate::Executor::all(&db, self).await
+    }
+
+    /// Every row, from the tenant's shard in `env`, looking for a pin in `directory` first.
+    #[cfg(feature = "worker")]
+    async fn all_via<Dir: crate::route::Directory + ?Sized>(
+        self,
+        env: &::worker::Env,
+        directory: &Dir,
+    ) -> crate::Result<Vec<Self::Row>> {
+        let shard =
+            crate::route::resolve_in(directory, &self.tenant(), Self::BINDING, Self::SHARDS)
+                .await?;
+        let binding = crate::route::binding_of(Self::BINDING, Self::SHARDS, shard);
+        let db = crate::worker::Database::from_env(env, &binding)?;
         crate::Executor::all(&db, self).await
     }
 

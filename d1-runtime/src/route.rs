@@ -65,14 +65,23 @@ pub async fn resolve<D: Database, Dir: Directory + ?Sized>(
     directory: &Dir,
     tenant: &str,
 ) -> Result<u32> {
+    resolve_in(directory, tenant, D::NAME, D::SHARDS).await
+}
+
+/// The shard of `tenant` in the pool `pool` (its name, for errors) of `shards` databases:
+/// its pin in `directory`, else [`shard_for`].
+pub async fn resolve_in<Dir: Directory + ?Sized>(
+    directory: &Dir,
+    tenant: &str,
+    pool: &str,
+    shards: u32,
+) -> Result<u32> {
     match directory.lookup(tenant).await? {
-        Some(shard) if shard >= D::SHARDS => Err(Error::Backend(format!(
-            "tenant `{tenant}` is pinned to shard {shard}, but database `{}` has {} shard(s)",
-            D::NAME,
-            D::SHARDS
+        Some(shard) if shard >= shards.max(1) => Err(Error::Backend(format!(
+            "tenant `{tenant}` is pinned to shard {shard}, but `{pool}` has {shards} shard(s)"
         ))),
         Some(shard) => Ok(shard),
-        None => Ok(D::shard_for(tenant)),
+        None => Ok(shard_for(tenant.as_bytes(), shards)),
     }
 }
 

@@ -65,13 +65,30 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .post_async("/users/:user/notes/batch-then-fail", batch_then_fail)
         .get_async("/users/:user/session", session)
         .get_async("/admin/notes-per-user", notes_per_user)
+        .post_async("/admin/pin/:user/:shard", pin)
         .run(req, env)
         .await
 }
 
-fn tenant(ctx: &RouteContext<()>) -> Result<(String, D1Database)> {
+/// The user's shard: a pin in KV (`shard:<user>`) first, else the hash.
+async fn shard_of(ctx: &RouteContext<()>, user: &str) -> Result<u32> {
+    let pinned = ctx
+        .env
+        .kv("DIRECTORY")?
+        .get(&format!("shard:{user}"))
+        .text()
+        .await?;
+    Ok(pinned
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|s| *s < SHARDS)
+        .unwrap_or_else(|| shard_for(user)))
+}
+
+async fn tenant(ctx: &RouteContext<()>) -> Result<(String, D1Database)> {
     let user = ctx.param("user").cloned().unwrap_or_default();
-    let db = ctx.env.d1(&format!("USERS_{}", shard_for(&user)))?;
+    let db = ctx
+        .env
+        .d1(&format!("USERS_{}", shard_of(ctx, &user).await?))?;
     Ok((user, db))
 }
 
@@ -80,7 +97,7 @@ fn failed(status: u16, error: worker::Error) -> Result<Response> {
 }
 
 async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let input: Json = req.json().await?;
     let title = input["title"].as_str().unwrap_or_default();
     let body = input["body"].as_str().map_or(JsValue::NULL, JsValue::from);
@@ -90,14 +107,16 @@ async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
         .first::<IdRow>(None)
         .await;
     match inserted {
-        Ok(Some(row)) => Response::from_json(&json!({ "id": row.id, "shard": shard_for(&user) })),
+        Ok(Some(row)) => {
+            Response::from_json(&json!({ "id": row.id, "shard": shard_of(&ctx, &user).await? }))
+        }
         Ok(None) => Response::error("the insert returned no row", 500),
         Err(e) => failed(400, e),
     }
 }
 
 async fn list_notes(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let result = db
         .prepare("SELECT id, title, body FROM notes WHERE owner = ?1 ORDER BY id")
         .bind(&[user.as_str().into()])?
@@ -110,14 +129,14 @@ async fn list_notes(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
                 .into_iter()
                 .map(|n| json!({ "id": n.id, "title": n.title, "body": n.body }))
                 .collect();
-            Response::from_json(&json!({ "shard": shard_for(&user), "notes": notes }))
+            Response::from_json(&json!({ "notes": notes }))
         }
         Err(e) => failed(500, e),
     }
 }
 
 async fn add_sample(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let input: Json = req.json().await?;
     let (Some(n), Some(r), Some(data)) = (
         input["n"].as_str().and_then(|n| n.parse::<i64>().ok()),
@@ -144,7 +163,7 @@ async fn add_sample(mut req: Request, ctx: RouteContext<()>) -> Result<Response>
 }
 
 async fn add_beyond_2_53(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let result = db
         .prepare(
             "INSERT INTO samples (owner, n, r, data) VALUES (?1, 9007199254740993, 0.5, X'00')",
@@ -159,7 +178,7 @@ async fn add_beyond_2_53(_req: Request, ctx: RouteContext<()>) -> Result<Respons
 }
 
 async fn list_samples(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let result = db
         .prepare("SELECT n, r, hex(data) AS data FROM samples WHERE owner = ?1 ORDER BY id")
         .bind(&[user.as_str().into()])?
@@ -179,7 +198,7 @@ async fn list_samples(_req: Request, ctx: RouteContext<()>) -> Result<Response> 
 }
 
 async fn batch_then_fail(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let first = db
         .prepare("INSERT INTO notes (owner, title) VALUES (?1, 'kept only if the batch commits')")
         .bind(&[user.as_str().into()])?;
@@ -193,7 +212,7 @@ async fn batch_then_fail(_req: Request, ctx: RouteContext<()>) -> Result<Respons
 }
 
 async fn session(req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let url = req.url()?;
     let bookmark = url
         .query_pairs()
@@ -239,6 +258,22 @@ async fn notes_per_user(_req: Request, ctx: RouteContext<()>) -> Result<Response
         }
         Err(e) => failed(500, e),
     }
+}
+
+async fn pin(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
+    let user = ctx.param("user").cloned().unwrap_or_default();
+    let Some(shard) = ctx.param("shard").and_then(|s| s.parse::<u32>().ok()) else {
+        return Response::error("the shard must be a number", 422);
+    };
+    if shard >= SHARDS {
+        return Response::error(format!("there are {SHARDS} shards"), 422);
+    }
+    ctx.env
+        .kv("DIRECTORY")?
+        .put(&format!("shard:{user}"), shard.to_string())?
+        .execute()
+        .await?;
+    Response::from_json(&json!({ "user": user, "shard": shard }))
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {

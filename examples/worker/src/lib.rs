@@ -5,7 +5,7 @@
 //!
 //! Routes (JSON in and out; 64-bit integers travel as decimal strings, bytes as hex):
 //! - `POST /users/:user/notes` `{title, body?}` → `{id, shard}`
-//! - `GET  /users/:user/notes` → `{shard, notes: [{id, title, body}]}`
+//! - `GET  /users/:user/notes` → `{notes: [{id, title, body}]}`
 //! - `POST /users/:user/samples` `{n: "<i64>", r, data: "<hex>"}` → `{id}`, or 400 naming the
 //!   parameter when `n` is beyond what JavaScript holds exactly
 //! - `POST /users/:user/samples/beyond-2-53` stores 2^53 + 1 with a SQL literal (no bind), so
@@ -15,8 +15,11 @@
 //!   409, and the first statement's note is not kept
 //! - `GET  /users/:user/session?bookmark=..` a D1 session → `{count, bookmark}`
 //! - `GET  /admin/notes-per-user` every shard at once → `{users: [{owner, notes}]}`
+//! - `POST /admin/pin/:user/:shard` pins a user to a shard in the KV directory (`DIRECTORY`),
+//!   which every route consults before the hash
 
-use d1kit::worker::{Database, SessionStart};
+use d1kit::route::{self, Directory};
+use d1kit::worker::{Database, KvDirectory, SessionStart};
 use d1kit::{Executor, TenantQuery};
 use serde_json::{json, Value as Json};
 use worker::{event, Context, Env, Request, Response, Result, RouteContext, Router};
@@ -45,16 +48,28 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .post_async("/users/:user/notes/batch-then-fail", batch_then_fail)
         .get_async("/users/:user/session", session)
         .get_async("/admin/notes-per-user", notes_per_user)
+        .post_async("/admin/pin/:user/:shard", pin)
         .run(req, env)
         .await
 }
 
-/// The user in the path and their shard's database.
-fn tenant(ctx: &RouteContext<()>) -> Result<(String, Database)> {
+/// Where tenants pinned to a shard are written (Workers KV, `shard:<user>`): a pin overrides
+/// the hash.
+fn directory(ctx: &RouteContext<()>) -> Result<KvDirectory> {
+    KvDirectory::from_env(&ctx.env, "DIRECTORY", "shard:").map_err(rust_error)
+}
+
+/// The user in the path and their shard's database (a pin first, else the hash).
+async fn tenant(ctx: &RouteContext<()>) -> Result<(String, Database)> {
     let user = ctx.param("user").cloned().unwrap_or_default();
-    let db =
-        Users::connect(&ctx.env, &user).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let db = Users::connect_via(&ctx.env, &directory(ctx)?, &user)
+        .await
+        .map_err(rust_error)?;
     Ok((user, db))
+}
+
+fn rust_error(e: d1kit::Error) -> worker::Error {
+    worker::Error::RustError(e.to_string())
 }
 
 /// A d1kit error as a JSON response with `status`.
@@ -63,7 +78,7 @@ fn failed(status: u16, error: d1kit::Error) -> Result<Response> {
 }
 
 async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let input: Json = req.json().await?;
     let title = input["title"].as_str().unwrap_or_default();
     let body = input["body"].as_str();
@@ -77,7 +92,10 @@ async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
     .await;
     match inserted {
         Ok(Some(row)) => {
-            Response::from_json(&json!({ "id": row.id, "shard": Users::shard_for(&user) }))
+            let shard = route::resolve::<Users, _>(&directory(&ctx)?, &user)
+                .await
+                .map_err(rust_error)?;
+            Response::from_json(&json!({ "id": row.id, "shard": shard }))
         }
         Ok(None) => Response::error("the insert returned no row", 500),
         Err(e) => failed(400, e),
@@ -86,20 +104,24 @@ async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
 
 async fn list_notes(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
     let user = ctx.param("user").cloned().unwrap_or_default();
-    match (NotesOf { owner: &user }).all_in(&ctx.env).await {
+    // The query knows its tenant, so it routes itself (consulting the directory first).
+    match (NotesOf { owner: &user })
+        .all_via(&ctx.env, &directory(&ctx)?)
+        .await
+    {
         Ok(notes) => {
             let notes: Vec<Json> = notes
                 .into_iter()
                 .map(|n| json!({ "id": n.id, "title": n.title, "body": n.body }))
                 .collect();
-            Response::from_json(&json!({ "shard": Users::shard_for(&user), "notes": notes }))
+            Response::from_json(&json!({ "notes": notes }))
         }
         Err(e) => failed(500, e),
     }
 }
 
 async fn add_sample(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let input: Json = req.json().await?;
     let (Some(n), Some(r), Some(data)) = (
         input["n"].as_str().and_then(|n| n.parse::<i64>().ok()),
@@ -124,7 +146,7 @@ async fn add_sample(mut req: Request, ctx: RouteContext<()>) -> Result<Response>
 }
 
 async fn add_beyond_2_53(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let inserted = d1kit::sql!(
         "INSERT INTO samples (owner, n, r, data) VALUES (?1, 9007199254740993, 0.5, X'00')",
         user.as_str()
@@ -138,7 +160,7 @@ async fn add_beyond_2_53(_req: Request, ctx: RouteContext<()>) -> Result<Respons
 }
 
 async fn list_samples(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let rows = d1kit::sql!(
         "SELECT n, r, data FROM samples WHERE owner = ?1 ORDER BY id",
         user.as_str()
@@ -158,7 +180,7 @@ async fn list_samples(_req: Request, ctx: RouteContext<()>) -> Result<Response> 
 }
 
 async fn batch_then_fail(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     // The second insert breaks `title NOT NULL`: the batch is one transaction, so the first
     // note must not stay either.
     let outcome = db
@@ -180,7 +202,7 @@ async fn batch_then_fail(_req: Request, ctx: RouteContext<()>) -> Result<Respons
 }
 
 async fn session(req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx)?;
+    let (user, db) = tenant(&ctx).await?;
     let url = req.url()?;
     let bookmark = url
         .query_pairs()
@@ -227,6 +249,24 @@ async fn notes_per_user(_req: Request, ctx: RouteContext<()>) -> Result<Response
         }
         Err(e) => failed(500, e),
     }
+}
+
+async fn pin(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
+    let user = ctx.param("user").cloned().unwrap_or_default();
+    let Some(shard) = ctx.param("shard").and_then(|s| s.parse::<u32>().ok()) else {
+        return Response::error("the shard must be a number", 422);
+    };
+    if shard >= <Users as d1kit::Database>::SHARDS {
+        return Response::error(
+            format!("there are {} shards", <Users as d1kit::Database>::SHARDS),
+            422,
+        );
+    }
+    directory(&ctx)?
+        .pin(&user, shard)
+        .await
+        .map_err(rust_error)?;
+    Response::from_json(&json!({ "user": user, "shard": shard }))
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
