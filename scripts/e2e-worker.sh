@@ -66,6 +66,14 @@ build_worker() { # directory
 step "building examples/worker to wasm (worker-build --release)"
 build_worker examples/worker
 
+step "wrangler deploy --dry-run accepts examples/worker/wrangler.toml"
+(cd examples/worker && "$wrangler" deploy --dry-run --outdir "$work/dry-run" >"$work/dry-run.log" 2>&1) \
+  || { cat "$work/dry-run.log"; exit 1; }
+for n in 0 1 2 3; do
+  grep -q "env.USERS_$n " "$work/dry-run.log" || { cat "$work/dry-run.log"; echo "binding USERS_$n missing" >&2; exit 1; }
+done
+grep -E "^env\." "$work/dry-run.log"
+
 step "migrating the 4 shards with wrangler d1 migrations apply --local"
 state="$work/state"
 for n in 0 1 2 3; do
