@@ -44,23 +44,24 @@ pub(crate) fn function_name(f: &Function) -> String {
 /// The plain expression arguments of a call (`*` is left out).
 pub(crate) fn args(f: &Function) -> Vec<&Expr> {
     match &f.args {
-        FunctionArguments::List(list) => list
-            .args
-            .iter()
-            .filter_map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
-                | FunctionArg::Named {
-                    arg: FunctionArgExpr::Expr(e),
-                    ..
-                }
-                | FunctionArg::ExprNamed {
-                    arg: FunctionArgExpr::Expr(e),
-                    ..
-                } => Some(e),
-                _ => None,
-            })
-            .collect(),
+        FunctionArguments::List(list) => list.args.iter().filter_map(arg_expr).collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The expression of one call argument (none for `*` and the like).
+pub(crate) fn arg_expr(a: &FunctionArg) -> Option<&Expr> {
+    match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+        | FunctionArg::Named {
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        }
+        | FunctionArg::ExprNamed {
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        } => Some(e),
+        _ => None,
     }
 }
 

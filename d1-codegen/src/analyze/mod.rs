@@ -2,7 +2,7 @@
 
 mod dml;
 mod expr;
-mod functions;
+pub(crate) mod functions;
 mod query;
 mod scope;
 

@@ -23,17 +23,17 @@
 //!
 //! Statements other than SELECT, INSERT, UPDATE and DELETE are not checked.
 
+use crate::analyze::functions::arg_expr;
 use crate::analyze::strip_override;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::lex;
 use crate::schema::{Hidden, Schema};
 use sqlparser::ast::{
-    BinaryOperator, Delete, Expr, FromTable, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentClause, FunctionArguments, GroupByExpr, InTarget, Insert, JoinConstraint,
-    JoinOperator, NamedWindowExpr, ObjectName, ObjectNamePart, OnConflictAction, OnInsert,
-    OrderByExpr, OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    Spanned, Statement, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind,
-    Value, WindowType,
+    BinaryOperator, Delete, Expr, FromTable, Function, FunctionArgumentClause, FunctionArguments,
+    GroupByExpr, InTarget, Insert, JoinConstraint, JoinOperator, NamedWindowExpr, ObjectName,
+    ObjectNamePart, OnConflictAction, OnInsert, OrderByExpr, OrderByKind, Query, Select,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Spanned, Statement, TableFactor,
+    TableObject, TableWithJoins, Update, UpdateTableFromKind, Value, WindowType,
 };
 use std::collections::HashSet;
 
@@ -1302,21 +1302,6 @@ impl<'a> Lint<'a> {
         for item in del.returning.iter().flatten() {
             self.returning_item(item, &scope);
         }
-    }
-}
-
-fn arg_expr(a: &FunctionArg) -> Option<&Expr> {
-    match a {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
-        | FunctionArg::Named {
-            arg: FunctionArgExpr::Expr(e),
-            ..
-        }
-        | FunctionArg::ExprNamed {
-            arg: FunctionArgExpr::Expr(e),
-            ..
-        } => Some(e),
-        _ => None,
     }
 }
 
