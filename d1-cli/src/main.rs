@@ -1,6 +1,8 @@
-//! The `d1kit` command: check queries against the schema the migrations build.
+//! The `d1kit` command: check queries against the schema the migrations build, and keep the
+//! wrangler file's D1 bindings in line with Cargo.toml.
 
 mod check;
+mod config;
 mod report;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -19,6 +21,10 @@ struct Cli {
 enum Command {
     /// Check one SQL statement against the schema the migrations build, and print its signature.
     Check(CheckArgs),
+    /// Bring the wrangler file's [[d1_databases]] blocks in line with Cargo.toml's
+    /// [package.metadata.d1kit], as `cargo build` does. Exit status: 0 done (or up to date),
+    /// 1 out of date (with --check), 2 error.
+    Config(ConfigArgs),
 }
 
 /// Output format.
@@ -62,9 +68,21 @@ struct CheckArgs {
     cross_tenant: bool,
 }
 
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// Change nothing; list the blocks to add, update or remove and exit 1 when the wrangler
+    /// file is out of date (for CI).
+    #[arg(long)]
+    check: bool,
+    /// The crate's Cargo.toml (default: ./Cargo.toml).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Config(args) => config::run(args),
     }
 }

@@ -4,16 +4,37 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
 /// The d1kit configuration of one crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The directory holding Cargo.toml; relative paths are resolved against it.
     pub root: PathBuf,
+    /// The package's name (`[package] name`): the Worker's name when the wrangler file has none.
+    pub package: Option<String>,
     /// The wrangler file whose `[[d1_databases]]` blocks `cargo build` keeps in sync.
-    pub wrangler: Option<PathBuf>,
+    pub wrangler: WranglerSetting,
+    /// The wrangler environments (`[env.NAME]`) that get the same blocks, each with its own ids.
+    pub environments: Vec<String>,
     /// Databases by name, sorted by name.
     pub databases: Vec<DatabaseConfig>,
+    /// Where each key of `[package.metadata.d1kit]` was written in Cargo.toml, by its path
+    /// below that table (`"databases.users.shards"`); keys left to their default are absent.
+    pub keys: BTreeMap<String, Location>,
+}
+
+/// Which wrangler file d1kit keeps in sync (`[package.metadata.d1kit] wrangler`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WranglerSetting {
+    /// No `wrangler` key (or `wrangler = true`): the file wrangler itself would read in the
+    /// crate's directory (`wrangler.json`, else `wrangler.jsonc`, else `wrangler.toml`), and
+    /// none when there is none.
+    Detect,
+    /// `wrangler = "path"`: this file (absolute), created when missing.
+    File(PathBuf),
+    /// `wrangler = false`: d1kit never touches a wrangler file.
+    Off,
 }
 
 /// One database (or pool of shards sharing one schema).
@@ -29,6 +50,41 @@ pub struct DatabaseConfig {
     pub shards: u32,
     /// The column that scopes shared tables to a tenant.
     pub tenant_column: Option<String>,
+    /// The D1 database name pattern (`database_name = "notes-{n}"`), with `{worker}`, `{name}`
+    /// and `{n}` replaced; `None`: `{worker}-{name}-{n}`, or `{worker}-{name}` for one database.
+    pub database_name: Option<String>,
+}
+
+/// The most bindings one Worker can have (D1_FACTS.md, "Bindings are static").
+pub const MAX_BINDINGS: u32 = 5000;
+
+impl DatabaseConfig {
+    /// The bindings of this database: `BINDING` for one database, `BINDING_0` ..
+    /// `BINDING_{shards-1}` for a pool (as `d1kit::route::binding_of` names them at run time).
+    pub fn bindings(&self) -> Vec<String> {
+        if self.shards <= 1 {
+            vec![self.binding.clone()]
+        } else {
+            (0..self.shards)
+                .map(|n| format!("{}_{n}", self.binding))
+                .collect()
+        }
+    }
+
+    /// The D1 database name of shard `n` (0 for a single database) of a Worker named `worker`.
+    pub fn database_name_for(&self, worker: &str, n: u32) -> String {
+        let default = if self.shards > 1 {
+            "{worker}-{name}-{n}"
+        } else {
+            "{worker}-{name}"
+        };
+        self.database_name
+            .as_deref()
+            .unwrap_or(default)
+            .replace("{worker}", worker)
+            .replace("{name}", &self.name)
+            .replace("{n}", &n.to_string())
+    }
 }
 
 #[derive(Deserialize)]
@@ -38,6 +94,7 @@ struct Manifest {
 
 #[derive(Deserialize)]
 struct Package {
+    name: Option<String>,
     metadata: Option<Metadata>,
 }
 
@@ -49,18 +106,27 @@ struct Metadata {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    wrangler: Option<String>,
+    wrangler: Option<Spanned<RawWrangler>>,
+    environments: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
-    databases: BTreeMap<String, RawDatabase>,
+    databases: BTreeMap<Spanned<String>, RawDatabase>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawWrangler {
+    Path(String),
+    Enabled(bool),
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
-    migrations: Option<String>,
-    binding: Option<String>,
-    shards: Option<u32>,
+    migrations: Option<Spanned<String>>,
+    binding: Option<Spanned<String>>,
+    shards: Option<Spanned<u32>>,
     tenant_column: Option<String>,
+    database_name: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -69,14 +135,18 @@ impl Config {
     pub fn default_for(root: &Path) -> Config {
         Config {
             root: root.to_path_buf(),
-            wrangler: None,
+            package: None,
+            wrangler: WranglerSetting::Detect,
+            environments: Vec::new(),
             databases: vec![DatabaseConfig {
                 name: "db".to_string(),
                 migrations: root.join("migrations"),
                 binding: "DB".to_string(),
                 shards: 1,
                 tenant_column: None,
+                database_name: None,
             }],
+            keys: BTreeMap::new(),
         }
     }
 
@@ -99,7 +169,9 @@ impl Config {
                     crate::diagnostic::closest(n, self.databases.iter().map(|d| d.name.as_str()))
                 {
                     d = d.with_help(format!("did you mean `{s}`?"));
-                } else if *self == Config::default_for(&self.root) {
+                } else if self.keys.is_empty()
+                    && self.databases == Config::default_for(&self.root).databases
+                {
                     d = d.with_help(format!(
                         "Cargo.toml has no [package.metadata.d1kit], so the only database is `db` (migrations in `migrations/`); to add `{n}`, write [package.metadata.d1kit.databases.{n}]"
                     ));
@@ -133,53 +205,337 @@ pub fn load(root: &Path) -> Result<Config, Diagnostics> {
 }
 
 /// Parses the configuration out of Cargo.toml text; `path` names the file in errors.
+///
+/// Checks everything that needs no file system: unknown keys, `shards` in 1..=5000, bindings
+/// that are JavaScript identifiers and distinct across databases, `database_name` patterns,
+/// environment names. [`check_files`] checks the migrations directories.
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see DESIGN.md §2: keys are `wrangler` and `databases.<name>.{migrations, binding, shards, tenant_column}`");
+            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }
         Diagnostics(vec![d.in_file(path)])
     })?;
+    let package = manifest.package.as_ref().and_then(|p| p.name.clone());
     let Some(raw) = manifest
         .package
         .and_then(|p| p.metadata)
         .and_then(|m| m.d1kit)
     else {
-        return Ok(Config::default_for(root));
+        return Ok(Config {
+            package,
+            ..Config::default_for(root)
+        });
     };
-    let mut config = Config {
-        root: root.to_path_buf(),
-        wrangler: raw.wrangler.map(|w| root.join(w)),
-        databases: Vec::new(),
+    let mut keys = BTreeMap::new();
+    let mut at = |key: String, span: std::ops::Range<usize>| {
+        keys.insert(key, Location::at(text, span.start));
     };
     let mut errors = Vec::new();
-    for (name, db) in raw.databases {
-        let shards = db.shards.unwrap_or(1);
-        if shards == 0 {
-            errors.push(
-                Diagnostic::error(format!(
-                    "`package.metadata.d1kit.databases.{name}.shards` must be at least 1"
-                ))
-                .in_file(path),
-            );
+    let error = |span: std::ops::Range<usize>, message: String| {
+        Diagnostic::error(message)
+            .in_file(path)
+            .at_offset(text, span.start, span.len())
+    };
+    let wrangler = match raw.wrangler {
+        None => WranglerSetting::Detect,
+        Some(w) => {
+            at("wrangler".into(), w.span());
+            match w.into_inner() {
+                RawWrangler::Path(p) => WranglerSetting::File(root.join(p)),
+                RawWrangler::Enabled(true) => WranglerSetting::Detect,
+                RawWrangler::Enabled(false) => WranglerSetting::Off,
+            }
         }
-        config.databases.push(DatabaseConfig {
-            migrations: root.join(db.migrations.unwrap_or_else(|| "migrations".to_string())),
-            binding: db.binding.unwrap_or_else(|| name.to_ascii_uppercase()),
-            shards: shards.max(1),
+    };
+    let mut environments: Vec<String> = Vec::new();
+    if let Some(envs) = raw.environments {
+        at("environments".into(), envs.span());
+        for env in envs.into_inner() {
+            let span = env.span();
+            let env = env.into_inner();
+            if env.trim().is_empty() {
+                errors.push(error(
+                    span,
+                    "`package.metadata.d1kit.environments` holds an empty environment name".into(),
+                ));
+            } else if environments.contains(&env) {
+                errors.push(error(
+                    span,
+                    format!("`package.metadata.d1kit.environments` lists `{env}` twice"),
+                ));
+            } else {
+                environments.push(env);
+            }
+        }
+    }
+    let mut databases = Vec::new();
+    for (name, db) in raw.databases {
+        let name_span = name.span();
+        let name = name.into_inner();
+        let key = |k: &str| format!("databases.{name}.{k}");
+        at(format!("databases.{name}"), name_span.clone());
+        let shards = match db.shards {
+            None => 1,
+            Some(s) => {
+                at(key("shards"), s.span());
+                let n = *s.get_ref();
+                if n == 0 {
+                    errors.push(error(
+                        s.span(),
+                        format!(
+                            "`package.metadata.d1kit.databases.{name}.shards` must be at least 1"
+                        ),
+                    ));
+                } else if n > MAX_BINDINGS {
+                    errors.push(error(s.span(),
+                        format!("`package.metadata.d1kit.databases.{name}.shards` is {n}: a Worker can have at most {MAX_BINDINGS} bindings"),
+                    ).with_help("D1 bindings are static; for more tenants than a pool can bind, use the REST API or pin tenants to shards with a directory"));
+                }
+                n.clamp(1, MAX_BINDINGS)
+            }
+        };
+        let binding = match db.binding {
+            None => {
+                let b = name.to_ascii_uppercase();
+                if !is_js_identifier(&b) {
+                    errors.push(
+                        error(name_span.clone(),
+                            format!("the default binding of database `{name}`, `{b}` (its name upper-cased), is not a JavaScript identifier"),
+                        )
+                        .with_help(format!("set `binding` under [package.metadata.d1kit.databases.{name}]: letters, digits, `_` and `$`, not starting with a digit")),
+                    );
+                }
+                b
+            }
+            Some(b) => {
+                at(key("binding"), b.span());
+                if !is_js_identifier(b.get_ref()) {
+                    errors.push(error(b.span(),
+                        format!("`package.metadata.d1kit.databases.{name}.binding` = `{}` is not a JavaScript identifier", b.get_ref()),
+                    ).with_help("a Worker reads the binding as `env.NAME`: letters, digits, `_` and `$`, not starting with a digit, not a reserved word"));
+                }
+                b.into_inner()
+            }
+        };
+        let migrations = match db.migrations {
+            None => "migrations".to_string(),
+            Some(m) => {
+                at(key("migrations"), m.span());
+                m.into_inner()
+            }
+        };
+        let database_name = match db.database_name {
+            None => None,
+            Some(p) => {
+                at(key("database_name"), p.span());
+                if let Err(why) = check_name_pattern(p.get_ref(), shards) {
+                    errors.push(error(p.span(),
+                        format!("`package.metadata.d1kit.databases.{name}.database_name` = `{}` {why}", p.get_ref()),
+                    ).with_help("a pattern of `{worker}` (the Worker's name), `{name}` (the database's name in d1kit) and `{n}` (the shard), e.g. \"{worker}-{name}-{n}\""));
+                }
+                Some(p.into_inner())
+            }
+        };
+        databases.push(DatabaseConfig {
+            migrations: root.join(migrations),
+            binding,
+            shards,
             tenant_column: db.tenant_column,
+            database_name,
             name,
         });
     }
+    let mut config = Config {
+        root: root.to_path_buf(),
+        package,
+        wrangler,
+        environments,
+        databases,
+        keys,
+    };
     if config.databases.is_empty() {
         config.databases = Config::default_for(root).databases;
     }
+    errors.extend(check_bindings(&config, text, path));
     if !errors.is_empty() {
         return Err(Diagnostics(errors));
     }
     Ok(config)
+}
+
+/// Two databases whose bindings overlap, or more bindings than a Worker can have.
+fn check_bindings(config: &Config, text: &str, path: &Path) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+    let mut total: u64 = 0;
+    for db in &config.databases {
+        total += u64::from(db.shards);
+        for b in db.bindings() {
+            if let Some(other) = owner.insert(b.clone(), &db.name) {
+                let mut d = Diagnostic::error(format!(
+                    "databases `{other}` and `{}` both want the binding `{b}`",
+                    db.name
+                ))
+                .with_help("give one of them another `binding` under [package.metadata.d1kit.databases.<name>]")
+                .in_file(path);
+                if let Some(l) = config.key_location(&format!("databases.{}.binding", db.name)) {
+                    d = d.at_offset(text, l.offset, 1);
+                }
+                errors.push(d);
+                break;
+            }
+        }
+    }
+    if total > u64::from(MAX_BINDINGS) {
+        errors.push(
+            Diagnostic::error(format!(
+                "[package.metadata.d1kit.databases] asks for {total} bindings: a Worker can have at most {MAX_BINDINGS}"
+            ))
+            .in_file(path),
+        );
+    }
+    errors
+}
+
+/// Why a `database_name` pattern is wrong, if it is.
+fn check_name_pattern(pattern: &str, shards: u32) -> Result<(), String> {
+    let mut rest = pattern;
+    while let Some(open) = rest.find(['{', '}']) {
+        let after = &rest[open..];
+        let Some(close) = after.find('}').filter(|_| after.starts_with('{')) else {
+            return Err(if after.starts_with('{') {
+                "has a `{` without its `}`".into()
+            } else {
+                "has a `}` without its `{`".into()
+            });
+        };
+        let placeholder = &after[..=close];
+        if !["{worker}", "{name}", "{n}"].contains(&placeholder) {
+            return Err(format!("has an unknown placeholder `{placeholder}`"));
+        }
+        rest = &after[close + 1..];
+    }
+    if shards > 1 && !pattern.contains("{n}") {
+        return Err(format!(
+            "has no `{{n}}`: all {shards} shards would get the same database name"
+        ));
+    }
+    if pattern.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    Ok(())
+}
+
+/// Whether `s` can name a binding that JavaScript reads as `env.NAME`: an ASCII identifier
+/// that is not a reserved word.
+pub fn is_js_identifier(s: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "await",
+        "break",
+        "case",
+        "catch",
+        "class",
+        "const",
+        "continue",
+        "debugger",
+        "default",
+        "delete",
+        "do",
+        "else",
+        "enum",
+        "export",
+        "extends",
+        "false",
+        "finally",
+        "for",
+        "function",
+        "if",
+        "implements",
+        "import",
+        "in",
+        "instanceof",
+        "interface",
+        "let",
+        "new",
+        "null",
+        "package",
+        "private",
+        "protected",
+        "public",
+        "return",
+        "static",
+        "super",
+        "switch",
+        "this",
+        "throw",
+        "true",
+        "try",
+        "typeof",
+        "var",
+        "void",
+        "while",
+        "with",
+        "yield",
+    ];
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && !RESERVED.contains(&s)
+}
+
+/// Checks what [`parse`] cannot without the file system: every migrations directory exists.
+pub fn check_files(config: &Config) -> Vec<Diagnostic> {
+    let manifest = config.root.join("Cargo.toml");
+    let mut errors = Vec::new();
+    for db in &config.databases {
+        if db.migrations.is_dir() {
+            continue;
+        }
+        let key = format!("databases.{}.migrations", db.name);
+        let shown = db
+            .migrations
+            .strip_prefix(&config.root)
+            .unwrap_or(&db.migrations)
+            .display()
+            .to_string();
+        let mut d = match config.key_location(&key) {
+            Some(l) => Diagnostic::error(format!(
+                "migrations directory `{shown}` of `package.metadata.d1kit.{key}` does not exist"
+            ))
+            .at(l, 1),
+            None => Diagnostic::error(format!(
+                "migrations directory `{shown}` of database `{}` does not exist (the default of `package.metadata.d1kit.{key}`)",
+                db.name
+            )),
+        };
+        d = d
+            .in_file(&manifest)
+            .with_help("create it (`wrangler d1 migrations create <DB> <name>` does), or set `migrations` under [package.metadata.d1kit.databases.<name>] in Cargo.toml");
+        errors.push(d);
+    }
+    errors
+}
+
+impl Config {
+    /// Where `key` (a path below `[package.metadata.d1kit]`, e.g. `"databases.users.shards"`)
+    /// was written in Cargo.toml; `None` when it was left to its default.
+    pub fn key_location(&self, key: &str) -> Option<Location> {
+        self.keys.get(key).copied()
+    }
+
+    /// `key` as a person finds it: `` `package.metadata.d1kit.databases.users.binding` `` with
+    /// `Cargo.toml:LINE` when it was written, or "not set" when it was left to its default.
+    pub fn describe_key(&self, key: &str) -> String {
+        match self.key_location(key) {
+            Some(l) => format!("`package.metadata.d1kit.{key}` at Cargo.toml:{}", l.line),
+            None => format!("`package.metadata.d1kit.{key}` (not set)"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,7 +563,10 @@ mod tests {
         let db = c.database(None).unwrap();
         assert_eq!((db.binding.as_str(), db.shards), ("USERS", 8));
         assert_eq!(db.tenant_column.as_deref(), Some("user_id"));
-        assert_eq!(c.wrangler.as_deref(), Some(Path::new("/app/wrangler.toml")));
+        assert_eq!(
+            c.wrangler,
+            WranglerSetting::File("/app/wrangler.toml".into())
+        );
         assert!(c
             .database(Some("user"))
             .unwrap_err()
@@ -223,5 +582,168 @@ mod tests {
         let d = &err.0[0];
         assert!(d.message.contains("unknown field `shard`"), "{d}");
         assert_eq!(d.span.location.unwrap().line, 4);
+    }
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
+        parse(text, Path::new("/a"), Path::new("/a/Cargo.toml"))
+            .unwrap_err()
+            .0
+    }
+
+    fn db(keys: &str) -> String {
+        format!("[package]\nname = \"a\"\n[package.metadata.d1kit.databases.users]\n{keys}\n")
+    }
+
+    #[test]
+    fn shards_must_be_between_1_and_5000() {
+        for (keys, says) in [
+            ("shards = 0", "must be at least 1"),
+            ("shards = 5001", "at most 5000 bindings"),
+        ] {
+            let e = errors(&db(keys));
+            assert!(e[0].message.contains("databases.users.shards"), "{}", e[0]);
+            assert!(e[0].message.contains(says), "{}", e[0]);
+            assert_eq!(e[0].span.location.unwrap().line, 4);
+        }
+        assert!(parse(
+            &db("shards = 5000"),
+            Path::new("/a"),
+            Path::new("/a/Cargo.toml")
+        )
+        .is_ok());
+        let two = format!(
+            "{}[package.metadata.d1kit.databases.b]\nshards = 2\n",
+            db("shards = 4999")
+        );
+        assert!(errors(&two)[0].message.contains("5001 bindings"));
+    }
+
+    #[test]
+    fn bindings_must_be_javascript_identifiers() {
+        for bad in ["1USERS", "USERS-1", "", "my db", "class", "ÜSERS"] {
+            let e = errors(&db(&format!("binding = \"{bad}\"")));
+            assert!(
+                e[0].message.contains("not a JavaScript identifier"),
+                "{bad}: {}",
+                e[0]
+            );
+            assert!(e[0].message.contains("databases.users.binding"), "{}", e[0]);
+        }
+        for good in ["USERS", "_u", "$db", "Users_2"] {
+            assert!(is_js_identifier(good), "{good}");
+        }
+        // The default binding is the name upper-cased: `my-db` gives `MY-DB`.
+        let e = errors("[package.metadata.d1kit.databases.my-db]\n");
+        assert!(e[0].message.contains("`MY-DB`"), "{}", e[0]);
+        assert!(e[0].help.as_deref().unwrap().contains("set `binding`"));
+    }
+
+    #[test]
+    fn bindings_of_two_databases_must_not_overlap() {
+        let text = "[package.metadata.d1kit.databases.a]\nbinding = \"USERS\"\nshards = 4\n[package.metadata.d1kit.databases.b]\nbinding = \"USERS_2\"\n";
+        let e = errors(text);
+        assert!(
+            e[0].message
+                .contains("`a` and `b` both want the binding `USERS_2`"),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[0].span.location.unwrap().line, 5);
+    }
+
+    #[test]
+    fn database_name_patterns() {
+        let c = parse(
+            &db("shards = 3\ndatabase_name = \"{worker}-n{n}\""),
+            Path::new("/a"),
+            Path::new("/a/Cargo.toml"),
+        )
+        .unwrap();
+        let d = &c.databases[0];
+        assert_eq!(d.database_name_for("app", 2), "app-n2");
+        assert_eq!(d.bindings(), ["USERS_0", "USERS_1", "USERS_2"]);
+        let single = &Config::default_for(Path::new("/a")).databases[0];
+        assert_eq!(single.database_name_for("app", 0), "app-db");
+        assert_eq!(single.bindings(), ["DB"]);
+        for (pattern, says) in [
+            ("notes", "has no `{n}`"),
+            ("{worker}-{shard}", "unknown placeholder `{shard}`"),
+            ("{worker-{n}", "unknown placeholder"),
+            ("x-{n", "without its `}`"),
+            ("x}-{n}", "without its `{`"),
+        ] {
+            let e = errors(&db(&format!("shards = 2\ndatabase_name = \"{pattern}\"")));
+            assert!(e[0].message.contains(says), "{pattern}: {}", e[0]);
+            assert!(
+                e[0].message.contains("databases.users.database_name"),
+                "{}",
+                e[0]
+            );
+        }
+    }
+
+    #[test]
+    fn wrangler_and_environments() {
+        let parse = |t: &str| parse(t, Path::new("/a"), Path::new("/a/Cargo.toml"));
+        let c = parse("[package]\nname = \"app\"\n").unwrap();
+        assert_eq!(
+            (c.wrangler, c.package.as_deref()),
+            (WranglerSetting::Detect, Some("app"))
+        );
+        let c = parse("[package.metadata.d1kit]\nwrangler = false\nenvironments = [\"staging\", \"production\"]\n").unwrap();
+        assert_eq!(c.wrangler, WranglerSetting::Off);
+        assert_eq!(c.environments, ["staging", "production"]);
+        assert_eq!(
+            c.describe_key("environments"),
+            "`package.metadata.d1kit.environments` at Cargo.toml:3"
+        );
+        assert_eq!(
+            c.describe_key("databases.db.binding"),
+            "`package.metadata.d1kit.databases.db.binding` (not set)"
+        );
+        let c = parse("[package.metadata.d1kit]\nwrangler = \"deploy/wrangler.jsonc\"\n").unwrap();
+        assert_eq!(
+            c.wrangler,
+            WranglerSetting::File("/a/deploy/wrangler.jsonc".into())
+        );
+        let e =
+            errors("[package.metadata.d1kit]\nenvironments = [\"staging\", \"staging\", \"\"]\n");
+        assert_eq!(e.len(), 2);
+        assert!(e[0].message.contains("lists `staging` twice"), "{}", e[0]);
+        assert!(e[1].message.contains("empty environment name"), "{}", e[1]);
+        let e = errors("[package.metadata.d1kit]\nenvironment = [\"staging\"]\n");
+        assert!(
+            e[0].message.contains("unknown field `environment`"),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[0].span.location.unwrap().line, 2);
+    }
+
+    #[test]
+    fn missing_migrations_directory_names_the_key() {
+        let root = std::env::temp_dir().join(format!("d1kit-config-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("migrations")).unwrap();
+        let text = "[package.metadata.d1kit.databases.users]\nmigrations = \"db/users\"\n[package.metadata.d1kit.databases.notes]\n";
+        let c = parse(text, &root, &root.join("Cargo.toml")).unwrap();
+        let e = check_files(&c);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].message.contains(
+                "`db/users` of `package.metadata.d1kit.databases.users.migrations` does not exist"
+            ),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[0].span.location.unwrap().line, 2);
+        std::fs::remove_dir_all(root.join("migrations")).unwrap();
+        let e = check_files(&Config::default_for(&root));
+        assert!(
+            e[0].message
+                .contains("the default of `package.metadata.d1kit.databases.db.migrations`"),
+            "{}",
+            e[0]
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

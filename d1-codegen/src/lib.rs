@@ -28,6 +28,7 @@ pub mod migrations;
 pub mod project;
 pub mod schema;
 pub mod types;
+pub mod wrangler;
 
 pub use analyze::{Analyzer, Checks, Param, ResultColumn, Signature, StatementKind};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};

@@ -1,0 +1,173 @@
+//! `d1kit config [--check]` on throwaway crates: the exit status CI relies on (0 up to date or
+//! written, 1 out of date with `--check`, 2 an error) and what it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn krate(name: &str, manifest: &str, wrangler: Option<&str>) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("d1kit-cli-config-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    if let Some(w) = wrangler {
+        std::fs::write(dir.join("wrangler.toml"), w).unwrap();
+    }
+    dir
+}
+
+/// (exit code, stdout, stderr) of `d1kit config <args>` run in `dir`.
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_d1kit"))
+        .arg("config")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run d1kit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const POOL: &str =
+    "[package]\nname = \"app\"\n\n[package.metadata.d1kit.databases.users]\nshards = 2\n";
+
+#[test]
+fn check_fails_until_config_writes_the_file() {
+    let wrangler = "name = \"app\" # keep me\n";
+    let dir = krate("check", POOL, Some(wrangler));
+    let path = dir.join("wrangler.toml");
+
+    let (code, out, err) = run(&dir, &["--check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.starts_with("wrangler.toml is out of date: 2 blocks to change"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  + [[d1_databases]] USERS_0: database_name = \"app-users-0\""),
+        "{out}"
+    );
+    assert!(out.contains("  + [[d1_databases]] USERS_1"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        wrangler,
+        "--check wrote"
+    );
+
+    let (code, out, err) = run(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("updated wrangler.toml:"), "{out}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with(wrangler) && text.contains("binding = \"USERS_1\""),
+        "{text}"
+    );
+
+    let (code, out, _) = run(&dir, &["--check"]);
+    assert_eq!((code, out.as_str()), (0, "wrangler.toml is up to date\n"));
+
+    // Back to one database: USERS_0 and USERS_1 go, USERS comes.
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        POOL.replace("shards = 2", "shards = 1"),
+    )
+    .unwrap();
+    let (code, out, _) = run(&dir, &["--check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("  - [[d1_databases]] USERS_0 (line 3): no longer configured"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  + [[d1_databases]] USERS: database_name = \"app-users\""),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn manifest_path_and_no_wrangler_file() {
+    let dir = krate("path", POOL, None);
+    let elsewhere = std::env::temp_dir();
+    let manifest = dir.join("Cargo.toml");
+    let (code, out, err) = run(
+        &elsewhere,
+        &["--check", "--manifest-path", manifest.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("no wrangler file (wrangler.json, wrangler.jsonc, wrangler.toml)"),
+        "{out}"
+    );
+    std::fs::write(dir.join("wrangler.toml"), "").unwrap();
+    let (code, out, _) = run(
+        &elsewhere,
+        &["--check", "--manifest-path", manifest.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{out}");
+    let (code, _, err) = run(
+        &elsewhere,
+        &["--check", "--manifest-path", "nowhere/Cargo.toml"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no Cargo.toml at `nowhere/Cargo.toml`"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn errors_exit_2_naming_the_key_or_the_block() {
+    // A bad configuration key.
+    let dir = krate(
+        "badkey",
+        &POOL.replace("shards = 2", "shards = 0"),
+        Some(""),
+    );
+    let (code, _, err) = run(&dir, &["--check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`package.metadata.d1kit.databases.users.shards` must be at least 1"),
+        "{err}"
+    );
+    assert!(err.contains("Cargo.toml:5:10"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A missing migrations directory.
+    let dir = krate(
+        "nomigrations",
+        &format!("{POOL}migrations = \"db\"\n"),
+        Some(""),
+    );
+    let (code, _, err) = run(&dir, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`db` of `package.metadata.d1kit.databases.users.migrations` does not exist"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A block d1kit does not own: an error, and the file is left as it was.
+    let theirs = "name = \"app\"\n\n[[d1_databases]]\nbinding = \"USERS_0\"\ndatabase_name = \"prod\"\ndatabase_id = \"real\"\n";
+    let dir = krate("conflict", POOL, Some(theirs));
+    let (code, _, err) = run(&dir, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("[[d1_databases]] block `USERS_0` was not written by d1kit"),
+        "{err}"
+    );
+    assert!(err.contains("wrangler.toml:3:1"), "{err}");
+    assert!(
+        err.contains("`package.metadata.d1kit.databases.users.database_name` (not set)"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("wrangler.toml")).unwrap(),
+        theirs
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

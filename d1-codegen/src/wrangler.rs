@@ -1,0 +1,737 @@
+//! Config → the `[[d1_databases]]` blocks of the crate's wrangler file (`wrangler.toml`,
+//! `wrangler.jsonc` or `wrangler.json`), rewritten in place: one block per binding of every
+//! database, repeated under each configured `[env.NAME]`, and every byte d1kit does not own
+//! left as it was. The rules are in `d1-codegen/WRANGLER.md`.
+
+mod jsonc;
+mod toml_file;
+
+use crate::config::{Config, DatabaseConfig, WranglerSetting};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+/// The syntax of a wrangler file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `wrangler.toml`, edited with `toml_edit`.
+    Toml,
+    /// `wrangler.json` / `wrangler.jsonc` (JSON with comments), edited by splicing its text.
+    Json,
+}
+
+impl Format {
+    /// The format of `path`, by its extension (`.json` and `.jsonc` are JSON, anything else TOML).
+    pub fn of(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json" | "jsonc") => Format::Json,
+            _ => Format::Toml,
+        }
+    }
+}
+
+/// The wrangler file d1kit keeps in sync for a crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WranglerFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its syntax.
+    pub format: Format,
+}
+
+/// The file names wrangler looks for, in the order it prefers them.
+pub const FILE_NAMES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
+
+/// The wrangler file of the crate: the configured one, else the one wrangler itself would read
+/// in the crate's directory; `None` when there is none or `wrangler = false`.
+pub fn locate(config: &Config) -> Option<WranglerFile> {
+    let path = match &config.wrangler {
+        WranglerSetting::Off => return None,
+        WranglerSetting::File(p) => p.clone(),
+        WranglerSetting::Detect => FILE_NAMES
+            .iter()
+            .map(|n| config.root.join(n))
+            .find(|p| p.is_file())?,
+    };
+    Some(WranglerFile {
+        format: Format::of(&path),
+        path,
+    })
+}
+
+/// One `[[d1_databases]]` block as d1kit writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// `binding`: `USERS` or `USERS_<n>`.
+    pub binding: String,
+    /// `database_name`.
+    pub database_name: String,
+    /// `database_id`: kept from the file, or a placeholder ([`placeholder_id`]).
+    pub database_id: String,
+    /// `migrations_dir`, relative to the wrangler file's directory.
+    pub migrations_dir: String,
+}
+
+/// One way the file differs from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A block the configuration asks for is missing.
+    Add {
+        /// The environment (`None`: the top level).
+        env: Option<String>,
+        /// The block written.
+        block: Block,
+    },
+    /// A block of d1kit's holds other values than the configuration gives.
+    Update {
+        /// The environment (`None`: the top level).
+        env: Option<String>,
+        /// Its binding.
+        binding: String,
+        /// Its line in the file.
+        line: u32,
+        /// `(key, old value, new value)` of each key rewritten.
+        keys: Vec<(String, Option<String>, String)>,
+    },
+    /// A block of d1kit's that the configuration no longer asks for.
+    Remove {
+        /// The environment (`None`: the top level).
+        env: Option<String>,
+        /// Its binding.
+        binding: String,
+        /// Its line in the file.
+        line: u32,
+    },
+}
+
+fn scope_name(env: &Option<String>) -> String {
+    match env {
+        None => "d1_databases".into(),
+        Some(e) => format!("env.{e}.d1_databases"),
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Add { env, block } => write!(
+                f,
+                "+ [[{}]] {}: database_name = {:?}, database_id = {:?}, migrations_dir = {:?}",
+                scope_name(env),
+                block.binding,
+                block.database_name,
+                block.database_id,
+                block.migrations_dir
+            ),
+            Change::Update {
+                env,
+                binding,
+                line,
+                keys,
+            } => {
+                write!(f, "~ [[{}]] {binding} (line {line}):", scope_name(env))?;
+                for (i, (k, old, new)) in keys.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { ", " };
+                    match old {
+                        Some(old) => write!(f, "{sep}{k} {old:?} → {new:?}")?,
+                        None => write!(f, "{sep}{k} (missing) → {new:?}")?,
+                    }
+                }
+                Ok(())
+            }
+            Change::Remove { env, binding, line } => write!(
+                f,
+                "- [[{}]] {binding} (line {line}): no longer configured",
+                scope_name(env)
+            ),
+        }
+    }
+}
+
+/// The file's text brought in line with the configuration, and what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    /// The new text (equal to the old one when nothing changed).
+    pub text: String,
+    /// What differs, in file order per scope.
+    pub changes: Vec<Change>,
+    /// Worth knowing, e.g. a removed block that named a real database.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// What [`sync`] did to the crate's wrangler file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// The file.
+    pub file: WranglerFile,
+    /// Whether it existed before.
+    pub existed: bool,
+    /// The rewrite (when `changes` is empty the file was left untouched).
+    pub rewrite: Rewrite,
+}
+
+/// A placeholder `database_id` for a block not provisioned yet: UUID-shaped (version 8),
+/// derived from the database name, so the same name always gets the same id and wrangler's
+/// local mode keeps its data in the same file. `d1kit provision` replaces it with the real id.
+pub fn placeholder_id(database_name: &str) -> String {
+    let h = Sha256::digest(format!("d1kit placeholder database_id: {database_name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Brings the crate's wrangler file in line with the configuration: reads it (an absent
+/// configured file counts as empty), rewrites it, and writes it back only when something
+/// changed (so its modification time, and cargo, stay quiet otherwise). With `write: false`
+/// nothing is written (`d1kit config --check`). `Ok(None)`: no wrangler file to manage.
+pub fn sync(config: &Config, write: bool) -> Result<Option<Synced>, Diagnostics> {
+    let Some(file) = locate(config) else {
+        return Ok(None);
+    };
+    let (text, existed) = match std::fs::read_to_string(&file.path) {
+        Ok(t) => (t, true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), false),
+        Err(e) => {
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "cannot read `{}`: {e}",
+                file.path.display()
+            ))
+            .in_file(&file.path)]))
+        }
+    };
+    let rewrite = rewrite(&text, &file, config)?;
+    if write && rewrite.text != text {
+        write_atomically(&file.path, &rewrite.text).map_err(|e| {
+            Diagnostics(vec![Diagnostic::error(format!(
+                "cannot write `{}`: {e}",
+                file.path.display()
+            ))
+            .in_file(&file.path)])
+        })?;
+    }
+    Ok(Some(Synced {
+        file,
+        existed,
+        rewrite,
+    }))
+}
+
+/// Writes through a temporary file in the same directory and a rename, so a build script and
+/// an editor (or two build scripts) never see half a file.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("wrangler");
+    let tmp = dir
+        .unwrap_or(Path::new("."))
+        .join(format!(".{name}.d1kit-{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The rewrite of one wrangler file's text (`""` for a file that does not exist yet).
+pub fn rewrite(text: &str, file: &WranglerFile, config: &Config) -> Result<Rewrite, Diagnostics> {
+    let found = match file.format {
+        Format::Toml => toml_file::read(text, &file.path, &config.environments)?,
+        Format::Json => jsonc::read(text, &file.path, &config.environments)?,
+    };
+    let plan = plan(text, file, config, &found)?;
+    if plan.changes.is_empty() {
+        return Ok(Rewrite {
+            text: text.to_string(),
+            changes: plan.changes,
+            warnings: plan.warnings,
+        });
+    }
+    let new = match file.format {
+        Format::Toml => toml_file::apply(text, &file.path, &plan)?,
+        Format::Json => jsonc::apply(text, &file.path, &plan)?,
+    };
+    Ok(Rewrite {
+        text: new,
+        changes: plan.changes,
+        warnings: plan.warnings,
+    })
+}
+
+/// What the file holds, as read by a format module.
+#[derive(Debug, Default)]
+struct Found {
+    /// The top-level `name`.
+    name: Option<String>,
+    /// The top level and each `[env.NAME]` present in the file.
+    scopes: Vec<FoundScope>,
+}
+
+#[derive(Debug)]
+struct FoundScope {
+    /// `None` for the top level.
+    env: Option<String>,
+    /// The environment's own `name`.
+    name: Option<String>,
+    /// Its `d1_databases` elements, in order.
+    blocks: Vec<FoundBlock>,
+}
+
+/// One existing element of a `d1_databases` array.
+#[derive(Debug, Clone, Default)]
+struct FoundBlock {
+    /// Byte offset of the block (its header, or its `{`), for its line.
+    offset: usize,
+    /// Each key d1kit reads: `None` when absent; a value that is not a string is kept as its
+    /// source text, so it never equals what d1kit writes.
+    binding: Option<String>,
+    database_name: Option<String>,
+    database_id: Option<String>,
+    migrations_dir: Option<String>,
+}
+
+/// What to do to one scope's array.
+#[derive(Debug, Default)]
+struct ScopePlan {
+    env: Option<String>,
+    /// Element indices (in the file) to remove.
+    remove: Vec<usize>,
+    /// Element index → keys to set.
+    update: Vec<(usize, Vec<(&'static str, String)>)>,
+    /// New blocks and where each goes.
+    add: Vec<(Anchor, Block)>,
+}
+
+/// The whole edit, format-independent.
+#[derive(Debug, Default)]
+struct Plan {
+    scopes: Vec<ScopePlan>,
+    changes: Vec<Change>,
+    warnings: Vec<Diagnostic>,
+}
+
+/// A binding the configuration asks for in one scope.
+struct Slot<'a> {
+    db: &'a DatabaseConfig,
+    shard: usize,
+    block: Block,
+}
+
+/// Where a new block goes in its array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    /// Before every element.
+    Start,
+    /// After the element with this index (in the file as read).
+    After(usize),
+    /// After every element.
+    End,
+}
+
+fn plan(
+    text: &str,
+    file: &WranglerFile,
+    config: &Config,
+    found: &Found,
+) -> Result<Plan, Diagnostics> {
+    let dir = file.path.parent().unwrap_or(Path::new(""));
+    let top_worker = found
+        .name
+        .clone()
+        .or_else(|| config.package.clone())
+        .unwrap_or_else(|| {
+            config
+                .root
+                .file_name()
+                .map_or("worker".into(), |n| n.to_string_lossy().into_owned())
+        });
+    let mut errors = Vec::new();
+    let mut result = Plan::default();
+    let envs = std::iter::once(None).chain(config.environments.iter().cloned().map(Some));
+    for env in envs {
+        let existing = found.scopes.iter().find(|s| s.env == env);
+        // wrangler names an environment's Worker `<name>-<env>` unless the environment names it.
+        let worker = match (&env, existing.and_then(|s| s.name.clone())) {
+            (None, _) => top_worker.clone(),
+            (Some(_), Some(n)) => n,
+            (Some(e), None) => format!("{top_worker}-{e}"),
+        };
+        let blocks: &[FoundBlock] = existing.map_or(&[], |s| &s.blocks);
+        let at = |b: &FoundBlock| Location::at(text, b.offset).line;
+        let mut sp = ScopePlan {
+            env: env.clone(),
+            ..ScopePlan::default()
+        };
+        let slots: Vec<Slot> = config
+            .databases
+            .iter()
+            .flat_map(|db| {
+                let worker = &worker;
+                db.bindings()
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(n, binding)| {
+                        let database_name = db.database_name_for(worker, n as u32);
+                        Slot {
+                            db,
+                            shard: n,
+                            block: Block {
+                                binding,
+                                database_id: placeholder_id(&database_name),
+                                database_name,
+                                migrations_dir: relative(dir, &db.migrations),
+                            },
+                        }
+                    })
+            })
+            .collect();
+        let mut wanted_at = vec![false; blocks.len()];
+        let mut adds: Vec<(&DatabaseConfig, usize, Block)> = Vec::new();
+        for slot in &slots {
+            let matching: Vec<usize> = (0..blocks.len())
+                .filter(|&i| blocks[i].binding.as_deref() == Some(slot.block.binding.as_str()))
+                .collect();
+            if matching.len() > 1 {
+                errors.push(
+                    Diagnostic::error(format!(
+                        "`{}` has {} [[{}]] blocks with binding `{}` (lines {}): wrangler takes one",
+                        file_name(&file.path),
+                        matching.len(),
+                        scope_name(&env),
+                        slot.block.binding,
+                        matching
+                            .iter()
+                            .map(|&i| at(&blocks[i]).to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .with_help("delete all but one; d1kit keeps the database_id of the one left")
+                    .in_file(&file.path)
+                    .at(Location::at(text, blocks[matching[1]].offset), 1),
+                );
+                continue;
+            }
+            let Some(&i) = matching.first() else {
+                adds.push((slot.db, slot.shard, slot.block.clone()));
+                continue;
+            };
+            wanted_at[i] = true;
+            let b = &blocks[i];
+            let want = &slot.block;
+            let proven = is_placeholder_of(b);
+            let name_differs = b.database_name.as_deref() != Some(want.database_name.as_str());
+            let dir_differs = !b
+                .migrations_dir
+                .as_deref()
+                .is_some_and(|m| same_dir(dir, m, &slot.db.migrations));
+            if !proven
+                && ((b.database_name.is_some() && name_differs)
+                    || (b.migrations_dir.is_some() && dir_differs))
+            {
+                errors.push(conflict(text, file, config, &env, slot, b, name_differs));
+                continue;
+            }
+            let mut set: Vec<(&'static str, String)> = Vec::new();
+            let mut keys = Vec::new();
+            if name_differs {
+                set.push(("database_name", want.database_name.clone()));
+                keys.push((
+                    "database_name".to_string(),
+                    b.database_name.clone(),
+                    want.database_name.clone(),
+                ));
+            }
+            // A placeholder follows the name; a real id (or one the user wrote) is never touched.
+            let new_id = match &b.database_id {
+                None => Some(want.database_id.clone()),
+                Some(id) if proven && *id != want.database_id => Some(want.database_id.clone()),
+                Some(_) => None,
+            };
+            if let Some(id) = new_id {
+                set.push(("database_id", id.clone()));
+                keys.push(("database_id".to_string(), b.database_id.clone(), id));
+            }
+            if dir_differs {
+                set.push(("migrations_dir", want.migrations_dir.clone()));
+                keys.push((
+                    "migrations_dir".to_string(),
+                    b.migrations_dir.clone(),
+                    want.migrations_dir.clone(),
+                ));
+            }
+            if !set.is_empty() {
+                sp.update.push((i, set));
+                result.changes.push(Change::Update {
+                    env: env.clone(),
+                    binding: want.binding.clone(),
+                    line: at(b),
+                    keys,
+                });
+            }
+        }
+        // Blocks of d1kit's that no slot wants any more.
+        for (i, b) in blocks.iter().enumerate() {
+            if wanted_at[i] || !is_stale_own(b, config, &worker, dir) {
+                continue;
+            }
+            let binding = b.binding.clone().unwrap_or_default();
+            sp.remove.push(i);
+            result.changes.push(Change::Remove {
+                env: env.clone(),
+                binding: binding.clone(),
+                line: at(b),
+            });
+            if !is_placeholder_of(b) {
+                if let Some(id) = &b.database_id {
+                    result.warnings.push(
+                        Diagnostic::warning(format!(
+                            "removed the [[{}]] block `{binding}` (database `{}`, id `{id}`): the configuration no longer asks for it; the D1 database itself still exists",
+                            scope_name(&env),
+                            b.database_name.as_deref().unwrap_or("?"),
+                        ))
+                        .with_help("delete it with `wrangler d1 delete` once its data is moved, or raise `shards` again to bind it")
+                        .in_file(&file.path)
+                        .at(Location::at(text, b.offset), 1),
+                    );
+                }
+            }
+        }
+        // A new block goes after the kept block of its database with the next lower shard,
+        // else before the one with the next higher shard, else at the end of the array.
+        for (db, n, block) in adds {
+            let bindings = db.bindings();
+            let kept: Vec<(usize, usize)> = (0..blocks.len())
+                .filter(|&i| wanted_at[i])
+                .filter_map(|i| {
+                    let b = blocks[i].binding.as_deref()?;
+                    Some((bindings.iter().position(|w| w == b)?, i))
+                })
+                .collect();
+            let anchor = match kept.iter().filter(|(m, _)| *m < n).max() {
+                Some(&(_, i)) => Anchor::After(i),
+                None => match kept.iter().filter(|(m, _)| *m > n).min() {
+                    Some(&(_, i)) => match (0..i).rev().find(|j| !sp.remove.contains(j)) {
+                        Some(j) => Anchor::After(j),
+                        None => Anchor::Start,
+                    },
+                    None => Anchor::End,
+                },
+            };
+            result.changes.push(Change::Add {
+                env: env.clone(),
+                block: block.clone(),
+            });
+            sp.add.push((anchor, block));
+        }
+        if !sp.remove.is_empty() || !sp.update.is_empty() || !sp.add.is_empty() {
+            result.scopes.push(sp);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
+    }
+    Ok(result)
+}
+
+/// Whether the block's id is d1kit's placeholder for its own name: only d1kit writes that, so
+/// the block is d1kit's whatever its name or migrations_dir now say.
+fn is_placeholder_of(b: &FoundBlock) -> bool {
+    match (&b.database_name, &b.database_id) {
+        (Some(name), Some(id)) => *id == placeholder_id(name),
+        _ => false,
+    }
+}
+
+/// Whether an unwanted block is d1kit's, so that it is removed: its id is d1kit's placeholder,
+/// or it is exactly what d1kit would write for a binding of a configured database's family
+/// (`BINDING`, `BINDING_<n>`) that the configuration no longer asks for.
+fn is_stale_own(b: &FoundBlock, config: &Config, worker: &str, dir: &Path) -> bool {
+    if is_placeholder_of(b) {
+        return true;
+    }
+    let Some(binding) = &b.binding else {
+        return false;
+    };
+    config.databases.iter().any(|db| {
+        let index = if *binding == db.binding {
+            Some(None)
+        } else {
+            binding
+                .strip_prefix(&db.binding)
+                .and_then(|r| r.strip_prefix('_'))
+                .filter(|n| {
+                    *n == "0" || (!n.starts_with('0') && n.bytes().all(|c| c.is_ascii_digit()))
+                })
+                .and_then(|n| n.parse::<u32>().ok())
+                .map(Some)
+        };
+        let Some(index) = index else {
+            return false;
+        };
+        // The name d1kit gave this binding when the pool had that shape.
+        let shape = DatabaseConfig {
+            shards: if index.is_some() { 2 } else { 1 },
+            ..db.clone()
+        };
+        let name = shape.database_name_for(worker, index.unwrap_or(0));
+        b.database_name.as_deref() == Some(name.as_str())
+            && b.migrations_dir
+                .as_deref()
+                .is_some_and(|m| same_dir(dir, m, &db.migrations))
+    })
+}
+
+fn conflict(
+    text: &str,
+    file: &WranglerFile,
+    config: &Config,
+    env: &Option<String>,
+    slot: &Slot,
+    b: &FoundBlock,
+    name_differs: bool,
+) -> Diagnostic {
+    let db = &slot.db.name;
+    let (what, key) = if name_differs && b.database_name.is_some() {
+        (
+            format!(
+                "its database_name is {:?}, d1kit's would be {:?}",
+                b.database_name.as_deref().unwrap_or_default(),
+                slot.block.database_name
+            ),
+            format!("databases.{db}.database_name"),
+        )
+    } else {
+        (
+            format!(
+                "its migrations_dir is {:?}, d1kit's would be {:?}",
+                b.migrations_dir.as_deref().unwrap_or_default(),
+                slot.block.migrations_dir
+            ),
+            format!("databases.{db}.migrations"),
+        )
+    };
+    let binding_key = if config
+        .key_location(&format!("databases.{db}.binding"))
+        .is_some()
+    {
+        format!("databases.{db}.binding")
+    } else {
+        format!("databases.{db}")
+    };
+    Diagnostic::error(format!(
+        "[[{}]] block `{}` was not written by d1kit: {what}",
+        scope_name(env),
+        slot.block.binding,
+    ))
+    .with_help(format!(
+        "database `{db}` wants this binding ({}), and d1kit never overwrites a block it does not own. Make them agree: set {} to match the block, or delete that line from the block (d1kit then writes its own and keeps the block's database_id), or give the database another `binding`",
+        config.describe_key(&binding_key),
+        config.describe_key(&key)
+    ))
+    .in_file(&file.path)
+    .at(Location::at(text, b.offset), 1)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// `path` lexically cleaned: `.` dropped, `a/..` folded.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// `target` relative to the directory `base`, with `/` separators (as wrangler files write
+/// paths on every platform).
+fn relative(base: &Path, target: &Path) -> String {
+    let (base, target) = (normalize(base), normalize(target));
+    let b: Vec<_> = base.components().collect();
+    let t: Vec<_> = target.components().collect();
+    let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
+    if common == 0 && (base.has_root() || target.has_root()) && b.first() != t.first() {
+        return target.to_string_lossy().replace('\\', "/");
+    }
+    let mut parts: Vec<String> = b[common..].iter().map(|_| "..".to_string()).collect();
+    parts.extend(
+        t[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// Whether `written` (a migrations_dir relative to the wrangler file's directory `base`) names
+/// the directory `target`.
+fn same_dir(base: &Path, written: &str, target: &Path) -> bool {
+    normalize(&base.join(written.trim_end_matches(['/', '\\']))) == normalize(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_ids_are_uuid_shaped_and_stable() {
+        let id = placeholder_id("app-users-0");
+        assert_eq!(id.len(), 36);
+        assert_eq!(id, placeholder_id("app-users-0"));
+        assert_ne!(id, placeholder_id("app-users-1"));
+        assert_eq!(&id[14..15], "8");
+        assert!(id
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative(Path::new("/a"), Path::new("/a/migrations")),
+            "migrations"
+        );
+        assert_eq!(relative(Path::new("/a/w"), Path::new("/a/m/u")), "../m/u");
+        assert_eq!(relative(Path::new("/a"), Path::new("/a/./x/../m")), "m");
+        assert_eq!(relative(Path::new("/a"), Path::new("/a")), ".");
+        assert!(same_dir(
+            Path::new("/a"),
+            "./migrations/",
+            Path::new("/a/migrations")
+        ));
+        assert!(!same_dir(
+            Path::new("/a"),
+            "migration",
+            Path::new("/a/migrations")
+        ));
+    }
+}

@@ -1,0 +1,192 @@
+//! Golden tests of the wrangler rewrite (`d1_codegen::wrangler`): each directory of
+//! `tests/wrangler/` is a crate (`Cargo.toml` with its d1kit configuration) and its wrangler file
+//! as a user left it. The rewrite must give `expected.<toml|jsonc|json>` exactly (or fail with
+//! the errors in `expected.err`), list the changes and warnings of `expected.changes`, and
+//! change nothing when run on its own output. `D1KIT_BLESS=1` rewrites the expected files,
+//! which a person then reads: only d1kit's own blocks may differ from the input.
+
+use d1_codegen::config;
+use d1_codegen::wrangler::{self, Change, Format};
+use std::path::{Path, PathBuf};
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wrangler");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Absolute paths of the case directory removed, so messages compare on any machine.
+fn relative(s: &str, dir: &Path) -> String {
+    s.replace(&format!("{}/", dir.display()), "")
+}
+
+fn config_of(dir: &Path) -> config::Config {
+    let manifest = dir.join("Cargo.toml");
+    config::parse(&read(&manifest), dir, &manifest)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+}
+
+fn check(dir: &Path, bless: bool) -> Vec<String> {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let config = config_of(dir);
+    let file = wrangler::locate(&config).expect("the case has a wrangler file");
+    let ext = file
+        .path
+        .extension()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let input = read(&file.path);
+    let mut failures = Vec::new();
+    let compare = |what: &str, got: String| {
+        let path = dir.join(what);
+        if bless {
+            std::fs::write(&path, &got).unwrap();
+        } else if read(&path) != got {
+            return vec![format!(
+                "{name}/{what} differs; got:\n{got}\n--- want:\n{}",
+                read(&path)
+            )];
+        }
+        Vec::new()
+    };
+    let result = wrangler::rewrite(&input, &file, &config);
+    // A case either fails (expected.err) or rewrites (the other expected files), not both.
+    let stale: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("expected.") && (n == "expected.err") == result.is_ok()
+        })
+        .collect();
+    for path in stale {
+        if bless {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            failures.push(format!("{name}: {} should not exist", path.display()));
+        }
+    }
+    match result {
+        Err(e) => {
+            failures.extend(compare("expected.err", relative(&format!("{e}\n"), dir)));
+        }
+        Ok(out) => {
+            let mut report: Vec<String> = out.changes.iter().map(Change::to_string).collect();
+            report.extend(
+                out.warnings
+                    .iter()
+                    .map(|w| relative(&format!("warning: {w}"), dir)),
+            );
+            failures.extend(compare("expected.changes", report.join("\n") + "\n"));
+            failures.extend(compare(&format!("expected.{ext}"), out.text.clone()));
+            // Running it again changes nothing.
+            let again = wrangler::rewrite(&out.text, &file, &config).unwrap();
+            if again.text != out.text || !again.changes.is_empty() {
+                failures.push(format!(
+                    "{name}: a second run changed {:?}:\n{}",
+                    again.changes, again.text
+                ));
+            }
+            // A JSON output must still be JSON (comments stripped for `.jsonc`).
+            if file.format == Format::Json && ext == "json" {
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(&out.text) {
+                    failures.push(format!("{name}: output is not JSON: {e}"));
+                }
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn golden() {
+    let bless = std::env::var_os("D1KIT_BLESS").is_some();
+    let cases = cases();
+    assert!(cases.len() >= 10, "{} cases", cases.len());
+    let failures: Vec<String> = cases.iter().flat_map(|c| check(c, bless)).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A fresh directory under the system's temporary one.
+fn temp_crate(name: &str, manifest: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("d1kit-wrangler-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    dir
+}
+
+const MANIFEST: &str =
+    "[package]\nname = \"app\"\n\n[package.metadata.d1kit.databases.users]\nshards = 2\n";
+
+#[test]
+fn sync_writes_only_when_something_changed() {
+    let dir = temp_crate("sync", MANIFEST);
+    let path = dir.join("wrangler.toml");
+    std::fs::write(&path, "name = \"app\" # mine\n").unwrap();
+    let config = config_of(&dir);
+    let first = wrangler::sync(&config, true).unwrap().unwrap();
+    assert_eq!(first.rewrite.changes.len(), 2);
+    let text = read(&path);
+    assert!(text.starts_with("name = \"app\" # mine\n"), "{text}");
+    assert!(text.contains("binding = \"USERS_1\""), "{text}");
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = wrangler::sync(&config, true).unwrap().unwrap();
+    assert!(second.rewrite.changes.is_empty());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    // --check: reports, writes nothing.
+    std::fs::write(&path, "name = \"app\"\n").unwrap();
+    let check = wrangler::sync(&config, false).unwrap().unwrap();
+    assert_eq!(check.rewrite.changes.len(), 2);
+    assert_eq!(read(&path), "name = \"app\"\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn which_file_is_managed() {
+    let dir = temp_crate("locate", MANIFEST);
+    // No wrangler file and none configured: nothing to do, nothing created.
+    assert_eq!(wrangler::locate(&config_of(&dir)), None);
+    assert!(wrangler::sync(&config_of(&dir), true).unwrap().is_none());
+    assert!(!dir.join("wrangler.toml").exists());
+    // wrangler's own order: wrangler.json, then wrangler.jsonc, then wrangler.toml.
+    std::fs::write(dir.join("wrangler.toml"), "").unwrap();
+    std::fs::write(dir.join("wrangler.jsonc"), "{}").unwrap();
+    let found = wrangler::locate(&config_of(&dir)).unwrap();
+    assert_eq!(found.path, dir.join("wrangler.jsonc"));
+    assert_eq!(found.format, Format::Json);
+    // `wrangler = false`: never touched.
+    let off = "[package]\nname = \"app\"\n\n[package.metadata.d1kit]\nwrangler = false\n";
+    std::fs::write(dir.join("Cargo.toml"), off).unwrap();
+    assert_eq!(wrangler::locate(&config_of(&dir)), None);
+    // A configured path that does not exist yet is created.
+    let path = "[package]\nname = \"app\"\n\n[package.metadata.d1kit]\nwrangler = \"deploy/wrangler.toml\"\n";
+    std::fs::write(dir.join("Cargo.toml"), path).unwrap();
+    std::fs::create_dir_all(dir.join("deploy")).unwrap();
+    let synced = wrangler::sync(&config_of(&dir), true).unwrap().unwrap();
+    assert!(!synced.existed);
+    let text = read(&dir.join("deploy/wrangler.toml"));
+    assert!(
+        text.starts_with("[[d1_databases]]\nbinding = \"DB\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("migrations_dir = \"../migrations\""),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
