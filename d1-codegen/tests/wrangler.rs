@@ -190,3 +190,54 @@ fn which_file_is_managed() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+mod mutations {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Each golden input with one byte range replaced by arbitrary text: the rewrite returns a
+    /// result or errors, never panics, and whatever it writes reads back with no change left.
+    fn mutated(case: &str, start: usize, len: usize, insert: &str) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/wrangler")
+            .join(case);
+        let config = config_of(&dir);
+        let file = wrangler::locate(&config).unwrap();
+        let input = read(&file.path);
+        let mut start = start % (input.len() + 1);
+        while !input.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + len).min(input.len());
+        while !input.is_char_boundary(end) {
+            end -= 1;
+        }
+        let text = format!("{}{insert}{}", &input[..start], &input[end..]);
+        if let Ok(out) = wrangler::rewrite(&text, &file, &config) {
+            if let Ok(again) = wrangler::rewrite(&out.text, &file, &config) {
+                assert!(
+                    again.changes.is_empty(),
+                    "{text}\n→\n{}\n→ {:?}",
+                    out.text,
+                    again.changes
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn toml_never_panics(start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"'#=,\\n a-z_0-9]{0,12}") {
+            mutated("toml_full", start, len, &insert);
+            mutated("toml_shrink", start, len, &insert);
+        }
+
+        #[test]
+        fn jsonc_never_panics(start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"/*,:\\n a-z_0-9]{0,12}") {
+            mutated("jsonc_full", start, len, &insert);
+            mutated("jsonc_shrink", start, len, &insert);
+        }
+    }
+}

@@ -508,8 +508,11 @@ fn insert_items(
     };
     match anchor.comma {
         Some(c) => {
-            let at = past_line_comment(text, c + 1);
-            let at = if sep == " " { c + 1 } else { at };
+            let at = if sep == " " {
+                c + 1
+            } else {
+                past_line_comment(text, c + 1)
+            };
             let body: String = new.iter().map(|n| format!("{sep}{indent}{n},")).collect();
             vec![Splice {
                 start: at,

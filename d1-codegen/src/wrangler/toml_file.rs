@@ -60,29 +60,13 @@ fn blocks(
                 migrations_dir: value_of(t, "migrations_dir"),
             })
             .collect()),
-        Some(other) => Err(error(
-            text,
-            path,
-            other.span().map_or(0, |s| s.start),
-            format!(
-                "`{what}` in `{}` is not written as [[{what}]] tables: d1kit edits only that form",
-                super::file_name(path)
-            ),
-        )
-        .with_help(format!("write each database as a `[[{what}]]` block"))),
-    }
-}
-
-trait WithHelp {
-    fn with_help(self, help: String) -> Self;
-}
-
-impl WithHelp for Diagnostics {
-    fn with_help(mut self, help: String) -> Self {
-        for d in &mut self.0 {
-            d.help = Some(help.clone());
-        }
-        self
+        Some(other) => Err(Diagnostics(vec![Diagnostic::error(format!(
+            "`{what}` in `{}` is not written as [[{what}]] tables: d1kit edits only that form",
+            super::file_name(path)
+        ))
+        .with_help(format!("write each database as a `[[{what}]]` block"))
+        .in_file(path)
+        .at(Location::at(text, other.span().map_or(0, |s| s.start)), 1)])),
     }
 }
 
