@@ -92,9 +92,9 @@ for _ in $(seq 1 120); do
 done
 curl -s -o /dev/null "http://127.0.0.1:$port/" || { cat "$work/dev.log"; echo "wrangler dev did not answer" >&2; exit 1; }
 
-step "driving it over HTTP: cargo test --test worker_e2e"
+step "driving it over HTTP: cargo test --workspace --test worker_e2e (the features of the workspace build: no rebuild)"
 D1KIT_E2E_URL="http://127.0.0.1:$port" D1KIT_E2E_STATE="$state" \
-  cargo test --test worker_e2e -- --ignored 2>&1 | tee "$work/test.log"
+  cargo test --workspace --test worker_e2e -- --ignored 2>&1 | tee "$work/test.log"
 status=${PIPESTATUS[0]}
 grep -E "^test result" "$work/test.log" || true
 if [ "$status" -ne 0 ]; then
