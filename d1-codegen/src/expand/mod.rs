@@ -61,8 +61,14 @@ impl Errors {
     /// The errors where an expression is expected (`sql!`, `sql_as!`): one block holding every
     /// `compile_error!`, so that all of them are reported, not the first only.
     pub fn into_expr(self) -> TokenStream {
-        let errors = self.into_tokens();
-        quote!({ #errors })
+        // The last `compile_error!` is the block's value: rustc gives it the error type, so a
+        // method called on the macro (`sql!(..).all(&db)`) adds no second, misleading error.
+        let mut errors = self.0;
+        let last = errors
+            .pop()
+            .map(|(span, msg)| quote_spanned!(span=> ::core::compile_error!{ #msg }));
+        let rest = Errors(errors).into_tokens();
+        quote!({ #rest #last })
     }
 
     /// The `compile_error!` invocations, where items are expected (the derives).
