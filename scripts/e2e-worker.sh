@@ -22,7 +22,7 @@ mkdir -p "$tools"
 step() { printf '\n== %s ==\n' "$*"; }
 
 # Installs into a temporary directory, then renames: an interrupted install leaves no cache.
-cargo_tool() { # crate version
+cargo_tool() { # crate version binary
   local dir="$tools/$1-$2"
   if [ ! -x "$dir/bin/$3" ]; then
     step "installing $1 $2 into $dir (once)"

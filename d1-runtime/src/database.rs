@@ -83,11 +83,9 @@ pub trait TenantQuery: crate::Query {
         env: &::worker::Env,
         directory: &Dir,
     ) -> crate::Result<Vec<Self::Row>> {
-        let shard =
-            crate::route::resolve_in(directory, &self.tenant(), Self::BINDING, Self::SHARDS)
-                .await?;
-        let binding = crate::route::binding_of(Self::BINDING, Self::SHARDS, shard);
-        let db = crate::worker::Database::from_env(env, &binding)?;
+        let (binding, shards) = (Self::BINDING, Self::SHARDS);
+        let db = crate::worker::pool_via(env, directory, &self.tenant(), binding, binding, shards)
+            .await?;
         crate::Executor::all(&db, self).await
     }
 

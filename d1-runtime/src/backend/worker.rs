@@ -404,8 +404,21 @@ pub async fn connect_via<D: DatabaseDef, Dir: Directory + ?Sized>(
     directory: &Dir,
     tenant: &str,
 ) -> Result<Database> {
-    let shard = route::resolve::<D, Dir>(directory, tenant).await?;
-    Database::from_env(env, &D::binding_of(shard))
+    pool_via(env, directory, tenant, D::NAME, D::BINDING, D::SHARDS).await
+}
+
+/// The executor of `tenant`'s shard of the pool `binding` (`name` in errors) of `shards`
+/// databases: its pin in `directory`, else the hash.
+pub(crate) async fn pool_via<Dir: Directory + ?Sized>(
+    env: &Env,
+    directory: &Dir,
+    tenant: &str,
+    name: &str,
+    binding: &str,
+    shards: u32,
+) -> Result<Database> {
+    let shard = route::resolve_in(directory, tenant, name, shards).await?;
+    Database::from_env(env, &route::binding_of(binding, shards, shard))
 }
 
 /// Runs `query()` on every shard of `D` concurrently and returns all rows, shard 0's first:

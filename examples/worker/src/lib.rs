@@ -78,7 +78,13 @@ fn failed(status: u16, error: d1kit::Error) -> Result<Response> {
 }
 
 async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx).await?;
+    // Resolved once by hand (what `connect_via` does), since the reply reports the shard.
+    let user = ctx.param("user").cloned().unwrap_or_default();
+    let shard = route::resolve::<Users, _>(&directory(&ctx)?, &user)
+        .await
+        .map_err(rust_error)?;
+    let db = Database::from_env(&ctx.env, &<Users as d1kit::Database>::binding_of(shard))
+        .map_err(rust_error)?;
     let input: Json = req.json().await?;
     let title = input["title"].as_str().unwrap_or_default();
     let body = input["body"].as_str();
@@ -91,12 +97,7 @@ async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
     .first(&db)
     .await;
     match inserted {
-        Ok(Some(row)) => {
-            let shard = route::resolve::<Users, _>(&directory(&ctx)?, &user)
-                .await
-                .map_err(rust_error)?;
-            Response::from_json(&json!({ "id": row.id, "shard": shard }))
-        }
+        Ok(Some(row)) => Response::from_json(&json!({ "id": row.id, "shard": shard })),
         Ok(None) => Response::error("the insert returned no row", 500),
         Err(e) => failed(400, e),
     }
