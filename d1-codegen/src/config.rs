@@ -53,7 +53,16 @@ pub struct DatabaseConfig {
     /// The D1 database name pattern (`database_name = "notes-{n}"`), with `{worker}`, `{name}`
     /// and `{n}` replaced; `None`: `{worker}-{name}-{n}`, or `{worker}-{name}` for one database.
     pub database_name: Option<String>,
+    /// Where databases created for it live (`location_hint`: wnam, enam, weur, eeur, apac, oc).
+    pub location_hint: Option<String>,
+    /// The jurisdiction of databases created for it (`jurisdiction`: eu, fedramp).
+    pub jurisdiction: Option<String>,
 }
+
+/// D1's location hints (`primary_location_hint`).
+pub const LOCATION_HINTS: &[&str] = &["wnam", "enam", "weur", "eeur", "apac", "oc"];
+/// D1's jurisdictions.
+pub const JURISDICTIONS: &[&str] = &["eu", "fedramp"];
 
 /// The most bindings one Worker can have (D1_FACTS.md, "Bindings are static").
 pub const MAX_BINDINGS: u32 = 5000;
@@ -127,6 +136,8 @@ struct RawDatabase {
     shards: Option<Spanned<u32>>,
     tenant_column: Option<String>,
     database_name: Option<Spanned<String>>,
+    location_hint: Option<Spanned<String>>,
+    jurisdiction: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -145,6 +156,8 @@ impl Config {
                 shards: 1,
                 tenant_column: None,
                 database_name: None,
+                location_hint: None,
+                jurisdiction: None,
             }],
             keys: BTreeMap::new(),
         }
@@ -212,7 +225,7 @@ pub fn load(root: &Path) -> Result<Config, Diagnostics> {
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name}`");
+            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }
@@ -339,7 +352,28 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
                 Some(p.into_inner())
             }
         };
+        let mut choice = |field: &str, value: Option<Spanned<String>>, allowed: &[&str]| {
+            let value = value?;
+            at(key(field), value.span());
+            if !allowed.contains(&value.get_ref().as_str()) {
+                errors.push(
+                    error(
+                        value.span(),
+                        format!(
+                            "`package.metadata.d1kit.databases.{name}.{field}` = `{}` is not one D1 knows",
+                            value.get_ref()
+                        ),
+                    )
+                    .with_help(format!("one of: {}", allowed.join(", "))),
+                );
+            }
+            Some(value.into_inner())
+        };
+        let location_hint = choice("location_hint", db.location_hint, LOCATION_HINTS);
+        let jurisdiction = choice("jurisdiction", db.jurisdiction, JURISDICTIONS);
         databases.push(DatabaseConfig {
+            location_hint,
+            jurisdiction,
             migrations: root.join(migrations),
             binding,
             shards,

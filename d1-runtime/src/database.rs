@@ -8,6 +8,9 @@ pub struct Migration {
     pub name: &'static str,
     /// The file's SQL.
     pub sql: &'static str,
+    /// The file's statements, split as SQLite reads them (a trigger's `BEGIN ... END` body
+    /// stays whole), without their `;`: what a batch sends, one by one, in one transaction.
+    pub statements: &'static [&'static str],
     /// The hex SHA-256 of the file, to catch an applied migration that was edited.
     pub checksum: &'static str,
 }
@@ -25,6 +28,12 @@ pub trait Database {
     const FINGERPRINT: &'static str;
     /// The migrations, in the order they apply.
     const MIGRATIONS: &'static [Migration];
+    /// Where databases created for it live (`location_hint` in the configuration:
+    /// `wnam`, `enam`, `weur`, `eeur`, `apac`, `oc`), if set.
+    const LOCATION_HINT: Option<&'static str> = None;
+    /// The jurisdiction databases created for it are bound to (`jurisdiction`: `eu`,
+    /// `fedramp`), if set.
+    const JURISDICTION: Option<&'static str> = None;
 
     /// The shard that holds `tenant`'s data: stable across runs, platforms and versions.
     fn shard_for(tenant: &str) -> u32 {

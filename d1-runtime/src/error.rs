@@ -64,6 +64,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The Cloudflare API refused a request, or could not be reached (the REST backend), after
+    /// any retries.
+    #[error("Cloudflare API: {message}{}", api_suffix(*status, *code))]
+    Api {
+        /// The HTTP status (0 when no response came: connection refused, timeout...).
+        status: u16,
+        /// Cloudflare's error code (`7502`: name taken, `7406`: database limit...), if any.
+        code: Option<u32>,
+        /// What the API said.
+        message: String,
+    },
     /// Anything else the backend reports.
     #[error("{0}")]
     Backend(String),
@@ -72,7 +83,23 @@ pub enum Error {
 /// `Result<T, d1kit::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+fn api_suffix(status: u16, code: Option<u32>) -> String {
+    match (status, code) {
+        (0, _) => String::new(),
+        (status, Some(code)) => format!(" (HTTP {status}, code {code})"),
+        (status, None) => format!(" (HTTP {status})"),
+    }
+}
+
 impl Error {
+    /// Cloudflare's error code, when this is an [`Error::Api`] that carries one.
+    pub fn api_code(&self) -> Option<u32> {
+        match self {
+            Error::Api { code, .. } => *code,
+            _ => None,
+        }
+    }
+
     pub(crate) fn query(message: impl Into<String>, sql: &str) -> Error {
         let trimmed = sql.trim();
         let mut shown: String = trimmed.chars().take(200).collect();

@@ -7,6 +7,9 @@ mod decode;
 mod encode;
 mod error;
 mod executor;
+#[cfg(any(feature = "worker", feature = "rest"))]
+mod js_number;
+pub mod migrate;
 pub mod route;
 mod row;
 mod value;
@@ -18,6 +21,13 @@ pub mod local;
 #[cfg(feature = "worker")]
 #[path = "backend/worker.rs"]
 pub mod worker;
+
+#[cfg(all(feature = "rest", any(not(target_arch = "wasm32"), feature = "worker")))]
+#[path = "backend/rest.rs"]
+pub mod rest;
+
+#[cfg(all(feature = "rest", target_arch = "wasm32", not(feature = "worker")))]
+compile_error!("d1kit's `rest` feature on wasm32 needs the `worker` feature too (it sends requests with the Workers fetch API)");
 
 /// What `#[derive(Database)]` adds with the `worker` feature (`connect`, `connect_via`,
 /// `fan_out`): nothing without it.
@@ -46,6 +56,44 @@ macro_rules! value_from {
     )*};
 }
 value_from!(i64 => Integer, i32 => Integer, f64 => Real, String => Text, &str => Text, Vec<u8> => Blob);
+
+/// Runs a future to completion on this thread, parking it while the future waits. The local
+/// backend's futures are ready at once; the REST backend's do blocking HTTP natively, so this
+/// is all the executor a command-line tool or a test needs.
+///
+/// ```
+/// let answer = d1_runtime::block_on(async { 6 * 7 });
+/// assert_eq!(answer, 42);
+/// ```
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    // The local backend's futures are ready at the first poll: try that without building a
+    // waker. A future that is not ready is polled again below with a real one.
+    if let Poll::Ready(out) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        return out;
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
 
 /// What the macros' expansions call; not a public API.
 #[doc(hidden)]

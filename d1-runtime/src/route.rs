@@ -2,8 +2,8 @@
 //! pool from N to N+1 shards moves only about 1/(N+1) of the tenants.
 
 use crate::{Database, Error, Executor, Result, Sql, Value};
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// FNV-1a, 64 bits: a fixed, documented hash (std's `DefaultHasher` may change between
 /// releases, and a tenant must never change shards because the compiler did).
@@ -59,6 +59,29 @@ pub trait Directory {
     async fn pin(&self, tenant: &str, shard: u32) -> Result<()>;
 }
 
+/// Where each tenant's own database is written down, in per-tenant-database mode
+/// (`rest::Tenants`): tenant → database id.
+///
+/// Implementations: [`MemoryDirectory`] and [`TableDirectory`] (a D1 table, through any
+/// executor), the same types that hold shard pins.
+#[allow(async_fn_in_trait)] // not Send: workers-rs types are !Send
+pub trait DatabaseDirectory {
+    /// The id of `tenant`'s database, if it has one.
+    async fn database_of(&self, tenant: &str) -> Result<Option<String>>;
+    /// Records `database_id` as `tenant`'s database unless the tenant already has one, and
+    /// returns the id the directory holds afterwards (the first recorded wins).
+    async fn record(&self, tenant: &str, database_id: &str) -> Result<String>;
+}
+
+impl<T: DatabaseDirectory + ?Sized> DatabaseDirectory for &T {
+    async fn database_of(&self, tenant: &str) -> Result<Option<String>> {
+        (**self).database_of(tenant).await
+    }
+    async fn record(&self, tenant: &str, database_id: &str) -> Result<String> {
+        (**self).record(tenant, database_id).await
+    }
+}
+
 /// The shard of `tenant` in database `D`: its pin in `directory` if it has one, else
 /// [`Database::shard_for`]. A pin outside the pool is an error, not a silent fallback.
 pub async fn resolve<D: Database, Dir: Directory + ?Sized>(
@@ -85,10 +108,16 @@ pub async fn resolve_in<Dir: Directory + ?Sized>(
     }
 }
 
-/// A directory held in memory: for tests, or a fixed set of pins compiled in.
+/// A directory held in memory: for tests, or a fixed set of pins compiled in. It can be
+/// shared between threads.
 #[derive(Debug, Default)]
 pub struct MemoryDirectory {
-    pins: RefCell<HashMap<String, u32>>,
+    pins: Mutex<HashMap<String, u32>>,
+    databases: Mutex<HashMap<String, String>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl MemoryDirectory {
@@ -100,20 +129,35 @@ impl MemoryDirectory {
 
 impl Directory for MemoryDirectory {
     async fn lookup(&self, tenant: &str) -> Result<Option<u32>> {
-        Ok(self.pins.borrow().get(tenant).copied())
+        Ok(locked(&self.pins).get(tenant).copied())
     }
     async fn pin(&self, tenant: &str, shard: u32) -> Result<()> {
-        self.pins.borrow_mut().insert(tenant.to_owned(), shard);
+        locked(&self.pins).insert(tenant.to_owned(), shard);
         Ok(())
+    }
+}
+
+impl DatabaseDirectory for MemoryDirectory {
+    async fn database_of(&self, tenant: &str) -> Result<Option<String>> {
+        Ok(locked(&self.databases).get(tenant).cloned())
+    }
+    async fn record(&self, tenant: &str, database_id: &str) -> Result<String> {
+        let mut databases = locked(&self.databases);
+        let id = databases
+            .entry(tenant.to_owned())
+            .or_insert_with(|| database_id.to_owned());
+        Ok(id.clone())
     }
 }
 
 /// A directory kept in a table of a designated database (not one of the pool's shards),
 /// reached through any [`Executor`]: a Worker binding, the local backend, or REST.
 ///
-/// The table is `d1kit_directory(tenant TEXT PRIMARY KEY, shard INTEGER NOT NULL)`;
-/// [`TableDirectory::create_table`] creates it, or put [`TableDirectory::SCHEMA`] in a
-/// migration of the designated database.
+/// The pins are the table `d1kit_directory(tenant TEXT PRIMARY KEY, shard INTEGER NOT NULL)`,
+/// tenants' own databases `d1kit_tenant_databases(tenant TEXT PRIMARY KEY, database_id TEXT
+/// NOT NULL, created_at)`; [`TableDirectory::create_table`] creates both, or put
+/// [`TableDirectory::SCHEMA`] and [`TableDirectory::DATABASES_SCHEMA`] in a migration of the
+/// designated database.
 #[derive(Debug)]
 pub struct TableDirectory<'e, E: ?Sized> {
     executor: &'e E,
@@ -123,17 +167,57 @@ impl<'e, E: Executor + ?Sized> TableDirectory<'e, E> {
     /// The table, as a statement for a migration.
     pub const SCHEMA: &'static str = "CREATE TABLE IF NOT EXISTS d1kit_directory (tenant TEXT PRIMARY KEY, shard INTEGER NOT NULL) WITHOUT ROWID";
 
+    /// The table of tenants' own databases, as a statement for a migration.
+    pub const DATABASES_SCHEMA: &'static str = "CREATE TABLE IF NOT EXISTS d1kit_tenant_databases (tenant TEXT PRIMARY KEY, database_id TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP) WITHOUT ROWID";
+
     /// A directory in the database `executor` runs on.
     pub fn new(executor: &'e E) -> Self {
         TableDirectory { executor }
     }
 
-    /// Creates the table if it does not exist.
+    /// Creates the tables if they do not exist.
     pub async fn create_table(&self) -> Result<()> {
         self.executor
-            .run(Sql::<()>::new(Self::SCHEMA, Vec::new()))
+            .batch((
+                Sql::<()>::new(Self::SCHEMA, Vec::new()),
+                Sql::<()>::new(Self::DATABASES_SCHEMA, Vec::new()),
+            ))
             .await
             .map(drop)
+    }
+}
+
+impl<E: Executor + ?Sized> DatabaseDirectory for TableDirectory<'_, E> {
+    async fn database_of(&self, tenant: &str) -> Result<Option<String>> {
+        let row = self
+            .executor
+            .first(Sql::<(String,)>::new(
+                "SELECT database_id FROM d1kit_tenant_databases WHERE tenant = ?1",
+                vec![Value::from(tenant)],
+            ))
+            .await?;
+        Ok(row.map(|(id,)| id))
+    }
+    async fn record(&self, tenant: &str, database_id: &str) -> Result<String> {
+        let (_, held) = self
+            .executor
+            .batch((
+                Sql::<()>::new(
+                    "INSERT INTO d1kit_tenant_databases (tenant, database_id) VALUES (?1, ?2) \
+                     ON CONFLICT (tenant) DO NOTHING",
+                    vec![Value::from(tenant), Value::from(database_id)],
+                ),
+                Sql::<(String,)>::new(
+                    "SELECT database_id FROM d1kit_tenant_databases WHERE tenant = ?1",
+                    vec![Value::from(tenant)],
+                ),
+            ))
+            .await?;
+        held.rows.into_iter().next().map(|(id,)| id).ok_or_else(|| {
+            Error::Backend(format!(
+                "d1kit_tenant_databases has no row for tenant `{tenant}` right after recording it"
+            ))
+        })
     }
 }
 

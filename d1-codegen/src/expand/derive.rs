@@ -213,9 +213,22 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
         let fingerprint = loaded.migrations.fingerprint();
         let migrations = loaded.migrations.migrations.iter().map(|m| {
             let (name, sql, checksum) = (&m.name, &m.sql, &m.checksum);
-            quote!(::d1kit::Migration { name: #name, sql: #sql, checksum: #checksum })
+            let statements = crate::lex::split_statements(sql);
+            let statements = statements.iter().map(|st| st.text(sql));
+            quote!(::d1kit::Migration {
+                name: #name,
+                sql: #sql,
+                statements: &[#(#statements),*],
+                checksum: #checksum,
+            })
         });
         let migrations: Vec<TokenStream> = migrations.collect();
+        let optional = |v: &Option<String>| match v {
+            Some(v) => quote!(::std::option::Option::Some(#v)),
+            None => quote!(::std::option::Option::None),
+        };
+        let location_hint = optional(&db.location_hint);
+        let jurisdiction = optional(&db.jurisdiction);
         Ok(quote! {
             #track
             impl ::d1kit::Database for #ident {
@@ -224,6 +237,8 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
                 const SHARDS: u32 = #shards;
                 const FINGERPRINT: &'static str = #fingerprint;
                 const MIGRATIONS: &'static [::d1kit::Migration] = &[#(#migrations),*];
+                const LOCATION_HINT: ::std::option::Option<&'static str> = #location_hint;
+                const JURISDICTION: ::std::option::Option<&'static str> = #jurisdiction;
             }
             impl #ident {
                 /// The shard (0..SHARDS) that holds `tenant`'s data.

@@ -77,28 +77,7 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// What [`Database::migrate`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MigrateReport {
-    /// Migrations applied now, in order.
-    pub applied: Vec<&'static str>,
-    /// Migrations wrangler had applied without a checksum, now recorded with the file's.
-    pub adopted: Vec<&'static str>,
-    /// Migrations the database has applied that this program does not have (a newer
-    /// program migrated it); left alone.
-    pub unknown: Vec<String>,
-}
-
-const WRANGLER_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    name       TEXT UNIQUE,
-    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
-)";
-const CHECKSUM_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1kit_migrations(
-    name       TEXT PRIMARY KEY NOT NULL,
-    sha256     TEXT NOT NULL,
-    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
-)";
+pub use crate::migrate::MigrateReport;
 
 fn sqlite(sql: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::query(e.to_string(), sql)
@@ -166,89 +145,15 @@ impl Database {
     /// Applies the migrations this database has not applied yet, exactly as
     /// `wrangler d1 migrations apply` does: in order, each file in one transaction recorded in
     /// `d1_migrations`, stopping at the first failure. It also records each file's SHA-256 in
-    /// `d1kit_migrations`, so an applied migration that was later edited is an error.
+    /// `d1kit_migrations`, so an applied migration that was later edited is an error. (This is
+    /// [`crate::migrate::migrate`], which every backend shares, run to completion here.)
     pub fn migrate(&self, migrations: &[Migration]) -> Result<MigrateReport> {
-        let setup = format!("{WRANGLER_TABLE};\n{CHECKSUM_TABLE};");
-        self.connection()
-            .execute_batch(&setup)
-            .map_err(sqlite(&setup))?;
-        let applied = self.names("SELECT name FROM d1_migrations ORDER BY id")?;
-        let mut report = MigrateReport::default();
-        for name in &applied {
-            if !migrations.iter().any(|m| m.name == name) {
-                report.unknown.push(name.clone());
-            }
-        }
-        for m in migrations {
-            if applied.iter().any(|a| a == m.name) {
-                match self.recorded_checksum(m.name)? {
-                    Some(recorded) if recorded != m.checksum => {
-                        return Err(Error::MigrationEdited {
-                            name: m.name.to_owned(),
-                            recorded,
-                            current: m.checksum.to_owned(),
-                        })
-                    }
-                    Some(_) => {}
-                    None => {
-                        self.record_checksum(m)?;
-                        report.adopted.push(m.name);
-                    }
-                }
-                continue;
-            }
-            self.apply(m)?;
-            report.applied.push(m.name);
-        }
-        Ok(report)
+        crate::block_on(crate::migrate::migrate(self, migrations))
     }
 
     /// [`migrate`](Self::migrate) with the migrations embedded by `#[derive(Database)]`.
     pub fn migrate_to<D: DatabaseDef>(&self) -> Result<MigrateReport> {
         self.migrate(D::MIGRATIONS)
-    }
-
-    fn apply(&self, m: &Migration) -> Result<()> {
-        let failed = |e: rusqlite::Error| Error::Migration {
-            name: m.name.to_owned(),
-            message: e.to_string(),
-        };
-        let tx = self.connection().unchecked_transaction().map_err(failed)?;
-        tx.execute_batch(m.sql).map_err(failed)?;
-        tx.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [m.name])
-            .map_err(failed)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO d1kit_migrations (name, sha256) VALUES (?1, ?2)",
-            [m.name, m.checksum],
-        )
-        .map_err(failed)?;
-        tx.commit().map_err(failed)
-    }
-
-    fn names(&self, sql: &str) -> Result<Vec<String>> {
-        let mut stmt = self.connection().prepare(sql).map_err(sqlite(sql))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(sqlite(sql))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sqlite(sql))
-    }
-
-    fn recorded_checksum(&self, name: &str) -> Result<Option<String>> {
-        let sql = "SELECT sha256 FROM d1kit_migrations WHERE name = ?1";
-        let mut stmt = self.connection().prepare_cached(sql).map_err(sqlite(sql))?;
-        let mut rows = stmt.query([name]).map_err(sqlite(sql))?;
-        match rows.next().map_err(sqlite(sql))? {
-            Some(row) => Ok(Some(row.get(0).map_err(sqlite(sql))?)),
-            None => Ok(None),
-        }
-    }
-
-    fn record_checksum(&self, m: &Migration) -> Result<()> {
-        let sql = "INSERT INTO d1kit_migrations (name, sha256) VALUES (?1, ?2)";
-        self.connection()
-            .execute(sql, [m.name, m.checksum])
-            .map(drop)
-            .map_err(sqlite(sql))
     }
 
     /// Runs one statement, handing each row to `each`; returns what it did.
@@ -524,36 +429,7 @@ fn file_stem(tenant: &str) -> String {
     }
 }
 
-/// Runs a future to completion on this thread. The local backend never waits, so this is all
-/// the executor it needs; it also works for any other future (it parks until woken).
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let mut future = std::pin::pin!(future);
-    // The local backend's futures are ready at the first poll: try that without building a
-    // waker. A future that is not ready is polled again below with a real one.
-    if let Poll::Ready(out) = future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        return out;
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
-    }
-}
+pub use crate::block_on;
 
 #[cfg(test)]
 mod tests {
@@ -563,11 +439,13 @@ mod tests {
     const M1: Migration = Migration {
         name: "0001_init.sql",
         sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);",
+        statements: &["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL)"],
         checksum: "aaa",
     };
     const M2_BROKEN: Migration = Migration {
         name: "0002_bad.sql",
         sql: "INSERT INTO t (x) VALUES ('kept?'); CREATE TABLE t (y);",
+        statements: &["INSERT INTO t (x) VALUES ('kept?')", "CREATE TABLE t (y)"],
         checksum: "bbb",
     };
 
@@ -584,7 +462,12 @@ mod tests {
             "{err}"
         );
         // 0001 applied, 0002 entirely rolled back (its INSERT too).
-        let names = db.names("SELECT name FROM d1_migrations").unwrap();
+        let names: Vec<String> =
+            block_on(db.all(q::<(String,)>("SELECT name FROM d1_migrations", vec![])))
+                .unwrap()
+                .into_iter()
+                .map(|(n,)| n)
+                .collect();
         assert_eq!(names, vec!["0001_init.sql"]);
         let count: i64 = db
             .connection()

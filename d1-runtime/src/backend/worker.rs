@@ -30,8 +30,7 @@ use std::time::Duration;
 
 pub use ::worker::{D1Database, Env, KvStore};
 
-/// The largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
-pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+pub use crate::js_number::{number, MAX_SAFE_INTEGER};
 
 /// A D1 database reached through a Worker binding: an [`Executor`].
 #[derive(Debug, Clone)]
@@ -297,18 +296,12 @@ fn meta_of(result: &JsValue) -> RunResult {
 
 /// A value as D1 binds it; an integer a JS number cannot hold exactly is an error.
 pub fn to_js(value: &Value) -> std::result::Result<JsValue, String> {
+    if let Some(why) = crate::js_number::unsendable(value) {
+        return Err(why);
+    }
     Ok(match value {
         Value::Null => JsValue::NULL,
-        Value::Integer(i) if i.unsigned_abs() > MAX_SAFE_INTEGER as u64 => {
-            return Err(format!(
-                "{i} is outside ±(2^53 - 1), the integers a JavaScript number holds exactly: \
-                 D1 would store a rounded value (store it as TEXT, or split it)"
-            ))
-        }
         Value::Integer(i) => JsValue::from_f64(*i as f64),
-        Value::Real(r) if r.is_nan() => {
-            return Err("NaN cannot be stored (SQLite would store NULL)".to_owned())
-        }
         Value::Real(r) => JsValue::from_f64(*r),
         Value::Text(s) => JsValue::from_str(s),
         Value::Blob(b) => Uint8Array::from(&b[..]).buffer().into(),
@@ -355,15 +348,6 @@ pub fn from_js(value: JsValue, column: &str) -> Result<Value> {
         column: column.to_owned(),
         message: format!("D1 returned a JavaScript value d1kit cannot read: {value:?}"),
     })
-}
-
-/// A JS number as INTEGER (a safe integer) or REAL.
-pub fn number(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER as f64 {
-        Value::Integer(n as i64)
-    } else {
-        Value::Real(n)
-    }
 }
 
 fn unexpected(what: &str, value: &JsValue) -> Error {

@@ -1,0 +1,192 @@
+//! Migrations applied through any [`Executor`], exactly as `wrangler d1 migrations apply`
+//! applies them: in order, each file one atomic batch recorded in wrangler's `d1_migrations`
+//! table, stopping at the first failure. Beside it, d1kit's `d1kit_migrations` table keeps each
+//! file's SHA-256 (written in the same batch), so an applied migration edited later is caught.
+//!
+//! The same code migrates a local SQLite file, a Worker's binding and a database reached over
+//! the REST API. Its state lives in the database, so an interrupted run is resumed by running
+//! again: a migration is either wholly applied and recorded, or not at all.
+
+use crate::database::Migration;
+use crate::executor::{Executor, Sql};
+use crate::{Error, Result, Value};
+use std::collections::HashMap;
+
+/// wrangler's table, in wrangler's exact shape (wrangler reads and writes it too).
+pub const WRANGLER_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT UNIQUE,
+    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+)";
+
+/// d1kit's table of checksums, one row per applied migration.
+pub const CHECKSUM_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1kit_migrations(
+    name       TEXT PRIMARY KEY,
+    sha256     TEXT NOT NULL,
+    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+)";
+
+/// What [`migrate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// Migrations applied now, in order.
+    pub applied: Vec<&'static str>,
+    /// Migrations wrangler had applied without a checksum, now recorded with the file's.
+    pub adopted: Vec<&'static str>,
+    /// Migrations the database has applied that this program does not have (a newer
+    /// program migrated it); left alone.
+    pub unknown: Vec<String>,
+}
+
+/// What a database has applied, as its two tables say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Names in `d1_migrations`, in the order they were applied.
+    pub names: Vec<String>,
+    /// `d1kit_migrations`: name → recorded SHA-256.
+    pub checksums: HashMap<String, String>,
+}
+
+/// Where a database stands against a list of migrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Not applied yet, in order.
+    pub pending: Vec<Migration>,
+    /// Applied by wrangler alone (no checksum yet): to record with the file's checksum.
+    pub to_adopt: Vec<Migration>,
+    /// Applied, but the file changed since: `(name, recorded, current)`.
+    pub edited: Vec<(String, String, String)>,
+    /// Applied names this program does not have.
+    pub unknown: Vec<String>,
+}
+
+/// Reads what `db` has applied, creating the two tables if they are missing; one batch (one
+/// request over REST).
+pub async fn applied<E: Executor + ?Sized>(db: &E) -> Result<Applied> {
+    let (_, _, names, checksums) = db
+        .batch((
+            Sql::<()>::new(WRANGLER_TABLE, Vec::new()),
+            Sql::<()>::new(CHECKSUM_TABLE, Vec::new()),
+            Sql::<(String,)>::new("SELECT name FROM d1_migrations ORDER BY id", Vec::new()),
+            Sql::<(String, String)>::new("SELECT name, sha256 FROM d1kit_migrations", Vec::new()),
+        ))
+        .await?;
+    Ok(Applied {
+        names: names.rows.into_iter().map(|(n,)| n).collect(),
+        checksums: checksums.rows.into_iter().collect(),
+    })
+}
+
+/// Compares what a database has applied with `migrations`.
+pub fn plan(applied: &Applied, migrations: &[Migration]) -> Plan {
+    let mut plan = Plan {
+        unknown: applied
+            .names
+            .iter()
+            .filter(|name| !migrations.iter().any(|m| m.name == name.as_str()))
+            .cloned()
+            .collect(),
+        ..Plan::default()
+    };
+    for m in migrations {
+        if !applied.names.iter().any(|a| a == m.name) {
+            plan.pending.push(*m);
+            continue;
+        }
+        match applied.checksums.get(m.name) {
+            Some(recorded) if recorded != m.checksum => {
+                plan.edited
+                    .push((m.name.to_owned(), recorded.clone(), m.checksum.to_owned()))
+            }
+            Some(_) => {}
+            None => plan.to_adopt.push(*m),
+        }
+    }
+    plan
+}
+
+/// Applies one migration: its statements, its `d1_migrations` row and its checksum, as one
+/// batch. If any statement fails, nothing of it stays.
+pub async fn apply_one<E: Executor + ?Sized>(db: &E, m: &Migration) -> Result<()> {
+    let mut batch: Vec<Sql<()>> = m
+        .statements
+        .iter()
+        .map(|sql| Sql::new(*sql, Vec::new()))
+        .collect();
+    batch.push(Sql::new(
+        "INSERT INTO d1_migrations (name) VALUES (?1)",
+        vec![Value::from(m.name)],
+    ));
+    batch.push(Sql::new(
+        "INSERT OR REPLACE INTO d1kit_migrations (name, sha256) VALUES (?1, ?2)",
+        vec![Value::from(m.name), Value::from(m.checksum)],
+    ));
+    db.batch(batch).await.map(drop).map_err(|e| match e {
+        Error::Query { message, sql } => Error::Migration {
+            name: m.name.to_owned(),
+            message: format!("{message}\n  in: {sql}"),
+        },
+        Error::Migration { .. } => e,
+        other => Error::Migration {
+            name: m.name.to_owned(),
+            message: other.to_string(),
+        },
+    })
+}
+
+/// Records the checksums of migrations wrangler applied alone, in one batch.
+async fn adopt<E: Executor + ?Sized>(db: &E, migrations: &[Migration]) -> Result<()> {
+    if migrations.is_empty() {
+        return Ok(());
+    }
+    let batch: Vec<Sql<()>> = migrations
+        .iter()
+        .map(|m| {
+            Sql::new(
+                "INSERT OR IGNORE INTO d1kit_migrations (name, sha256) VALUES (?1, ?2)",
+                vec![Value::from(m.name), Value::from(m.checksum)],
+            )
+        })
+        .collect();
+    db.batch(batch).await.map(drop)
+}
+
+/// Applies the migrations `db` has not applied yet, in order, each as one atomic batch, and
+/// stops at the first failure (every earlier one stays applied, as with wrangler). An applied
+/// migration whose file changed since is [`Error::MigrationEdited`], and nothing is applied.
+///
+/// Two migrators on one database meet safely: a migration's batch carries its
+/// `d1_migrations` row, so only one of them applies it; the other's batch fails whole, and a
+/// failure is checked against the table before it is reported (applied meanwhile: not a
+/// failure, and not in this report's `applied`).
+pub async fn migrate<E: Executor + ?Sized>(
+    db: &E,
+    migrations: &[Migration],
+) -> Result<MigrateReport> {
+    let plan = plan(&applied(db).await?, migrations);
+    if let Some((name, recorded, current)) = plan.edited.into_iter().next() {
+        return Err(Error::MigrationEdited {
+            name,
+            recorded,
+            current,
+        });
+    }
+    adopt(db, &plan.to_adopt).await?;
+    let mut report = MigrateReport {
+        adopted: plan.to_adopt.iter().map(|m| m.name).collect(),
+        unknown: plan.unknown,
+        ..MigrateReport::default()
+    };
+    for m in &plan.pending {
+        if let Err(e) = apply_one(db, m).await {
+            // Another migrator (a second process, or this request's own replay after a lost
+            // reply) may have applied it meanwhile: then the failure was only the collision.
+            match applied(db).await {
+                Ok(now) if now.names.iter().any(|n| n == m.name) => continue,
+                _ => return Err(e),
+            }
+        }
+        report.applied.push(m.name);
+    }
+    Ok(report)
+}
