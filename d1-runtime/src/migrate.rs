@@ -111,7 +111,7 @@ pub async fn apply_one<E: Executor + ?Sized>(db: &E, m: &Migration) -> Result<()
     let mut batch: Vec<Sql<()>> = m
         .statements
         .iter()
-        .map(|sql| Sql::new(*sql, Vec::new()))
+        .map(|sql| Sql::new(sql, Vec::new()))
         .collect();
     batch.push(Sql::new(
         "INSERT INTO d1_migrations (name) VALUES (?1)",

@@ -1176,8 +1176,8 @@ mod tests {
     #[test]
     fn parameters_follow_the_worker_rules() {
         assert_eq!(
-            param_json(&Value::Integer(1 << 53 - 1)).unwrap(),
-            json!(1u64 << 52)
+            param_json(&Value::Integer((1 << 53) - 1)).unwrap(),
+            json!((1u64 << 53) - 1)
         );
         assert!(param_json(&Value::Integer(1 << 53))
             .unwrap_err()
