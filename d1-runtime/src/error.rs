@@ -92,6 +92,18 @@ fn api_suffix(status: u16, code: Option<u32>) -> String {
 }
 
 impl Error {
+    /// Whether trying again later may succeed: HTTP 429 and 5xx, a request that got no
+    /// answer, a database busy with another writer. A fleet migration retries these.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Api { status, .. } => matches!(status, 0 | 429 | 500..=599),
+            Error::Query { message, .. } | Error::Migration { message, .. } => {
+                message.contains("database is locked") || message.contains("SQLITE_BUSY")
+            }
+            _ => false,
+        }
+    }
+
     /// Cloudflare's error code, when this is an [`Error::Api`] that carries one.
     pub fn api_code(&self) -> Option<u32> {
         match self {

@@ -9,6 +9,8 @@ mod error;
 mod executor;
 #[cfg(any(feature = "worker", feature = "rest"))]
 mod js_number;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fleet;
 pub mod migrate;
 pub mod route;
 mod row;

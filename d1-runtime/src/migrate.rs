@@ -163,6 +163,18 @@ pub async fn migrate<E: Executor + ?Sized>(
     db: &E,
     migrations: &[Migration],
 ) -> Result<MigrateReport> {
+    let mut report = MigrateReport::default();
+    migrate_into(db, migrations, &mut report).await?;
+    Ok(report)
+}
+
+/// [`migrate`], writing what it did into `report` as it goes, so that after a failure the
+/// report still says which migrations were applied before it (a fleet's per-database report).
+pub async fn migrate_into<E: Executor + ?Sized>(
+    db: &E,
+    migrations: &[Migration],
+    report: &mut MigrateReport,
+) -> Result<()> {
     let plan = plan(&applied(db).await?, migrations);
     if let Some((name, recorded, current)) = plan.edited.into_iter().next() {
         return Err(Error::MigrationEdited {
@@ -172,11 +184,8 @@ pub async fn migrate<E: Executor + ?Sized>(
         });
     }
     adopt(db, &plan.to_adopt).await?;
-    let mut report = MigrateReport {
-        adopted: plan.to_adopt.iter().map(|m| m.name).collect(),
-        unknown: plan.unknown,
-        ..MigrateReport::default()
-    };
+    report.adopted.extend(plan.to_adopt.iter().map(|m| m.name));
+    report.unknown = plan.unknown;
     for m in &plan.pending {
         if let Err(e) = apply_one(db, m).await {
             // Another migrator (a second process, or this request's own replay after a lost
@@ -188,5 +197,5 @@ pub async fn migrate<E: Executor + ?Sized>(
         }
         report.applied.push(m.name);
     }
-    Ok(report)
+    Ok(())
 }
