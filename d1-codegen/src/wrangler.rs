@@ -9,6 +9,7 @@ mod toml_file;
 use crate::config::{Config, DatabaseConfig, WranglerSetting};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
@@ -212,19 +213,25 @@ pub fn sync(config: &Config, write: bool) -> Result<Option<Synced>, Diagnostics>
     };
     let rewrite = rewrite(&text, &file, config)?;
     if write && rewrite.text != text {
-        write_atomically(&file.path, &rewrite.text).map_err(|e| {
-            Diagnostics(vec![Diagnostic::error(format!(
-                "cannot write `{}`: {e}",
-                file.path.display()
-            ))
-            .in_file(&file.path)])
-        })?;
+        self::write(&file, &rewrite.text)?;
     }
     Ok(Some(Synced {
         file,
         existed,
         rewrite,
     }))
+}
+
+/// Writes `text` to the wrangler file as [`sync`] does: through a temporary file in the same
+/// directory and a rename, so a build script or wrangler reading it never sees half a file.
+pub fn write(file: &WranglerFile, text: &str) -> Result<(), Diagnostics> {
+    write_atomically(&file.path, text).map_err(|e| {
+        Diagnostics(vec![Diagnostic::error(format!(
+            "cannot write `{}`: {e}",
+            file.path.display()
+        ))
+        .in_file(&file.path)])
+    })
 }
 
 /// Writes through a temporary file in the same directory and a rename, so a build script and
@@ -267,6 +274,102 @@ pub fn rewrite(text: &str, file: &WranglerFile, config: &Config) -> Result<Rewri
         changes: plan.changes,
         warnings: plan.warnings,
     })
+}
+
+/// One `[[d1_databases]]` block as the file holds it, d1kit's or not, at the top level or under
+/// any `[env.NAME]` of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileBlock {
+    /// The environment (`None`: the top level).
+    pub env: Option<String>,
+    /// `binding`, when it is there.
+    pub binding: Option<String>,
+    /// `database_name`, when it is there.
+    pub database_name: Option<String>,
+    /// `database_id`, when it is there.
+    pub database_id: Option<String>,
+    /// `preview_database_id`, when it is there.
+    pub preview_database_id: Option<String>,
+    /// The block's line in the file.
+    pub line: u32,
+}
+
+impl FileBlock {
+    /// Whether its `database_id` is still d1kit's placeholder for its `database_name`: the
+    /// database has not been provisioned (see [`placeholder_id`]).
+    pub fn has_placeholder_id(&self) -> bool {
+        match (&self.database_name, &self.database_id) {
+            (Some(name), Some(id)) => *id == placeholder_id(name),
+            _ => false,
+        }
+    }
+
+    /// The id `wrangler dev --local` keeps this block's data under: `preview_database_id` when
+    /// the block has one, else `database_id` (wrangler's own choice for local mode).
+    pub fn local_id(&self) -> Option<&str> {
+        self.preview_database_id
+            .as_deref()
+            .or(self.database_id.as_deref())
+    }
+
+    /// `[[d1_databases]] USERS_0 (line 12)`, `[[env.staging.d1_databases]] ...`: the block for
+    /// people.
+    pub fn describe(&self) -> String {
+        format!(
+            "[[{}]] {} (line {})",
+            scope_name(&self.env),
+            self.binding.as_deref().unwrap_or("(no binding)"),
+            self.line
+        )
+    }
+}
+
+/// Every `[[d1_databases]]` block of the file's text, the top level's first, then each
+/// environment's in file order. Values that are not strings are given as their source text.
+pub fn file_blocks(text: &str, file: &WranglerFile) -> Result<Vec<FileBlock>, Diagnostics> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    match file.format {
+        Format::Toml => toml_file::list(text, &file.path),
+        Format::Json => jsonc::list(text, &file.path),
+    }
+}
+
+/// The text with provisioned ids written in: every block (top level and every environment)
+/// whose `database_name` is a key of `ids` and whose `database_id` is still d1kit's placeholder
+/// for that name gets the id `ids` gives the name. Nothing else changes, byte for byte: not a
+/// block whose id is already real, not the spacing or comment around a value. The result is
+/// what [`rewrite`] keeps (a real id is never touched), so `cargo build` stays quiet after it.
+///
+/// ```
+/// use d1_codegen::wrangler::{placeholder_id, set_database_ids, Format, WranglerFile};
+/// let file = WranglerFile { path: "wrangler.toml".into(), format: Format::Toml };
+/// let text = format!(
+///     "[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"app-db\"\ndatabase_id = \"{}\" # d1kit\n",
+///     placeholder_id("app-db")
+/// );
+/// let ids = [("app-db".to_string(), "2b6b6f41-9d5a-4c8e-8a39-3f1e0f6f1d2a".to_string())].into();
+/// let out = set_database_ids(&text, &file, &ids).unwrap();
+/// assert!(out.ends_with("database_id = \"2b6b6f41-9d5a-4c8e-8a39-3f1e0f6f1d2a\" # d1kit\n"));
+/// ```
+pub fn set_database_ids(
+    text: &str,
+    file: &WranglerFile,
+    ids: &BTreeMap<String, String>,
+) -> Result<String, Diagnostics> {
+    if ids.is_empty() || text.trim().is_empty() {
+        return Ok(text.to_string());
+    }
+    // The new id of a block whose name and placeholder say it is waiting for one.
+    let new_id = |name: &str, id: &str| -> Option<String> {
+        let new = ids.get(name)?;
+        (id == placeholder_id(name)).then(|| new.clone())
+    };
+    match file.format {
+        Format::Toml => toml_file::set_ids(text, &file.path, &new_id),
+        Format::Json => jsonc::set_ids(text, &file.path, &new_id),
+    }
 }
 
 /// What the file holds, as read by a format module.

@@ -7,6 +7,7 @@
 
 use d1_codegen::config;
 use d1_codegen::wrangler::{self, Change, Format};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn cases() -> Vec<PathBuf> {
@@ -117,6 +118,134 @@ fn golden() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// Golden tests of `set_database_ids` (what `d1kit provision --remote` writes): each directory
+/// of `tests/wrangler_ids/` is a crate, its wrangler file as d1kit left it (up to date, with
+/// placeholders, real ids, comments, environments and other bindings) and `ids.toml`
+/// (`database_name = "id"`). Writing the ids must give `expected.<ext>`, change only the
+/// `database_id` values that held the placeholder of a name in `ids.toml`, be stable when run
+/// again, and leave a file that the build's rewrite finds up to date.
+#[test]
+fn golden_database_ids() {
+    let bless = std::env::var_os("D1KIT_BLESS").is_some();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wrangler_ids");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 4, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for dir in &cases {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let config = config_of(dir);
+        let file = wrangler::locate(&config).expect("the case has a wrangler file");
+        let ext = file
+            .path
+            .extension()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let input = read(&file.path);
+        let ids: BTreeMap<String, String> = toml::from_str(&read(&dir.join("ids.toml")))
+            .unwrap_or_else(|e| panic!("{name}/ids.toml: {e}"));
+        // The input is what d1kit writes: the build would not change it.
+        let before = wrangler::rewrite(&input, &file, &config).unwrap();
+        assert!(
+            before.changes.is_empty(),
+            "{name}: input not up to date: {:?}",
+            before.changes
+        );
+
+        let out = wrangler::set_database_ids(&input, &file, &ids).unwrap();
+        let expected = dir.join(format!("expected.{ext}"));
+        if bless {
+            std::fs::write(&expected, &out).unwrap();
+        } else if read(&expected) != out {
+            failures.push(format!(
+                "{name}: differs; got:\n{out}\n--- want:\n{}",
+                read(&expected)
+            ));
+        }
+        // Only ids changed, each from its name's placeholder to the name's id.
+        let blocks = wrangler::file_blocks(&input, &file).unwrap();
+        let mut edited = input.clone();
+        for b in blocks.iter().filter(|b| b.has_placeholder_id()) {
+            let name = b.database_name.as_deref().unwrap();
+            if let Some(id) = ids.get(name) {
+                edited = edited.replacen(b.database_id.as_deref().unwrap(), id, 1);
+            }
+        }
+        if edited != out {
+            failures.push(format!(
+                "{name}: changed more than the placeholder ids:\n{out}"
+            ));
+        }
+        let after = wrangler::file_blocks(&out, &file).unwrap();
+        assert_eq!(after.len(), blocks.len(), "{name}");
+        for (b, a) in blocks.iter().zip(&after) {
+            let want = match (&b.database_name, b.has_placeholder_id()) {
+                (Some(n), true) => ids.get(n).or(b.database_id.as_ref()),
+                _ => b.database_id.as_ref(),
+            };
+            assert_eq!(a.database_id.as_ref(), want, "{name}: {}", b.describe());
+        }
+        // Again: nothing left to write. And the build keeps the real ids.
+        assert_eq!(
+            wrangler::set_database_ids(&out, &file, &ids).unwrap(),
+            out,
+            "{name}"
+        );
+        let rebuilt = wrangler::rewrite(&out, &file, &config).unwrap();
+        if !rebuilt.changes.is_empty() || rebuilt.text != out {
+            failures.push(format!(
+                "{name}: the build's rewrite would change the provisioned file: {:?}",
+                rebuilt.changes
+            ));
+        }
+        if ext == "json" {
+            if let Err(e) = serde_json::from_str::<serde_json::Value>(&out) {
+                failures.push(format!("{name}: output is not JSON: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn file_blocks_lists_every_scope() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wrangler_ids/toml_shared");
+    let file = wrangler::locate(&config_of(&dir)).unwrap();
+    let blocks = wrangler::file_blocks(&read(&file.path), &file).unwrap();
+    let seen: Vec<String> = blocks
+        .iter()
+        .map(|b| format!("{} {}", b.describe(), b.has_placeholder_id()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "[[d1_databases]] CACHE (line 5) false",
+            "[[d1_databases]] USERS_0 (line 10) true",
+            "[[d1_databases]] USERS_1 (line 16) true",
+            "[[d1_databases]] USERS_2 (line 22) true",
+            "[[env.staging.d1_databases]] USERS_0 (line 35) true",
+            "[[env.staging.d1_databases]] USERS_1 (line 41) true",
+            "[[env.staging.d1_databases]] USERS_2 (line 47) true",
+            "[[env.legacy.d1_databases]] USERS_0 (line 57) true",
+            "[[env.legacy.d1_databases]] OLD (line 58) true",
+        ]
+    );
+    // wrangler's local mode keys a block's data by its preview id when it has one.
+    let text = "[[d1_databases]]\nbinding = \"A\"\ndatabase_id = \"real\"\npreview_database_id = \"preview\"\n";
+    let a = &wrangler::file_blocks(text, &file).unwrap()[0];
+    assert_eq!(a.local_id(), Some("preview"));
+    assert!(!a.has_placeholder_id());
+    // Nothing to list in an empty file; a broken one is an error with its line.
+    assert!(wrangler::file_blocks("", &file).unwrap().is_empty());
+    let err = wrangler::file_blocks("a = \"x\"\n[[d1_databases]\n", &file).unwrap_err();
+    assert!(err.to_string().contains("not valid TOML"), "{err}");
+}
+
 /// A fresh directory under the system's temporary one.
 fn temp_crate(name: &str, manifest: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("d1kit-wrangler-{name}-{}", std::process::id()));
@@ -213,6 +342,17 @@ mod mutations {
             end -= 1;
         }
         let text = format!("{}{insert}{}", &input[..start], &input[end..]);
+        // Writing ids never panics either, and what it writes reads back.
+        if let Ok(blocks) = wrangler::file_blocks(&text, &file) {
+            let ids: BTreeMap<String, String> = blocks
+                .iter()
+                .filter_map(|b| b.database_name.clone())
+                .map(|n| (n, "0a0a0a0a-0000-4000-8000-000000000000".to_string()))
+                .collect();
+            let out = wrangler::set_database_ids(&text, &file, &ids).unwrap();
+            let again = wrangler::file_blocks(&out, &file).unwrap();
+            assert_eq!(again.len(), blocks.len(), "{text}\n→\n{out}");
+        }
         if let Ok(out) = wrangler::rewrite(&text, &file, &config) {
             if let Ok(again) = wrangler::rewrite(&out.text, &file, &config) {
                 assert!(

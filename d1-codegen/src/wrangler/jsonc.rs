@@ -2,7 +2,7 @@
 //! range of every value, and a plan applied as splices of the text, so that comments,
 //! formatting and every value d1kit does not own stay byte for byte.
 
-use super::{Anchor, Block, Found, FoundBlock, FoundScope, Plan, ScopePlan};
+use super::{Anchor, Block, FileBlock, Found, FoundBlock, FoundScope, Plan, ScopePlan};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use std::path::Path;
 
@@ -782,6 +782,90 @@ pub(super) fn apply(text: &str, path: &Path, plan: &Plan) -> Result<String, Diag
         d
     })?;
     Ok(out)
+}
+
+/// The top level and each environment object of the file, in file order.
+fn all_scopes(root: &Node) -> Vec<(Option<String>, &Node)> {
+    let mut scopes = vec![(None, root)];
+    if let Some(Kind::Object(envs)) = root.member("env").map(|m| &m.value.kind) {
+        for m in envs {
+            if matches!(m.value.kind, Kind::Object(_)) {
+                scopes.push((Some(m.key.clone()), &m.value));
+            }
+        }
+    }
+    scopes
+}
+
+/// The objects of a scope's `d1_databases` array.
+fn block_objects(scope: &Node) -> impl Iterator<Item = &Node> {
+    let elements = match scope.member(ARRAY).map(|m| &m.value.kind) {
+        Some(Kind::Array(e)) => e.as_slice(),
+        _ => &[],
+    };
+    elements
+        .iter()
+        .map(|e| &e.value)
+        .filter(|v| matches!(v.kind, Kind::Object(_)))
+}
+
+/// Every block of the top level and of each environment of the file, in file order.
+pub(super) fn list(text: &str, path: &Path) -> Result<Vec<FileBlock>, Diagnostics> {
+    let root = parse(text, path)?;
+    let mut out = Vec::new();
+    for (env, scope) in all_scopes(&root) {
+        for block in block_objects(scope) {
+            let get = |k: &str| string_of(block.member(k).map(|m| &m.value), text);
+            out.push(FileBlock {
+                env: env.clone(),
+                binding: get("binding"),
+                database_name: get("database_name"),
+                database_id: get("database_id"),
+                preview_database_id: get("preview_database_id"),
+                line: Location::at(text, block.start).line,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `text` with the `database_id` of each block for which `new_id(database_name, database_id)`
+/// gives one replaced: only that string's bytes change.
+pub(super) fn set_ids(
+    text: &str,
+    path: &Path,
+    new_id: &dyn Fn(&str, &str) -> Option<String>,
+) -> Result<String, Diagnostics> {
+    let root = parse(text, path)?;
+    let mut splices = Vec::new();
+    for (_, scope) in all_scopes(&root) {
+        for block in block_objects(scope) {
+            let str_of = |k: &str| match block.member(k).map(|m| &m.value) {
+                Some(Node {
+                    kind: Kind::Str(s),
+                    start,
+                    end,
+                }) => Some((s.as_str(), *start, *end)),
+                _ => None,
+            };
+            let (Some((name, ..)), Some((id, start, end))) =
+                (str_of("database_name"), str_of("database_id"))
+            else {
+                continue;
+            };
+            if let Some(new) = new_id(name, id) {
+                splices.push(Splice {
+                    start,
+                    end,
+                    text: json_str(&new),
+                });
+            }
+        }
+    }
+    if splices.is_empty() {
+        return Ok(text.to_string());
+    }
+    Ok(splice(text, splices))
 }
 
 #[cfg(test)]

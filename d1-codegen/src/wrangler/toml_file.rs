@@ -1,10 +1,10 @@
 //! `wrangler.toml`: the `[[d1_databases]]` blocks read with their lines, and a plan applied with
 //! `toml_edit`, which keeps every comment, key and table it is not asked to change.
 
-use super::{Anchor, Block, Found, FoundBlock, FoundScope, Plan, ScopePlan};
+use super::{Anchor, Block, FileBlock, Found, FoundBlock, FoundScope, Plan, ScopePlan};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use std::path::Path;
-use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
 const ARRAY: &str = "d1_databases";
 
@@ -281,5 +281,113 @@ pub(super) fn apply(text: &str, path: &Path, plan: &Plan) -> Result<String, Diag
         out.trim_start().to_string()
     } else {
         out
+    })
+}
+
+/// The `d1_databases` array of a scope, in either form (`[[..]]` tables or an inline array of
+/// inline tables), each block with its byte offset.
+fn scope_blocks(scope: &dyn TableLike) -> Vec<(&dyn TableLike, usize)> {
+    match scope.get(ARRAY) {
+        Some(Item::ArrayOfTables(a)) => a
+            .iter()
+            .map(|t| (t as &dyn TableLike, t.span().map_or(0, |s| s.start)))
+            .collect(),
+        Some(Item::Value(Value::Array(a))) => a
+            .iter()
+            .filter_map(Value::as_inline_table)
+            .map(|t| (t as &dyn TableLike, t.span().map_or(0, |s| s.start)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn scope_blocks_mut(scope: &mut dyn TableLike) -> Vec<&mut dyn TableLike> {
+    match scope.get_mut(ARRAY) {
+        Some(Item::ArrayOfTables(a)) => a.iter_mut().map(|t| t as &mut dyn TableLike).collect(),
+        Some(Item::Value(Value::Array(a))) => a
+            .iter_mut()
+            .filter_map(Value::as_inline_table_mut)
+            .map(|t| t as &mut dyn TableLike)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn like_value_of(t: &dyn TableLike, key: &str) -> Option<String> {
+    match t.get(key)? {
+        Item::Value(Value::String(s)) => Some(s.value().clone()),
+        other => Some(other.to_string().trim().to_string()),
+    }
+}
+
+/// Every block of the top level and of each environment of the file, in file order.
+pub(super) fn list(text: &str, path: &Path) -> Result<Vec<FileBlock>, Diagnostics> {
+    let doc = toml_edit::Document::parse(text).map_err(|e| syntax_error(text, path, &e))?;
+    let root = doc.as_table();
+    let mut scopes: Vec<(Option<String>, &dyn TableLike)> = vec![(None, root)];
+    if let Some(envs) = root.get("env").and_then(Item::as_table_like) {
+        for (name, item) in envs.iter() {
+            if let Some(scope) = item.as_table_like() {
+                scopes.push((Some(name.to_string()), scope));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (env, scope) in scopes {
+        for (t, offset) in scope_blocks(scope) {
+            out.push(FileBlock {
+                env: env.clone(),
+                binding: like_value_of(t, "binding"),
+                database_name: like_value_of(t, "database_name"),
+                database_id: like_value_of(t, "database_id"),
+                preview_database_id: like_value_of(t, "preview_database_id"),
+                line: Location::at(text, offset).line,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `text` with the `database_id` of each block for which `new_id(database_name, database_id)`
+/// gives one replaced, keeping the spacing and comment around the value.
+pub(super) fn set_ids(
+    text: &str,
+    path: &Path,
+    new_id: &dyn Fn(&str, &str) -> Option<String>,
+) -> Result<String, Diagnostics> {
+    let mut doc: DocumentMut = text.parse().map_err(|e| syntax_error(text, path, &e))?;
+    let mut changed = false;
+    let mut set = |scope: &mut dyn TableLike| {
+        for block in scope_blocks_mut(scope) {
+            let Some(Item::Value(Value::String(name))) = block.get("database_name") else {
+                continue;
+            };
+            let name = name.value().clone();
+            let Some(Item::Value(old @ Value::String(_))) = block.get_mut("database_id") else {
+                continue;
+            };
+            let Some(id) = old.as_str().and_then(|id| new_id(&name, id)) else {
+                continue;
+            };
+            let decor = old.decor().clone();
+            let mut new = Value::from(id);
+            *new.decor_mut() = decor;
+            *old = new;
+            changed = true;
+        }
+    };
+    let root = doc.as_table_mut();
+    set(root);
+    if let Some(envs) = root.get_mut("env").and_then(Item::as_table_like_mut) {
+        for (_, item) in envs.iter_mut() {
+            if let Some(scope) = item.as_table_like_mut() {
+                set(scope);
+            }
+        }
+    }
+    Ok(if changed {
+        doc.to_string()
+    } else {
+        text.to_string()
     })
 }
