@@ -1,11 +1,12 @@
-//! The `d1kit` command: check queries against the schema the migrations build, and keep the
-//! wrangler file's D1 bindings in line with Cargo.toml.
+//! The `d1kit` command: check queries against the schema the migrations build, keep the
+//! wrangler file's D1 bindings in line with Cargo.toml, and provision the databases they name.
 
 mod check;
 mod config;
+mod provision;
 mod report;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +26,11 @@ enum Command {
     /// [package.metadata.d1kit], as `cargo build` does. Exit status: 0 done (or up to date),
     /// 1 out of date (with --check), 2 error.
     Config(ConfigArgs),
+    /// Create the databases the wrangler file's d1kit blocks name: on Cloudflare (--remote,
+    /// writing each real database_id into the file) or as the SQLite files of
+    /// `wrangler dev --local` (--local). Runs `d1kit config` first. Exit status: 0 done,
+    /// 2 error (ids already obtained are written to the file first).
+    Provision(ProvisionArgs),
 }
 
 /// Output format.
@@ -79,10 +85,73 @@ struct ConfigArgs {
     manifest_path: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["remote", "local"])))]
+struct ProvisionArgs {
+    /// Create each database whose block still has d1kit's placeholder id through the D1 REST
+    /// API (account and token from CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN), adopting
+    /// one that already exists by that name, and write the real ids into the wrangler file.
+    #[arg(long)]
+    remote: bool,
+    /// Create the SQLite file `wrangler dev --local` keeps each block's database in (ids are not
+    /// changed; a placeholder id is a fine local id).
+    #[arg(long)]
+    local: bool,
+    /// Print what would be created and which blocks would get which id; change nothing (and
+    /// call no API).
+    #[arg(long)]
+    dry_run: bool,
+    /// The crate's Cargo.toml (default: ./Cargo.toml).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Only this configured database (all its shards); default: every configured database.
+    #[arg(long, value_name = "NAME")]
+    database: Option<String>,
+    /// Where D1 should place new databases (--remote; default: the database's `location_hint`
+    /// in Cargo.toml, else D1's choice).
+    #[arg(long, value_enum, requires = "remote")]
+    location_hint: Option<LocationHint>,
+    /// Keep new databases' data in this jurisdiction (--remote; default: the database's
+    /// `jurisdiction` in Cargo.toml, else none).
+    #[arg(long, value_enum, requires = "remote")]
+    jurisdiction: Option<Jurisdiction>,
+    /// wrangler's --persist-to: the directory holding `v3/d1` (--local; default:
+    /// `.wrangler/state` beside the wrangler file).
+    #[arg(long, value_name = "DIR", requires = "local")]
+    persist_to: Option<PathBuf>,
+}
+
+/// D1's location hints for a new database.
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum LocationHint {
+    /// Western North America.
+    Wnam,
+    /// Eastern North America.
+    Enam,
+    /// Western Europe.
+    Weur,
+    /// Eastern Europe.
+    Eeur,
+    /// Asia-Pacific.
+    Apac,
+    /// Oceania.
+    Oc,
+}
+
+/// D1's jurisdictions for a new database.
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum Jurisdiction {
+    /// The European Union.
+    Eu,
+    /// FedRAMP.
+    Fedramp,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Config(args) => config::run(args),
+        Command::Provision(args) => provision::run(args),
     }
 }
