@@ -255,9 +255,16 @@ async fn one<E: Executor, Open: Fn(&Target) -> Result<E>>(
         ..DatabaseReport::default()
     };
     let mut done = MigrateReport::default();
+    let mut before: Option<Vec<String>> = None;
     loop {
         report.attempts += 1;
-        let result = attempt(target, migrations, options, open, &mut report, &mut done).await;
+        let result = attempt(
+            (target, migrations, options, open),
+            &mut report,
+            &mut done,
+            &mut before,
+        )
+        .await;
         match result {
             Ok(()) => {
                 report.error = None;
@@ -280,19 +287,32 @@ async fn one<E: Executor, Open: Fn(&Target) -> Result<E>>(
     report
 }
 
+/// One try at one database. `before` is its applied list at the first read that succeeded:
+/// what appeared since was applied by this run, even when the reply of the batch that did it
+/// was lost and the retry only finds it done.
 async fn attempt<E: Executor, Open: Fn(&Target) -> Result<E>>(
-    target: &Target,
-    migrations: &[Migration],
-    options: &Options,
-    open: &Open,
+    (target, migrations, options, open): (&Target, &[Migration], &Options, &Open),
     report: &mut DatabaseReport,
     done: &mut MigrateReport,
+    before: &mut Option<Vec<String>>,
 ) -> Result<()> {
     let db = open(target)?;
     let state = migrate::applied(&db).await?;
     let plan = migrate::plan(&state, migrations);
-    if report.attempts == 1 {
-        report.before = state.names.len();
+    match before {
+        None => {
+            report.before = state.names.len();
+            *before = Some(state.names.clone());
+        }
+        Some(before) => {
+            for m in migrations {
+                let now = state.names.iter().any(|n| n == m.name);
+                let then = before.iter().any(|n| n == m.name);
+                if now && !then && !done.applied.contains(&m.name) {
+                    done.applied.push(m.name);
+                }
+            }
+        }
     }
     report.edited = plan.edited.clone();
     report.pending = plan.pending.iter().map(|m| m.name).collect();

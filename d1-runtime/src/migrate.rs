@@ -127,6 +127,16 @@ pub async fn apply_one<E: Executor + ?Sized>(db: &E, m: &Migration) -> Result<()
             message: format!("{message}\n  in: {sql}"),
         },
         Error::Migration { .. } => e,
+        // Kept an API error, so that a transient one is still seen as transient (and retried).
+        Error::Api {
+            status,
+            code,
+            message,
+        } => Error::Api {
+            status,
+            code,
+            message: format!("applying migration `{}`: {message}", m.name),
+        },
         other => Error::Migration {
             name: m.name.to_owned(),
             message: other.to_string(),
@@ -157,8 +167,9 @@ async fn adopt<E: Executor + ?Sized>(db: &E, migrations: &[Migration]) -> Result
 ///
 /// Two migrators on one database meet safely: a migration's batch carries its
 /// `d1_migrations` row, so only one of them applies it; the other's batch fails whole, and a
-/// failure is checked against the table before it is reported (applied meanwhile: not a
-/// failure, and not in this report's `applied`).
+/// failure is checked against the table before it is reported. Applied meanwhile (by this
+/// very batch, whose reply was lost, or by the other migrator) is no failure, and the report
+/// counts it as applied during this run.
 pub async fn migrate<E: Executor + ?Sized>(
     db: &E,
     migrations: &[Migration],
@@ -191,7 +202,7 @@ pub async fn migrate_into<E: Executor + ?Sized>(
             // Another migrator (a second process, or this request's own replay after a lost
             // reply) may have applied it meanwhile: then the failure was only the collision.
             match applied(db).await {
-                Ok(now) if now.names.iter().any(|n| n == m.name) => continue,
+                Ok(now) if now.names.iter().any(|n| n == m.name) => {}
                 _ => return Err(e),
             }
         }
