@@ -327,7 +327,7 @@ async fn attempt<E: Executor, Open: Fn(&Target) -> Result<E>>(
             current,
         });
     }
-    let result = migrate::migrate_into(&db, migrations, done).await;
+    let result = migrate::migrate_from(&db, migrations, &state, done).await;
     report.pending.retain(|name| !done.applied.contains(name));
     result
 }
