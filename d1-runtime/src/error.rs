@@ -55,6 +55,18 @@ pub enum Error {
         /// The migration's name as recorded.
         name: String,
     },
+    /// The database has not applied migrations this program expects (the code is newer than
+    /// the schema).
+    #[error(
+        "the database has not applied {} this program expects: {}; run `d1kit migrate` (or \
+         `wrangler d1 migrations apply`) before this code runs",
+        if pending.len() == 1 { "migration" } else { "migrations" },
+        pending.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+    )]
+    SchemaBehind {
+        /// The migrations it lacks, in order.
+        pending: Vec<String>,
+    },
     /// A file or directory could not be used.
     #[error("{path}: {source}")]
     Io {

@@ -221,3 +221,81 @@ pub async fn migrate_from<E: Executor + ?Sized>(
     }
     Ok(())
 }
+
+/// Checks that `db` has applied every migration of `migrations` (by name, as wrangler records
+/// them): [`Error::SchemaBehind`] names those it lacks, so code deployed before its migrations
+/// fails clearly. One small read; meant to run once per process or isolate.
+pub async fn check<E: Executor + ?Sized>(db: &E, migrations: &[Migration]) -> Result<()> {
+    let names = db
+        .all(Sql::<(String,)>::new(
+            "SELECT name FROM d1_migrations ORDER BY id",
+            Vec::new(),
+        ))
+        .await;
+    let names: Vec<String> = match names {
+        Ok(rows) => rows.into_iter().map(|(n,)| n).collect(),
+        Err(Error::Query { message, .. }) if message.contains("no such table") => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let pending: Vec<String> = migrations
+        .iter()
+        .filter(|m| !names.iter().any(|n| n == m.name))
+        .map(|m| m.name.to_owned())
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::SchemaBehind { pending })
+    }
+}
+
+#[cfg(all(test, feature = "local"))]
+mod tests {
+    use super::*;
+    use crate::local::Database as Local;
+
+    const M: &[Migration] = &[
+        Migration {
+            name: "0001_a.sql",
+            sql: "CREATE TABLE a (x);",
+            statements: &["CREATE TABLE a (x)"],
+            checksum: "1",
+        },
+        Migration {
+            name: "0002_b.sql",
+            sql: "CREATE TABLE b (y);",
+            statements: &["CREATE TABLE b (y)"],
+            checksum: "2",
+        },
+    ];
+
+    #[test]
+    fn check_names_the_migrations_the_database_lacks() {
+        let db = Local::open_in_memory().unwrap();
+        let err = crate::block_on(check(&db, M)).unwrap_err().to_string();
+        assert!(err.contains("`0001_a.sql`, `0002_b.sql`"), "{err}");
+        db.migrate(&M[..1]).unwrap();
+        let err = crate::block_on(check(&db, M)).unwrap_err().to_string();
+        assert!(
+            err.contains("`0002_b.sql`") && !err.contains("0001"),
+            "{err}"
+        );
+        db.migrate(M).unwrap();
+        crate::block_on(check(&db, M)).unwrap();
+    }
+
+    #[test]
+    fn two_migrators_meet_without_a_failure() {
+        let dir = std::env::temp_dir().join(format!("d1kit-two-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let (a, b) = (Local::open(&path).unwrap(), Local::open(&path).unwrap());
+        // b read the state before a applied anything: its batch collides, and is no failure.
+        let state = crate::block_on(applied(&b)).unwrap();
+        a.migrate(M).unwrap();
+        let mut report = MigrateReport::default();
+        crate::block_on(migrate_from(&b, M, &state, &mut report)).unwrap();
+        assert_eq!(report.applied, vec!["0001_a.sql", "0002_b.sql"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

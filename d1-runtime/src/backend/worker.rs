@@ -382,6 +382,24 @@ pub fn connect<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<Database> {
     Database::from_env(env, &D::binding_for(tenant))
 }
 
+/// [`connect`], and once per isolate and binding, a check that the database has applied
+/// every migration embedded in this program ([`crate::migrate::check`]): code deployed ahead
+/// of its schema fails at its first query with an error that names the missing migrations,
+/// instead of with `no such column` somewhere later.
+pub async fn connect_checked<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<Database> {
+    thread_local! {
+        static CHECKED: std::cell::RefCell<std::collections::HashSet<String>> =
+            std::cell::RefCell::default();
+    }
+    let binding = D::binding_for(tenant);
+    let db = Database::from_env(env, &binding)?;
+    if !CHECKED.with(|c| c.borrow().contains(&binding)) {
+        crate::migrate::check(&db, D::MIGRATIONS).await?;
+        CHECKED.with(|c| c.borrow_mut().insert(binding));
+    }
+    Ok(db)
+}
+
 /// The executor of `tenant`'s shard, looking for a pin in `directory` first.
 pub async fn connect_via<D: DatabaseDef, Dir: Directory + ?Sized>(
     env: &Env,
@@ -486,6 +504,15 @@ macro_rules! __database_runtime {
                 tenant: &str,
             ) -> $crate::Result<$crate::worker::Database> {
                 $crate::worker::connect::<$db>(env, tenant)
+            }
+
+            /// `connect`, checking once per isolate that the shard has applied every
+            /// embedded migration (an error names those it lacks).
+            pub async fn connect_checked(
+                env: &$crate::worker::Env,
+                tenant: &str,
+            ) -> $crate::Result<$crate::worker::Database> {
+                $crate::worker::connect_checked::<$db>(env, tenant).await
             }
 
             /// The executor of `tenant`'s shard, a pin in `directory` first.
