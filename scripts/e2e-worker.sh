@@ -12,42 +12,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-WORKER_BUILD_VERSION=0.8.7
-WRANGLER_VERSION=4.86.0
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
 # wasm-bindgen-cli must match the wasm-bindgen the Worker locked.
 WASM_BINDGEN_VERSION=$(grep -A1 '^name = "wasm-bindgen"$' examples/worker/Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-tools="${D1KIT_TOOLS:-$HOME/.cache/d1kit-tools}"
-mkdir -p "$tools"
-
-step() { printf '\n== %s ==\n' "$*"; }
-
-# Installs into a temporary directory, then renames: an interrupted install leaves no cache.
-cargo_tool() { # crate version binary
-  local dir="$tools/$1-$2"
-  if [ ! -x "$dir/bin/$3" ]; then
-    step "installing $1 $2 into $dir (once)"
-    rm -rf "$dir.tmp"
-    cargo install "$1" --version "=$2" --root "$dir.tmp" --quiet
-    rm -rf "$dir" && mv "$dir.tmp" "$dir"
-  fi
-}
 
 if command -v rustup >/dev/null; then
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 fi
 cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build
 cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
-wrangler_dir="$tools/wrangler-$WRANGLER_VERSION"
-if [ ! -x "$wrangler_dir/node_modules/.bin/wrangler" ]; then
-  step "installing wrangler $WRANGLER_VERSION into $wrangler_dir (once)"
-  rm -rf "$wrangler_dir.tmp" && mkdir -p "$wrangler_dir.tmp"
-  (cd "$wrangler_dir.tmp" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error "wrangler@$WRANGLER_VERSION")
-  rm -rf "$wrangler_dir" && mv "$wrangler_dir.tmp" "$wrangler_dir"
-fi
-wrangler="$wrangler_dir/node_modules/.bin/wrangler"
+install_wrangler
 export WASM_BINDGEN_BIN="$tools/wasm-bindgen-cli-$WASM_BINDGEN_VERSION/bin/wasm-bindgen"
 export ESBUILD_BIN="$wrangler_dir/node_modules/.bin/esbuild"
-export WRANGLER_SEND_METRICS=false CI=1 WRANGLER_HIDE_BANNER=true CLOUDFLARE_CF_FETCH_ENABLED=false
 
 work=$(mktemp -d)
 export XDG_CONFIG_HOME="$work/config"

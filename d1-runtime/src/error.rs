@@ -116,6 +116,28 @@ impl Error {
         }
     }
 
+    /// The same error, its message saying what was being done (`what`), its kind unchanged
+    /// (so a transient error stays transient).
+    pub fn context(self, what: &str) -> Error {
+        match self {
+            Error::Api {
+                status,
+                code,
+                message,
+            } => Error::Api {
+                status,
+                code,
+                message: format!("{what}: {message}"),
+            },
+            Error::Backend(message) => Error::Backend(format!("{what}: {message}")),
+            Error::Migration { name, message } => Error::Migration {
+                name,
+                message: format!("{message}\n  while {what}"),
+            },
+            other => other,
+        }
+    }
+
     /// Cloudflare's error code, when this is an [`Error::Api`] that carries one.
     pub fn api_code(&self) -> Option<u32> {
         match self {

@@ -128,15 +128,7 @@ pub async fn apply_one<E: Executor + ?Sized>(db: &E, m: &Migration) -> Result<()
         },
         Error::Migration { .. } => e,
         // Kept an API error, so that a transient one is still seen as transient (and retried).
-        Error::Api {
-            status,
-            code,
-            message,
-        } => Error::Api {
-            status,
-            code,
-            message: format!("applying migration `{}`: {message}", m.name),
-        },
+        Error::Api { .. } => e.context(&format!("applying migration `{}`", m.name)),
         other => Error::Migration {
             name: m.name.to_owned(),
             message: other.to_string(),

@@ -386,7 +386,7 @@ struct Reply {
 }
 
 impl Reply {
-    fn of(r: &http::Response) -> Result<Reply> {
+    fn of(r: &Response) -> Result<Reply> {
         if let Some(e) = envelope_error(r) {
             return Err(e);
         }
@@ -414,7 +414,7 @@ impl Reply {
 
 /// The error a reply carries: `success: false` with its first error (code and message), or
 /// `None` for a successful or non-JSON reply.
-fn envelope_error(r: &http::Response) -> Option<Error> {
+fn envelope_error(r: &Response) -> Option<Error> {
     let envelope: Json = serde_json::from_str(&r.body).ok()?;
     if envelope.get("success").and_then(Json::as_bool) != Some(false) {
         return None;
@@ -854,19 +854,11 @@ impl<D: DatabaseDef, Dir: DatabaseDirectory> Tenants<D, Dir> {
             .client
             .create_or_adopt(&name, &self.options)
             .await
-            .map_err(|e| {
-                context(
-                    e,
-                    &format!("creating database `{name}` for tenant `{tenant}`"),
-                )
-            })?;
+            .map_err(|e| e.context(&format!("creating database `{name}` for tenant `{tenant}`")))?;
         let db = self.client.database(info.uuid.clone());
-        db.migrate(D::MIGRATIONS).await.map_err(|e| {
-            context(
-                e,
-                &format!("migrating database `{name}` of tenant `{tenant}`"),
-            )
-        })?;
+        db.migrate(D::MIGRATIONS)
+            .await
+            .map_err(|e| e.context(&format!("migrating database `{name}` of tenant `{tenant}`")))?;
         let recorded = self.directory.record(tenant, &info.uuid).await?;
         Ok(self.remember(tenant, &recorded))
     }
@@ -880,26 +872,6 @@ impl<D: DatabaseDef, Dir: DatabaseDirectory> Tenants<D, Dir> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         known.insert(tenant.to_owned(), uuid.into());
         self.client.database(uuid)
-    }
-}
-
-fn context(e: Error, what: &str) -> Error {
-    match e {
-        Error::Api {
-            status,
-            code,
-            message,
-        } => Error::Api {
-            status,
-            code,
-            message: format!("{what}: {message}"),
-        },
-        Error::Backend(message) => Error::Backend(format!("{what}: {message}")),
-        Error::Migration { name, message } => Error::Migration {
-            name,
-            message: format!("{message}\n  while {what}"),
-        },
-        other => other,
     }
 }
 
@@ -1028,17 +1000,20 @@ async fn sleep(d: Duration) {
     ::worker::Delay::from(d).await;
 }
 
+/// An HTTP answer, whatever the transport.
+struct Response {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: String,
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod http {
     //! Native HTTP: ureq, blocking, rustls.
 
     use std::time::Duration;
 
-    pub struct Response {
-        pub status: u16,
-        pub retry_after: Option<Duration>,
-        pub body: String,
-    }
+    use super::Response;
 
     #[derive(Clone)]
     pub struct Http {
@@ -1101,14 +1076,9 @@ mod http {
 mod http {
     //! Workers: the fetch API.
 
-    use std::time::Duration;
     use worker::{Fetch, Headers, Method, Request, RequestInit};
 
-    pub struct Response {
-        pub status: u16,
-        pub retry_after: Option<Duration>,
-        pub body: String,
-    }
+    use super::Response;
 
     #[derive(Clone)]
     pub struct Http;
