@@ -93,27 +93,7 @@ fn fail(format: Format, message: &str) -> ExitCode {
 fn rejected(format: Format, errors: &Diagnostics, input: Option<&Input>) -> ExitCode {
     match format {
         Format::Json => {
-            let list: Vec<Value> = errors
-                .0
-                .iter()
-                .filter(|d| d.is_error())
-                .map(|d| {
-                    let mut message = d.message.clone();
-                    if let Some(help) = &d.help {
-                        message = format!("{message}; {help}");
-                    }
-                    let mut o = json!({ "message": message });
-                    if let Some(l) = d.span.location {
-                        o["line"] = json!(l.line);
-                        o["column"] = json!(l.column);
-                    }
-                    if let Some(f) = &d.span.file {
-                        o["file"] = json!(f.display().to_string());
-                    }
-                    o
-                })
-                .collect();
-            println!("{}", json!({ "errors": list }));
+            println!("{}", report::json_errors(errors));
         }
         Format::Text => {
             for d in &errors.0 {

@@ -56,6 +56,57 @@ impl Crate {
         shown(&self.cwd, path)
     }
 
+    /// The bindings of configured database `database`, else of every configured database.
+    pub fn bindings(&self, database: Option<&str>) -> Result<Vec<String>, Diagnostics> {
+        Ok(match database {
+            Some(name) => self
+                .config
+                .database(Some(name))
+                .map_err(|d| Diagnostics(vec![d]))?
+                .bindings(),
+            None => self
+                .config
+                .databases
+                .iter()
+                .flat_map(|db| db.bindings())
+                .collect(),
+        })
+    }
+
+    /// [`wrangler::sync`] (writing the file when `write`), with warnings printed; no wrangler
+    /// file is an error saying `nothing` (`nothing to provision`), with `help`.
+    pub fn sync_wrangler(
+        &self,
+        write: bool,
+        nothing: &str,
+        help: &str,
+    ) -> Result<wrangler::Synced, Diagnostics> {
+        let Some(synced) = wrangler::sync(&self.config, write)? else {
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "{}: {nothing}",
+                self.no_wrangler_file()
+            ))
+            .with_help(help)]));
+        };
+        for w in &synced.rewrite.warnings {
+            report::eprint(w, None);
+        }
+        Ok(synced)
+    }
+
+    /// wrangler's `--persist-to` directory (the one holding `v3/d1`): `flag` (relative to the
+    /// current directory), else `.wrangler/state` beside the wrangler file (beside Cargo.toml
+    /// when there is none), where `wrangler dev --local` keeps its state.
+    pub fn persist_to(&self, flag: Option<&Path>) -> PathBuf {
+        match flag {
+            Some(dir) => self.cwd.join(dir),
+            None => wrangler::locate(&self.config)
+                .and_then(|f| f.path.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| self.root.clone())
+                .join(".wrangler/state"),
+        }
+    }
+
     /// Why there is no wrangler file to manage ([`wrangler::sync`] gave `None`).
     pub fn no_wrangler_file(&self) -> String {
         match self.config.wrangler {

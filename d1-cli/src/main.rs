@@ -1,8 +1,13 @@
 //! The `d1kit` command: check queries against the schema the migrations build, keep the
-//! wrangler file's D1 bindings in line with Cargo.toml, and provision the databases they name.
+//! wrangler file's D1 bindings in line with Cargo.toml, provision the databases they name, and
+//! migrate, inspect and compare every database of the fleet.
 
+mod api;
 mod check;
 mod config;
+mod drift;
+mod fleet;
+mod migrate;
 mod provision;
 mod report;
 
@@ -31,14 +36,31 @@ enum Command {
     /// `wrangler dev --local` (--local). Runs `d1kit config` first. Exit status: 0 done,
     /// 2 error (ids already obtained are written to the file first).
     Provision(ProvisionArgs),
+    /// Apply the migrations every database of the fleet has not applied yet (the wrangler
+    /// file's d1kit blocks, or --database-id), as `wrangler d1 migrations apply` does to one:
+    /// bounded concurrency, retries, checksums; then a table of every database. Exit status:
+    /// 0 all up to date, 1 a database failed (with --dry-run: something is pending or
+    /// edited), 2 usage or configuration error.
+    Migrate(MigrateArgs),
+    /// Where every database of the fleet stands: applied and pending migrations, the last one
+    /// applied, edited migrations and applied ones the migrations directory lacks. Changes
+    /// nothing. Exit status: 0, 1 something is edited or unknown (or a database could not be
+    /// read), 2 usage or configuration error.
+    Status(StatusArgs),
+    /// Compare every database's live schema with the schema the migrations build, object by
+    /// object and column by column. Exit status: 0 none drifts, 1 some drift (or a database
+    /// could not be read), 2 usage or configuration error.
+    Drift(StatusArgs),
 }
 
 /// Output format.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
-    /// For people: the signature, or errors with the SQL and a caret.
+    /// For people: `check`'s signature, or errors with the SQL and a caret; the fleet
+    /// commands' tables.
     Text,
-    /// For programs: `{"kind", "params", "columns"}` or `{"errors"}`.
+    /// For programs, on stdout: `check`'s `{"kind", "params", "columns"}`, the fleet commands'
+    /// reports, or `{"errors"}`.
     Json,
 }
 
@@ -121,6 +143,67 @@ struct ProvisionArgs {
     persist_to: Option<PathBuf>,
 }
 
+/// Which databases a fleet command works on, and where they are.
+#[derive(clap::Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["remote", "local"])))]
+struct FleetArgs {
+    /// The databases on Cloudflare, through the D1 REST API (account and token from
+    /// CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN); each block must have its real id
+    /// (`d1kit provision --remote`).
+    #[arg(long)]
+    remote: bool,
+    /// The SQLite files `wrangler dev --local` keeps each database in (preview_database_id,
+    /// else database_id), as `wrangler d1 migrations apply --local` does.
+    #[arg(long)]
+    local: bool,
+    /// Only this configured database (all its shards); default: every configured database.
+    #[arg(long, value_name = "NAME")]
+    database: Option<String>,
+    /// The blocks of wrangler's `[env.NAME]` instead of the top level's.
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
+    /// These databases instead of the wrangler file's blocks (repeatable; `--local`: the ids
+    /// of their local files). Their migrations are --database's (needed when several
+    /// databases are configured).
+    #[arg(long = "database-id", value_name = "ID", num_args = 1.., conflicts_with = "env")]
+    database_ids: Vec<String>,
+    /// wrangler's --persist-to: the directory holding `v3/d1` (--local; default:
+    /// `.wrangler/state` beside the wrangler file).
+    #[arg(long, value_name = "DIR", requires = "local")]
+    persist_to: Option<PathBuf>,
+    /// Databases worked on at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
+    /// Output format (`json`: the report on stdout, and no progress bar).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// The crate's Cargo.toml (default: ./Cargo.toml).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    fleet: FleetArgs,
+    /// Read every database's state and report what would be applied; apply nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Migrate this many databases first, and stop if any of them fails.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    canary: usize,
+    /// Start no further database after the first failure (those not started are reported
+    /// as skipped).
+    #[arg(long)]
+    fail_fast: bool,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    fleet: FleetArgs,
+}
+
 /// D1's location hints for a new database.
 #[derive(Clone, Copy, ValueEnum, Debug)]
 enum LocationHint {
@@ -153,5 +236,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Config(args) => config::run(args),
         Command::Provision(args) => provision::run(args),
+        Command::Migrate(args) => migrate::run(args),
+        Command::Status(args) => migrate::status(args),
+        Command::Drift(args) => drift::run(args),
     }
 }

@@ -5,7 +5,8 @@
 mod remote;
 
 use crate::config::{change_list, failed, Crate};
-use crate::{report, ProvisionArgs};
+use crate::report::count;
+use crate::ProvisionArgs;
 use d1_codegen::config::DatabaseConfig;
 use d1_codegen::wrangler::{self, FileBlock, WranglerFile};
 use d1_codegen::{Diagnostic, Diagnostics};
@@ -64,31 +65,12 @@ fn error(message: impl Into<String>) -> Diagnostics {
 /// changed is printed), and picks the blocks to provision.
 fn prepare(args: &ProvisionArgs) -> Result<Target, Diagnostics> {
     let krate = Crate::load(args.manifest_path.clone())?;
-    let bindings: Vec<String> = match &args.database {
-        Some(name) => krate
-            .config
-            .database(Some(name))
-            .map_err(|d| Diagnostics(vec![d]))?
-            .bindings(),
-        None => krate
-            .config
-            .databases
-            .iter()
-            .flat_map(|db| db.bindings())
-            .collect(),
-    };
-    let Some(synced) = wrangler::sync(&krate.config, !args.dry_run)? else {
-        return Err(Diagnostics(vec![Diagnostic::error(format!(
-            "{}: nothing to provision",
-            krate.no_wrangler_file()
-        ))
-        .with_help(
-            "provisioning writes the ids into the wrangler file: create an empty wrangler.toml in the crate (d1kit writes its [[d1_databases]] blocks), or name one with `package.metadata.d1kit.wrangler`",
-        )]));
-    };
-    for w in &synced.rewrite.warnings {
-        report::eprint(w, None);
-    }
+    let bindings = krate.bindings(args.database.as_deref())?;
+    let synced = krate.sync_wrangler(
+        !args.dry_run,
+        "nothing to provision",
+        "provisioning writes the ids into the wrangler file: create an empty wrangler.toml in the crate (d1kit writes its [[d1_databases]] blocks), or name one with `package.metadata.d1kit.wrangler`",
+    )?;
     let path = krate.shown(&synced.file.path);
     let changes = synced.rewrite.changes;
     if !changes.is_empty() {
@@ -137,23 +119,10 @@ fn bindings_of(blocks: &[&FileBlock]) -> String {
         .join(", ")
 }
 
-/// `n thing` / `n things`.
-fn count(n: usize, thing: &str) -> String {
-    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
-}
-
 /// --local: one SQLite file per local id (`preview_database_id`, else `database_id`) of the
 /// selected blocks, where wrangler's local mode looks for it; existing files are left alone.
 fn local(args: &ProvisionArgs, target: &Target) -> ExitCode {
-    let persist_to = match &args.persist_to {
-        Some(dir) => target.krate.cwd.join(dir),
-        None => target
-            .file
-            .path
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join(".wrangler/state"),
-    };
+    let persist_to = target.krate.persist_to(args.persist_to.as_deref());
     // One file per id, whichever blocks share it.
     let mut files: Vec<(&str, Vec<&FileBlock>)> = Vec::new();
     for b in &target.selected {

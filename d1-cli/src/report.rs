@@ -1,9 +1,15 @@
 //! Diagnostics for people: miette renders the SQL (or migration file) with a caret under the fault.
 
-use d1_codegen::{Diagnostic, Severity};
+use d1_codegen::{Diagnostic, Diagnostics, Severity};
 use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Report,
 };
+use serde_json::{json, Value};
+
+/// `n thing` / `n things`.
+pub fn count(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
+}
 
 /// Prints `d` to stderr; `source` is the query (name, text) when the diagnostic points into it.
 pub fn eprint(d: &Diagnostic, source: Option<(&str, &str)>) {
@@ -58,4 +64,29 @@ pub fn eprint(d: &Diagnostic, source: Option<(&str, &str)>) {
         out = format!("{d}\n");
     }
     eprint!("{out}");
+}
+
+/// The errors of `d` for programs: `{"errors": [{"message", "line"?, "column"?, "file"?}]}`,
+/// each message followed by its help.
+pub fn json_errors(d: &Diagnostics) -> Value {
+    let list: Vec<Value> =
+        d.0.iter()
+            .filter(|d| d.is_error())
+            .map(|d| {
+                let mut message = d.message.clone();
+                if let Some(help) = &d.help {
+                    message = format!("{message}; {help}");
+                }
+                let mut o = json!({ "message": message });
+                if let Some(l) = d.span.location {
+                    o["line"] = json!(l.line);
+                    o["column"] = json!(l.column);
+                }
+                if let Some(f) = &d.span.file {
+                    o["file"] = json!(f.display().to_string());
+                }
+                o
+            })
+            .collect();
+    json!({ "errors": list })
 }

@@ -2,21 +2,16 @@
 //! when its name is taken, adopted) through the D1 REST API, and its id written into every
 //! block with its name, the file saved after each one so that no created database's id is lost.
 
-use super::{bindings_of, count, error, Target};
+use super::{bindings_of, error, Target};
 use crate::config::failed;
+use crate::report::count;
 use crate::ProvisionArgs;
 use clap::ValueEnum;
 use d1_codegen::wrangler::{self, FileBlock};
 use d1_codegen::{Diagnostic, Diagnostics};
-use d1_runtime::rest::{Client, CreateOptions, Created, DATABASE_LIMIT};
+use d1_runtime::rest::{CreateOptions, Created, DATABASE_LIMIT};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-
-/// The variables wrangler reads too.
-const ACCOUNT_VAR: &str = "CLOUDFLARE_ACCOUNT_ID";
-const TOKEN_VAR: &str = "CLOUDFLARE_API_TOKEN";
-/// The API's root, for tests (a fake server); not documented for users.
-const API_URL_VAR: &str = "D1KIT_API_URL";
 
 pub(super) fn run(args: &ProvisionArgs, target: &Target) -> ExitCode {
     // One database per name, whichever blocks (environments) share it; in file order.
@@ -56,7 +51,10 @@ pub(super) fn run(args: &ProvisionArgs, target: &Target) -> ExitCode {
         println!("already provisioned {provisioned}");
         return ExitCode::SUCCESS;
     }
-    let client = match client() {
+    let client = match crate::api::client(
+        "`d1kit provision --remote` creates the databases through Cloudflare's API",
+        "`--dry-run` shows the plan without them",
+    ) {
         Ok(c) => c,
         Err(d) => return failed(&d),
     };
@@ -172,32 +170,6 @@ fn listed(names: &[&str]) -> String {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),
     }
-}
-
-/// The API client from the environment.
-fn client() -> Result<Client, Diagnostics> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let (account, token) = (var(ACCOUNT_VAR), var(TOKEN_VAR));
-    let (Some(account), Some(token)) = (&account, &token) else {
-        let missing: Vec<&str> = [(ACCOUNT_VAR, &account), (TOKEN_VAR, &token)]
-            .into_iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| n)
-            .collect();
-        return Err(Diagnostics(vec![Diagnostic::error(format!(
-            "{} {} not set: `d1kit provision --remote` creates the databases through Cloudflare's API, as the account and with the API token these variables give (wrangler reads the same ones)",
-            missing.join(" and "),
-            if missing.len() == 1 { "is" } else { "are" }
-        ))
-        .with_help(format!(
-            "export {ACCOUNT_VAR}=<your account id> and {TOKEN_VAR}=<an API token with D1 edit permission>; `--dry-run` shows the plan without them"
-        ))]));
-    };
-    let client = Client::new(account.clone(), token.clone());
-    Ok(match var(API_URL_VAR) {
-        Some(url) => client.with_base_url(url),
-        None => client,
-    })
 }
 
 /// Writes every id obtained so far into the file as it is now on disk (a build may have

@@ -1,0 +1,201 @@
+//! `d1kit drift (--local | --remote)`: every database's live schema against the schema its
+//! migrations build (applied from scratch to an empty database in memory), per object and per
+//! column, with `--concurrency` databases read at once.
+
+use crate::fleet::{self as cli_fleet, Fleet};
+use crate::report::count;
+use crate::{Format, StatusArgs};
+use d1_codegen::{Diagnostic, Diagnostics};
+use d1_runtime::fleet::{self, Drift, SchemaObject, Target};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Tries at one database whose failure is transient.
+const ATTEMPTS: u32 = 5;
+
+/// One database compared.
+struct Compared<'a> {
+    /// The configured database it belongs to.
+    database: &'a str,
+    target: &'a Target,
+    /// How its live schema differs (empty when it matches).
+    drift: Vec<Drift>,
+    /// Why it could not be read.
+    error: Option<String>,
+}
+
+/// `d1kit drift`.
+pub fn run(args: StatusArgs) -> ExitCode {
+    cli_fleet::command(&args.fleet, "compare", |fleet| {
+        let start = Instant::now();
+        let mut expected = Vec::new();
+        for group in &fleet.groups {
+            let schema = expected_schema(group.migrations).map_err(|e| {
+                Diagnostics(vec![Diagnostic::error(format!(
+                    "the migrations of `{}` do not apply to an empty database: {e}",
+                    group.database
+                ))])
+            })?;
+            expected.push(schema);
+        }
+        let items: Vec<(usize, &Target)> = fleet
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(i, g)| g.targets.iter().map(move |t| (i, t)))
+            .collect();
+        let bar = fleet.progress("comparing");
+        let results = cli_fleet::each(
+            &items,
+            fleet.concurrency,
+            |&(group, target)| {
+                let (drift, error) = match live_drift(fleet, target, &expected[group]) {
+                    Ok(d) => (d, None),
+                    Err(e) => (Vec::new(), Some(e.to_string())),
+                };
+                Compared {
+                    database: &fleet.groups[group].database,
+                    target,
+                    drift,
+                    error,
+                }
+            },
+            |_| bar.inc(1),
+        );
+        bar.finish_and_clear();
+        let elapsed = start.elapsed();
+        match fleet.format {
+            Format::Json => println!("{}", drift_json(fleet, &results, elapsed)),
+            Format::Text => print!("{}", drift_text(&results, elapsed)),
+        }
+        Ok(results
+            .iter()
+            .any(|c| !c.drift.is_empty() || c.error.is_some()))
+    })
+}
+
+/// The schema `migrations` build from scratch.
+fn expected_schema(
+    migrations: &'static [d1_runtime::Migration],
+) -> d1_runtime::Result<Vec<SchemaObject>> {
+    let db = d1_runtime::local::Database::open_in_memory()?;
+    db.migrate(migrations)?;
+    d1_runtime::block_on(fleet::schema(&db))
+}
+
+/// How `target`'s live schema differs from `expected`, retrying transient failures with
+/// exponential backoff. A local database that does not exist is compared as empty (and not
+/// created).
+fn live_drift(
+    fleet: &Fleet,
+    target: &Target,
+    expected: &[SchemaObject],
+) -> d1_runtime::Result<Vec<Drift>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let live = fleet
+            .open(target, false)
+            .and_then(|db| d1_runtime::block_on(fleet::schema(&db)));
+        match live {
+            Ok(live) => return Ok(fleet::drift(expected, &live)),
+            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                std::thread::sleep(Duration::from_millis(250) * (1 << attempt));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One line per difference, `LABEL: object: what` (a changed definition's expected and live
+/// statements indented under it), then the summary.
+fn drift_text(results: &[Compared], elapsed: Duration) -> String {
+    let mut out = String::new();
+    for c in results {
+        for d in &c.drift {
+            out.push_str(&format!("{}: {d}\n", c.target.label));
+        }
+        if let Some(e) = &c.error {
+            out.push_str(&format!(
+                "{}: cannot read its schema: {e}\n",
+                c.target.label
+            ));
+        }
+    }
+    let drifting = results.iter().filter(|c| !c.drift.is_empty()).count();
+    let differences: usize = results.iter().map(|c| c.drift.len()).sum();
+    let unread = results.iter().filter(|c| c.error.is_some()).count();
+    out.push_str(&format!(
+        "{} compared: {} {} ({}), {} {} the migrations' schema, {} could not be read ({:.2} s)\n",
+        count(results.len(), "database"),
+        drifting,
+        if drifting == 1 { "drifts" } else { "drift" },
+        count(differences, "difference"),
+        results.len() - drifting - unread,
+        if results.len() - drifting - unread == 1 {
+            "matches"
+        } else {
+            "match"
+        },
+        unread,
+        elapsed.as_secs_f64()
+    ));
+    out
+}
+
+/// One difference for programs: its kind, the object, and the line people read.
+fn difference_json(d: &Drift) -> Value {
+    let mut o = match d {
+        Drift::Missing { kind, name } => json!({ "kind": "missing", "type": kind, "name": name }),
+        Drift::Extra { kind, name } => json!({ "kind": "extra", "type": kind, "name": name }),
+        Drift::Column {
+            table,
+            column,
+            what,
+        } => {
+            json!({ "kind": "column", "type": "table", "name": table, "column": column, "what": what })
+        }
+        Drift::Changed {
+            kind,
+            name,
+            expected,
+            live,
+        } => {
+            json!({ "kind": "changed", "type": kind, "name": name, "expected": expected, "live": live })
+        }
+    };
+    o["message"] = json!(d.to_string());
+    o
+}
+
+/// The comparison for programs: each database's differences, and the totals.
+fn drift_json(fleet: &Fleet, results: &[Compared], elapsed: Duration) -> Value {
+    let databases: Vec<Value> = results
+        .iter()
+        .map(|c| {
+            json!({
+                "database": c.database,
+                "label": c.target.label,
+                "id": c.target.id,
+                "drift": c.drift.iter().map(difference_json).collect::<Vec<_>>(),
+                "error": c.error,
+            })
+        })
+        .collect();
+    let drifting = results.iter().filter(|c| !c.drift.is_empty()).count();
+    let unread = results.iter().filter(|c| c.error.is_some()).count();
+    json!({
+        "command": "drift",
+        "mode": fleet.mode(),
+        "databases": databases,
+        "totals": {
+            "databases": results.len(),
+            "drifting": drifting,
+            "differences": results.iter().map(|c| c.drift.len()).sum::<usize>(),
+            "matching": results.len() - drifting - unread,
+            "failed": unread,
+            "elapsed_ms": (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        },
+    })
+}

@@ -1,0 +1,434 @@
+//! What `d1kit migrate`, `status` and `drift` share: the fleet (the databases the wrangler
+//! file's d1kit blocks bind, or `--database-id`s), its migrations, how each database is reached
+//! (`--local`: wrangler's local state files; `--remote`: the D1 REST API), the progress bar,
+//! and the table printer.
+
+use crate::config::{self, Crate};
+use crate::report::{self, count};
+use crate::{api, FleetArgs, Format};
+use d1_codegen::wrangler::{self, FileBlock};
+use d1_codegen::{migrations, Diagnostic, Diagnostics};
+use d1_runtime::fleet::{self as runtime_fleet, Target};
+use d1_runtime::{local, rest, Batch, Executor, Migration, Query, RunResult};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Cloudflare's request budget per API token (D1_FACTS.md, "REST API"): the client paces the
+/// fleet's requests to stay within it rather than run into 429s.
+const REQUESTS_PER_WINDOW: u32 = 1200;
+const WINDOW: Duration = Duration::from_secs(300);
+
+/// The databases of one configured database (`[package.metadata.d1kit.databases.NAME]`), and
+/// the migrations they get.
+pub struct Group {
+    /// The configured database's name.
+    pub database: String,
+    /// Its migrations directory's files, in order.
+    pub migrations: &'static [Migration],
+    /// Its databases, deduplicated by id (one database bound twice is one target).
+    pub targets: Vec<Target>,
+}
+
+/// Where the databases are.
+pub enum Backend {
+    /// wrangler's local state: the directory holding `v3/d1` (`--persist-to`).
+    Local(PathBuf),
+    /// The D1 REST API.
+    Remote(rest::Client),
+}
+
+/// A fleet command's databases, ready to open.
+pub struct Fleet {
+    /// One group per configured database, in configuration order.
+    pub groups: Vec<Group>,
+    /// Where they are.
+    pub backend: Backend,
+    /// `--format`.
+    pub format: Format,
+    /// `--concurrency`.
+    pub concurrency: usize,
+}
+
+/// An open database of either backend: the executor the fleet's functions run on.
+pub enum Db {
+    /// A local SQLite file (or, for one that does not exist yet and must not be created, an
+    /// empty database in memory standing in for it).
+    Local(local::Database),
+    /// A database reached over the REST API.
+    Remote(rest::Database),
+}
+
+impl Executor for Db {
+    async fn all<Q: Query>(&self, q: Q) -> d1_runtime::Result<Vec<Q::Row>> {
+        match self {
+            Db::Local(db) => db.all(q).await,
+            Db::Remote(db) => db.all(q).await,
+        }
+    }
+
+    async fn first<Q: Query>(&self, q: Q) -> d1_runtime::Result<Option<Q::Row>> {
+        match self {
+            Db::Local(db) => db.first(q).await,
+            Db::Remote(db) => db.first(q).await,
+        }
+    }
+
+    async fn run<Q: Query>(&self, q: Q) -> d1_runtime::Result<RunResult> {
+        match self {
+            Db::Local(db) => db.run(q).await,
+            Db::Remote(db) => db.run(q).await,
+        }
+    }
+
+    async fn batch<B: Batch>(&self, b: B) -> d1_runtime::Result<B::Output> {
+        match self {
+            Db::Local(db) => db.batch(b).await,
+            Db::Remote(db) => db.batch(b).await,
+        }
+    }
+}
+
+fn error(message: impl Into<String>) -> Diagnostics {
+    Diagnostics(vec![Diagnostic::error(message)])
+}
+
+impl Fleet {
+    /// The fleet `args` select, for `command` (`migrate`, `inspect`, `compare`: "no databases
+    /// to ..."). The wrangler file is read as `d1kit config` would leave it (and not written:
+    /// a note on stderr says when it is out of date).
+    pub fn load(args: &FleetArgs, command: &str) -> Result<Fleet, Diagnostics> {
+        let krate = Crate::load(args.manifest_path.clone())?;
+        let groups = if args.database_ids.is_empty() {
+            from_wrangler_file(&krate, args, command)?
+        } else {
+            from_ids(&krate, args)?
+        };
+        let backend = if args.remote {
+            let client = api::client(
+                "`--remote` reaches the databases through Cloudflare's API",
+                "`--local` works on the local state files instead",
+            )?;
+            Backend::Remote(client.with_request_budget(REQUESTS_PER_WINDOW, WINDOW))
+        } else {
+            Backend::Local(krate.persist_to(args.persist_to.as_deref()))
+        };
+        Ok(Fleet {
+            groups,
+            backend,
+            format: args.format,
+            concurrency: args.concurrency as usize,
+        })
+    }
+
+    /// Databases in all.
+    pub fn len(&self) -> usize {
+        self.groups.iter().map(|g| g.targets.len()).sum()
+    }
+
+    /// `local` or `remote`.
+    pub fn mode(&self) -> &'static str {
+        match self.backend {
+            Backend::Local(_) => "local",
+            Backend::Remote(_) => "remote",
+        }
+    }
+
+    /// Opens `target`. A local file that does not exist is created when `create`, else stood
+    /// in for by an empty database in memory (what it would be once created), so that reading
+    /// a fleet's state leaves no file behind.
+    pub fn open(&self, target: &Target, create: bool) -> d1_runtime::Result<Db> {
+        match &self.backend {
+            Backend::Local(dir) => {
+                let path = local::wrangler_state_file(dir, &target.id);
+                if !create && !path.exists() {
+                    return local::Database::open_in_memory().map(Db::Local);
+                }
+                local::Database::open(path).map(Db::Local)
+            }
+            Backend::Remote(client) => Ok(Db::Remote(client.database(target.id.clone()))),
+        }
+    }
+
+    /// A progress bar over the fleet's databases (`verb`: what is done to them), on stderr
+    /// with rate and ETA; hidden when stderr is not a terminal, and with `--format json`.
+    pub fn progress(&self, verb: &str) -> ProgressBar {
+        if self.format == Format::Json {
+            return ProgressBar::hidden();
+        }
+        let bar =
+            ProgressBar::with_draw_target(Some(self.len() as u64), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} databases, {per_sec}, ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(verb.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+}
+
+/// `--database-id`s: one group, with --database's migrations (or the only database's).
+fn from_ids(krate: &Crate, args: &FleetArgs) -> Result<Vec<Group>, Diagnostics> {
+    let databases = &krate.config.databases;
+    let db = match &args.database {
+        None if databases.len() > 1 => {
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "{} databases are configured: --database-id needs --database NAME to know which migrations the databases get",
+                databases.len()
+            ))
+            .with_help(format!(
+                "one of {}",
+                databases
+                    .iter()
+                    .map(|d| format!("`{}`", d.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))]))
+        }
+        name => krate
+            .config
+            .database(name.as_deref())
+            .map_err(|d| Diagnostics(vec![d]))?,
+    };
+    let targets = args
+        .database_ids
+        .iter()
+        .map(|id| Target::new(id.clone(), id.clone()))
+        .collect();
+    Ok(vec![Group {
+        database: db.name.clone(),
+        migrations: load_migrations(&db.migrations)?,
+        targets: runtime_fleet::dedup(targets),
+    }])
+}
+
+/// The d1kit blocks of the wrangler file (top level, or `[env.NAME]`), one group per selected
+/// configured database.
+fn from_wrangler_file(
+    krate: &Crate,
+    args: &FleetArgs,
+    command: &str,
+) -> Result<Vec<Group>, Diagnostics> {
+    if let Some(env) = &args.env {
+        if !krate.config.environments.contains(env) {
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "no environment `{env}` in `package.metadata.d1kit.environments`: d1kit writes no blocks under [env.{env}]"
+            ))
+            .with_help(match krate.config.environments.len() {
+                0 => "no environments are configured".to_string(),
+                _ => format!("configured: {}", krate.config.environments.join(", ")),
+            })]));
+        }
+    }
+    let synced = krate.sync_wrangler(
+        false,
+        &format!("no databases to {command}"),
+        "the fleet is the databases the wrangler file's d1kit blocks bind: create an empty wrangler.toml and run `d1kit config` (or `cargo build`), or name the databases with --database-id",
+    )?;
+    let shown = krate.shown(&synced.file.path);
+    let changes = &synced.rewrite.changes;
+    if !changes.is_empty() {
+        eprint!(
+            "note: {shown} is out of date; the fleet is taken as `d1kit config` (or `cargo build`) would leave it:\n{}",
+            config::change_list(changes)
+        );
+    }
+    let blocks = wrangler::file_blocks(&synced.rewrite.text, &synced.file)?;
+    let scope = match &args.env {
+        None => "the top level".to_string(),
+        Some(env) => format!("[env.{env}]"),
+    };
+    let bindings = krate.bindings(args.database.as_deref())?;
+    let mut groups = Vec::new();
+    let mut unprovisioned: Vec<&FileBlock> = Vec::new();
+    for db in &krate.config.databases {
+        let mine = db.bindings();
+        let selected: Vec<&FileBlock> = blocks
+            .iter()
+            .filter(|b| b.env == args.env)
+            .filter(|b| {
+                b.binding
+                    .as_ref()
+                    .is_some_and(|x| mine.contains(x) && bindings.contains(x))
+            })
+            .collect();
+        if selected.is_empty() {
+            continue;
+        }
+        let mut targets = Vec::new();
+        for b in selected {
+            let id = if args.remote {
+                if b.has_placeholder_id() {
+                    unprovisioned.push(b);
+                }
+                b.database_id.as_deref()
+            } else {
+                b.local_id()
+            };
+            let Some(id) = id else {
+                return Err(Diagnostics(vec![Diagnostic::error(format!(
+                    "{shown}: {} has no database_id",
+                    b.describe()
+                ))
+                .with_help("run `d1kit config` (or `cargo build`) to write it")]));
+            };
+            let label = b.binding.clone().unwrap_or_default();
+            targets.push(Target::new(label, id));
+        }
+        groups.push(Group {
+            database: db.name.clone(),
+            migrations: load_migrations(&db.migrations)?,
+            targets: runtime_fleet::dedup(targets),
+        });
+    }
+    if !unprovisioned.is_empty() {
+        let list: Vec<String> = unprovisioned.iter().map(|b| b.describe()).collect();
+        return Err(Diagnostics(vec![Diagnostic::error(format!(
+            "{shown}: {} of {scope} still {} d1kit's placeholder id, not a database on Cloudflare: {}",
+            count(unprovisioned.len(), "block"),
+            if unprovisioned.len() == 1 { "holds" } else { "hold" },
+            list.join(", ")
+        ))
+        .with_help("run `d1kit provision --remote` first: it creates the databases and writes their ids")]));
+    }
+    if groups.is_empty() {
+        return Err(error(format!(
+            "{shown} has no d1kit blocks at {scope}: no databases to {command}"
+        )));
+    }
+    Ok(groups)
+}
+
+/// The migrations of `dir`, as the runtime takes them (leaked: the command is short-lived);
+/// the set's warnings are printed.
+fn load_migrations(dir: &std::path::Path) -> Result<&'static [Migration], Diagnostics> {
+    let set = migrations::load(dir)?;
+    for w in &set.warnings {
+        report::eprint(w, None);
+    }
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let list: Vec<Migration> = set
+        .migrations
+        .into_iter()
+        .map(|m| {
+            let sql = leak(m.sql);
+            let statements: Vec<&'static str> = d1_codegen::lex::split_statements(sql)
+                .iter()
+                .map(|st| st.text(sql))
+                .collect();
+            Migration {
+                name: leak(m.name),
+                sql,
+                statements: Box::leak(statements.into_boxed_slice()),
+                checksum: leak(m.checksum),
+            }
+        })
+        .collect();
+    Ok(Box::leak(list.into_boxed_slice()))
+}
+
+/// The exit status of a fleet command whose databases need a person: one failed, or (dry
+/// run, status) something is pending, edited or unknown, or drifts.
+const ATTENTION: u8 = 1;
+
+/// Runs a fleet command: loads the fleet `args` select (for `command`, as error messages name
+/// it), then `body`, which prints its report and tells whether something needs attention
+/// (exit status 1). A usage or configuration error is exit status 2.
+pub fn command(
+    args: &FleetArgs,
+    command: &str,
+    body: impl FnOnce(&Fleet) -> Result<bool, Diagnostics>,
+) -> ExitCode {
+    let result = Fleet::load(args, command).and_then(|fleet| body(&fleet));
+    match result {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(ATTENTION),
+        Err(d) => failed(args.format, &d),
+    }
+}
+
+/// A usage or configuration error: printed (as `{"errors"}` on stdout with `--format json`),
+/// exit status 2.
+fn failed(format: Format, d: &Diagnostics) -> ExitCode {
+    if format == Format::Json {
+        println!("{}", report::json_errors(d));
+    }
+    config::failed(d)
+}
+
+/// The first 8 characters of an id, for tables.
+pub fn short_id(id: &str) -> String {
+    match id.char_indices().nth(8) {
+        Some((i, _)) => format!("{}…", &id[..i]),
+        None => id.to_string(),
+    }
+}
+
+/// The first line of `text`, at most `max` characters (`…` when cut).
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() <= max && !text.contains('\n') {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// Rows under their headers, columns left-aligned two spaces apart.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+            .chain([headers[i].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..headers.len()).map(width).collect();
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            out.push_str(c);
+            let pad = widths[i].saturating_sub(c.chars().count()) + 2;
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+        format!("{}\n", out.trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Runs `work` on each item with at most `concurrency` threads (items taken in order), calling
+/// `done` as each finishes; the results in the items' order.
+pub fn each<T: Sync, R: Send>(
+    items: &[T],
+    concurrency: usize,
+    work: impl Fn(&T) -> R + Sync,
+    done: impl Fn(&R) + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency.clamp(1, items.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = items.get(i) else { return };
+                let r = work(item);
+                done(&r);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
