@@ -297,7 +297,11 @@ async fn attempt<E: Executor, Open: Fn(&Target) -> Result<E>>(
     before: &mut Option<Vec<String>>,
 ) -> Result<()> {
     let db = open(target)?;
-    let state = migrate::applied(&db).await?;
+    let state = if options.dry_run {
+        migrate::read_applied(&db).await?
+    } else {
+        migrate::applied(&db).await?
+    };
     let plan = migrate::plan(&state, migrations);
     match before {
         None => {
@@ -678,6 +682,13 @@ mod tests {
             .iter()
             .all(|d| d.pending == ["0001_a.sql", "0002_b.sql"]));
         assert_eq!(plan.applied(), 0);
+        // The dry run created no table in any database.
+        let db = Local::open(dir.join("0.sqlite")).unwrap();
+        let n: i64 = db
+            .connection()
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
         let done = run(targets.clone(), M, &Options::default(), open, |_| {});
         assert_eq!(done.applied(), 12);
         assert!(done.databases.iter().all(|d| d.status() == "applied"));

@@ -77,6 +77,35 @@ pub async fn applied<E: Executor + ?Sized>(db: &E) -> Result<Applied> {
     })
 }
 
+/// Reads what `db` has applied and changes nothing: a database without wrangler's table has
+/// applied nothing (for dry runs and status). Up to two requests over REST.
+pub async fn read_applied<E: Executor + ?Sized>(db: &E) -> Result<Applied> {
+    let tables = db
+        .all(Sql::<(String,)>::new(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' \
+             AND name IN ('d1_migrations', 'd1kit_migrations')",
+            Vec::new(),
+        ))
+        .await?;
+    let has = |table: &str| tables.iter().any(|(t,)| t == table);
+    let names = Sql::<(String,)>::new("SELECT name FROM d1_migrations ORDER BY id", Vec::new());
+    let sums =
+        Sql::<(String, String)>::new("SELECT name, sha256 FROM d1kit_migrations", Vec::new());
+    let (names, checksums) = match (has("d1_migrations"), has("d1kit_migrations")) {
+        (true, true) => {
+            let (n, c) = db.batch((names, sums)).await?;
+            (n.rows, c.rows)
+        }
+        (true, false) => (db.all(names).await?, Vec::new()),
+        (false, true) => (Vec::new(), db.all(sums).await?),
+        (false, false) => (Vec::new(), Vec::new()),
+    };
+    Ok(Applied {
+        names: names.into_iter().map(|(n,)| n).collect(),
+        checksums: checksums.into_iter().collect(),
+    })
+}
+
 /// Compares what a database has applied with `migrations`.
 pub fn plan(applied: &Applied, migrations: &[Migration]) -> Plan {
     let mut plan = Plan {
@@ -260,6 +289,24 @@ mod tests {
             checksum: "2",
         },
     ];
+
+    #[test]
+    fn read_applied_creates_nothing() {
+        let db = Local::open_in_memory().unwrap();
+        assert_eq!(
+            crate::block_on(read_applied(&db)).unwrap(),
+            Applied::default()
+        );
+        let tables: i64 = db
+            .connection()
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+        db.migrate(M).unwrap();
+        let state = crate::block_on(read_applied(&db)).unwrap();
+        assert_eq!(state.names, vec!["0001_a.sql", "0002_b.sql"]);
+        assert_eq!(state.checksums.len(), 2);
+    }
 
     #[test]
     fn check_names_the_migrations_the_database_lacks() {
