@@ -100,11 +100,6 @@ impl Fleet {
     /// a note on stderr says when it is out of date).
     pub fn load(args: &FleetArgs, command: &str) -> Result<Fleet, Diagnostics> {
         let krate = Crate::load(args.manifest_path.clone())?;
-        let groups = if args.database_ids.is_empty() {
-            from_wrangler_file(&krate, args, command)?
-        } else {
-            from_ids(&krate, args)?
-        };
         let backend = if args.remote {
             let client = api::client(
                 "`--remote` reaches the databases through Cloudflare's API",
@@ -113,6 +108,15 @@ impl Fleet {
             Backend::Remote(client.with_request_budget(REQUESTS_PER_WINDOW, WINDOW))
         } else {
             Backend::Local(krate.persist_to(args.persist_to.as_deref()))
+        };
+        let groups = if let Some(directory) = &args.tenants_in {
+            let ids = tenants_in(&backend, directory)?;
+            from_ids(&krate, args, ids)?
+        } else if args.database_ids.is_empty() {
+            from_wrangler_file(&krate, args, command)?
+        } else {
+            let ids = args.database_ids.iter().map(|id| (id.clone(), id.clone()));
+            from_ids(&krate, args, ids.collect())?
         };
         Ok(Fleet {
             groups,
@@ -171,8 +175,40 @@ impl Fleet {
     }
 }
 
-/// `--database-id`s: one group, with --database's migrations (or the only database's).
-fn from_ids(krate: &Crate, args: &FleetArgs) -> Result<Vec<Group>, Diagnostics> {
+/// The tenants and database ids recorded in the directory kept in database `id`.
+fn tenants_in(backend: &Backend, id: &str) -> Result<Vec<(String, String)>, Diagnostics> {
+    let db = match backend {
+        Backend::Local(dir) => {
+            let path = local::wrangler_state_file(dir, id);
+            if !path.exists() {
+                return Err(error(format!(
+                    "--tenants-in {id}: no local database with that id ({} does not exist)",
+                    path.display()
+                )));
+            }
+            Db::Local(local::Database::open(path).map_err(|e| error(e.to_string()))?)
+        }
+        Backend::Remote(client) => Db::Remote(client.database(id)),
+    };
+    let rows = d1_runtime::block_on(db.all(d1_runtime::Sql::<(String, String)>::new(
+        "SELECT tenant, database_id FROM d1kit_tenant_databases ORDER BY tenant",
+        Vec::new(),
+    )))
+    .map_err(|e| {
+        error(format!(
+            "--tenants-in {id}: reading its directory (table d1kit_tenant_databases): {e}"
+        ))
+    })?;
+    Ok(rows)
+}
+
+/// Listed databases (`--database-id`s, or a directory's tenants): `(label, id)` pairs, one
+/// group, with --database's migrations (or the only database's).
+fn from_ids(
+    krate: &Crate,
+    args: &FleetArgs,
+    ids: Vec<(String, String)>,
+) -> Result<Vec<Group>, Diagnostics> {
     let databases = &krate.config.databases;
     let db = match &args.database {
         None if databases.len() > 1 => {
@@ -194,10 +230,9 @@ fn from_ids(krate: &Crate, args: &FleetArgs) -> Result<Vec<Group>, Diagnostics> 
             .database(name.as_deref())
             .map_err(|d| Diagnostics(vec![d]))?,
     };
-    let targets = args
-        .database_ids
-        .iter()
-        .map(|id| Target::new(id.clone(), id.clone()))
+    let targets = ids
+        .into_iter()
+        .map(|(label, id)| Target::new(label, id))
         .collect();
     Ok(vec![Group {
         database: db.name.clone(),

@@ -167,6 +167,11 @@ struct FleetArgs {
     /// databases are configured).
     #[arg(long = "database-id", value_name = "ID", num_args = 1.., conflicts_with = "env")]
     database_ids: Vec<String>,
+    /// Every tenant database recorded in the directory kept in database ID (the
+    /// `d1kit_tenant_databases` table that `rest::Tenants` fills), instead of the wrangler
+    /// file's blocks. Their migrations are --database's.
+    #[arg(long = "tenants-in", value_name = "ID", conflicts_with_all = ["env", "database_ids"])]
+    tenants_in: Option<String>,
     /// wrangler's --persist-to: the directory holding `v3/d1` (--local; default:
     /// `.wrangler/state` beside the wrangler file).
     #[arg(long, value_name = "DIR", requires = "local")]

@@ -670,3 +670,35 @@ fn usage_and_configuration_errors_exit_2() {
     assert!(row(&out, "x").contains("0 → 3"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn tenants_in_migrates_every_database_a_directory_records() {
+    let dir = krate("tenants-in", 1);
+    let state = dir.join(".wrangler/state");
+    // The directory's own database: the table rest::Tenants fills, three tenants recorded.
+    let path = wrangler_state_file(&state, "directory-db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let directory = Database::open(&path).unwrap();
+    directory
+        .connection()
+        .execute_batch(
+            "CREATE TABLE d1kit_tenant_databases (tenant TEXT PRIMARY KEY, database_id TEXT NOT NULL, created_at TEXT);
+             INSERT INTO d1kit_tenant_databases VALUES ('alice', 'db-alice', NULL), ('bob', 'db-bob', NULL), ('carol', 'db-carol', NULL);",
+        )
+        .unwrap();
+    let (code, report) = json(
+        &dir,
+        &["migrate", "--local", "--tenants-in", "directory-db"],
+        None,
+    );
+    assert_eq!(code, 0, "{report}");
+    for tenant in ["alice", "bob", "carol"] {
+        assert_eq!(entry(&report, tenant)["id"], format!("db-{tenant}"));
+        assert_eq!(applied(&local(&dir, &format!("db-{tenant}"))), ALL);
+    }
+    assert_eq!(report["databases"].as_array().unwrap().len(), 3);
+    // A directory that is not there is a clear error, not an empty fleet.
+    let (code, out, err) = run(&dir, &["migrate", "--local", "--tenants-in", "nope"], None);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--tenants-in nope"), "{err}");
+}
