@@ -16,9 +16,12 @@ n="${1:-200}"
 . scripts/tools.sh
 install_wrangler
 
-step "building d1kit (release)"
-cargo build --release -q -p d1-cli
-d1kit="${CARGO_TARGET_DIR:-$root/target}/release/d1kit"
+# D1KIT_BENCH_PROFILE=dev measures the debug build (no release build to wait for; slower d1kit).
+profile="${D1KIT_BENCH_PROFILE:-release}"
+step "building d1kit ($profile)"
+cargo build --profile "$profile" -q -p d1-cli
+dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
+d1kit="${CARGO_TARGET_DIR:-$root/target}/$dir/d1kit"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -7,10 +7,10 @@ mod decode;
 mod encode;
 mod error;
 mod executor;
-#[cfg(any(feature = "worker", feature = "rest"))]
-mod js_number;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fleet;
+#[cfg(any(feature = "worker", feature = "rest"))]
+mod js_number;
 pub mod migrate;
 pub mod route;
 mod row;
