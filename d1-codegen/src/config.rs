@@ -591,6 +591,31 @@ mod tests {
     }
 
     #[test]
+    fn location_hint_and_jurisdiction_are_checked_at_their_key() {
+        let ok = "[package.metadata.d1kit.databases.users]\nlocation_hint = \"weur\"\njurisdiction = \"eu\"\n";
+        let c = parse(ok, Path::new("/a"), Path::new("/a/Cargo.toml")).unwrap();
+        let db = c.database(None).unwrap();
+        assert_eq!(db.location_hint.as_deref(), Some("weur"));
+        assert_eq!(db.jurisdiction.as_deref(), Some("eu"));
+        let bad = "[package.metadata.d1kit.databases.users]\nlocation_hint = \"mars\"\njurisdiction = \"moon\"\n";
+        let e = errors(bad);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].message
+                .contains("databases.users.location_hint` = `mars`"),
+            "{}",
+            e[0].message
+        );
+        assert!(e[0].help.as_deref().unwrap().contains("wnam"));
+        assert!(
+            e[1].message
+                .contains("databases.users.jurisdiction` = `moon`"),
+            "{}",
+            e[1].message
+        );
+    }
+
+    #[test]
     fn databases_and_defaults() {
         let text = "[package.metadata.d1kit]\nwrangler = \"wrangler.toml\"\n[package.metadata.d1kit.databases.users]\nmigrations = \"migrations/users\"\nshards = 8\ntenant_column = \"user_id\"\n";
         let c = parse(text, Path::new("/app"), Path::new("/app/Cargo.toml")).unwrap();
