@@ -101,7 +101,8 @@ fn live_drift(
         match live {
             Ok(live) => return Ok(fleet::drift(expected, &live)),
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                std::thread::sleep(Duration::from_millis(250) * (1 << attempt));
+                let base = Duration::from_millis(250);
+                std::thread::sleep(d1_runtime::backoff(base, attempt, Duration::from_secs(60)));
             }
             Err(e) => return Err(e),
         }

@@ -272,7 +272,11 @@ async fn one<E: Executor, Open: Fn(&Target) -> Result<E>>(
             }
             Err(e) if e.is_transient() && report.attempts < options.attempts.max(1) => {
                 report.error = Some(e.to_string());
-                std::thread::sleep(backoff(options.base_delay, report.attempts));
+                std::thread::sleep(crate::backoff(
+                    options.base_delay,
+                    report.attempts,
+                    Duration::from_secs(60),
+                ));
             }
             Err(e) => {
                 report.error = Some(e.to_string());
@@ -334,19 +338,6 @@ async fn attempt<E: Executor, Open: Fn(&Target) -> Result<E>>(
     let result = migrate::migrate_from(&db, migrations, &state, done).await;
     report.pending.retain(|name| !done.applied.contains(name));
     result
-}
-
-/// Full-jitter exponential backoff before retry `n` (1-based), at most a minute.
-fn backoff(base: Duration, n: u32) -> Duration {
-    let cap = base
-        .saturating_mul(1 << n.min(16))
-        .min(Duration::from_secs(60));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    let nanos = now.map_or(0, |d| d.subsec_nanos()) as u64
-        ^ (std::process::id() as u64).rotate_left(17)
-        ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let unit = (nanos.wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 11) as f64 / (1u64 << 53) as f64;
-    cap.mul_f64(0.5 + 0.5 * unit)
 }
 
 /// One schema object of a database: a table, index, view or trigger, with its columns for a

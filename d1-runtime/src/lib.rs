@@ -2,6 +2,7 @@
 //! default feature; `worker`: workers-rs D1 bindings on wasm32), rows decoded without panics, tenants
 //! routed to their database, migrations applied as wrangler applies them.
 
+mod backoff;
 mod database;
 mod decode;
 mod encode;
@@ -40,6 +41,7 @@ macro_rules! __database_runtime {
     ($db:ident) => {};
 }
 
+pub use backoff::backoff;
 pub use database::{Database, Migration, TenantKey, TenantQuery};
 pub use decode::Decode;
 pub use encode::{param, Bind};

@@ -53,7 +53,7 @@ pub struct Retry {
     pub attempts: u32,
     /// Attempts in all for a request answered with HTTP 429.
     pub rate_limited_attempts: u32,
-    /// The first backoff; each retry doubles it, with full jitter, up to `max_delay`.
+    /// The first backoff; each retry doubles it, with jitter ([`crate::backoff`]), up to `max_delay`.
     pub base_delay: Duration,
     /// The longest backoff, and the longest `retry-after` honoured as is.
     pub max_delay: Duration,
@@ -364,18 +364,13 @@ impl Client {
             if !replayable || transient >= self.retry.attempts {
                 return Err(failure);
             }
-            sleep(self.backoff(transient)).await;
+            sleep(crate::backoff(
+                self.retry.base_delay,
+                transient,
+                self.retry.max_delay,
+            ))
+            .await;
         }
-    }
-
-    /// Full-jitter exponential backoff before retry number `n` (1-based).
-    fn backoff(&self, n: u32) -> Duration {
-        let cap = self
-            .retry
-            .base_delay
-            .saturating_mul(1 << n.min(16))
-            .min(self.retry.max_delay);
-        cap.mul_f64(0.5 + 0.5 * jitter())
     }
 }
 
@@ -963,18 +958,6 @@ impl Gate {
             state.paused_until = until;
         }
     }
-}
-
-/// A number in `0..1`, different on every call (backoff jitter; not for secrets).
-fn jitter() -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let seed = now_ms().to_bits() ^ STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    let mut x = seed.wrapping_mul(0xbf58_476d_1ce4_e5b9) | 1;
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 29;
-    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(not(target_arch = "wasm32"))]
