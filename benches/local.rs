@@ -122,16 +122,27 @@ fn main() {
         return;
     }
     let (mut di, mut ri, mut ds, mut rs) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..ROUNDS {
-        // Interleaved, each on a fresh database, so drift on a shared machine hits both.
-        let a = fresh();
-        di.push(d1kit_inserts(&a));
-        let b = fresh();
-        ri.push(rusqlite_inserts(&b));
-        let (t, x) = d1kit_selects(&a);
-        ds.push(t);
-        let (u, y) = rusqlite_selects(&b);
-        rs.push(u);
+    for round in 0..ROUNDS {
+        // Interleaved, each on a fresh database, so drift on a shared machine hits both; which
+        // side goes first alternates, so neither always reads caches the other has warmed.
+        let (a, b) = (fresh(), fresh());
+        let (x, y) = if round % 2 == 0 {
+            di.push(d1kit_inserts(&a));
+            ri.push(rusqlite_inserts(&b));
+            let (t, x) = d1kit_selects(&a);
+            let (u, y) = rusqlite_selects(&b);
+            ds.push(t);
+            rs.push(u);
+            (x, y)
+        } else {
+            ri.push(rusqlite_inserts(&b));
+            di.push(d1kit_inserts(&a));
+            let (u, y) = rusqlite_selects(&b);
+            let (t, x) = d1kit_selects(&a);
+            ds.push(t);
+            rs.push(u);
+            (x, y)
+        };
         assert_eq!(x, y, "both read the same rows");
     }
     let (di, ri, ds, rs) = (median(di), median(ri), median(ds), median(rs));

@@ -25,6 +25,8 @@ pub trait Decode: Sized {
     fn decode(value: Value) -> Result<Self, String>;
 }
 
+#[cold]
+#[inline(never)]
 fn mismatch(expected: &str, found: &Value) -> String {
     if found.is_null() {
         format!(
@@ -36,12 +38,14 @@ fn mismatch(expected: &str, found: &Value) -> String {
 }
 
 impl Decode for Value {
+    #[inline]
     fn decode(value: Value) -> Result<Self, String> {
         Ok(value)
     }
 }
 
 impl<T: Decode> Decode for Option<T> {
+    #[inline]
     fn decode(value: Value) -> Result<Self, String> {
         match value {
             Value::Null => Ok(None),
@@ -51,18 +55,25 @@ impl<T: Decode> Decode for Option<T> {
 }
 
 impl Decode for i64 {
+    #[inline]
     fn decode(value: Value) -> Result<Self, String> {
         match value {
             Value::Integer(i) => Ok(i),
-            // What a Worker reads back for an integer a JavaScript number cannot hold.
-            Value::Real(r) if r.fract() == 0.0 && r.abs() >= 9_007_199_254_740_992.0 => {
-                Err(format!(
-                "expected an INTEGER (i64), found {r:?}: an integer beyond ±(2^53 - 1) reached \
-                 JavaScript as a rounded number, so its exact value is lost"
-            ))
-            }
-            v => Err(mismatch("an INTEGER (i64)", &v)),
+            v => Err(not_an_integer(v)),
         }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_an_integer(value: Value) -> String {
+    match value {
+        // What a Worker reads back for an integer a JavaScript number cannot hold.
+        Value::Real(r) if r.fract() == 0.0 && r.abs() >= 9_007_199_254_740_992.0 => format!(
+            "expected an INTEGER (i64), found {r:?}: an integer beyond ±(2^53 - 1) reached \
+             JavaScript as a rounded number, so its exact value is lost"
+        ),
+        v => mismatch("an INTEGER (i64)", &v),
     }
 }
 
@@ -80,6 +91,7 @@ macro_rules! narrow_integers {
 narrow_integers!(i8, i16, i32, u8, u16, u32, u64, usize, isize);
 
 impl Decode for f64 {
+    #[inline]
     fn decode(value: Value) -> Result<Self, String> {
         match value {
             Value::Real(r) => Ok(r),
@@ -97,6 +109,7 @@ impl Decode for f32 {
 }
 
 impl Decode for bool {
+    #[inline]
     fn decode(value: Value) -> Result<Self, String> {
         match value {
             Value::Integer(0) => Ok(false),
@@ -107,6 +120,7 @@ impl Decode for bool {
 }
 
 impl Decode for String {
+    #[inline]
     fn decode(value: Value) -> Result<Self, String> {
         match value {
             Value::Text(s) => Ok(s),
@@ -116,6 +130,7 @@ impl Decode for String {
 }
 
 impl Decode for Vec<u8> {
+    #[inline]
     fn decode(value: Value) -> Result<Self, String> {
         match value {
             Value::Blob(b) => Ok(b),

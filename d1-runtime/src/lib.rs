@@ -46,7 +46,9 @@ pub use database::{Database, Migration, TenantKey, TenantQuery};
 pub use decode::Decode;
 pub use encode::{param, Bind};
 pub use error::{Error, Result};
-pub use executor::{Batch, Executor, Query, RawResults, Results, RunResult, Sql, Statement};
+pub use executor::{
+    Batch, Executor, Params, Query, RawResults, Results, RunResult, Sql, Statement,
+};
 pub use row::{FromRow, OwnedRow, Row, RowSource};
 pub use value::Value;
 

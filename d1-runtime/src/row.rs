@@ -28,26 +28,43 @@ impl<'r> Row<'r> {
     }
 
     /// Decodes column `index`, whose expected name is `name` (used in errors).
+    #[inline]
     pub fn get<T: Decode>(&mut self, index: usize, name: &str) -> Result<T> {
-        let value = self.source.take(index).ok_or_else(|| Error::Decode {
-            column: name.to_owned(),
-            message: format!(
+        // The errors are built out of line: this runs once per column of every row.
+        match self.source.take(index) {
+            Some(value) => match T::decode(value) {
+                Ok(value) => Ok(value),
+                Err(message) => Err(decode_error(name, message)),
+            },
+            None => Err(self.missing(index, name)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing(&self, index: usize, name: &str) -> Error {
+        decode_error(
+            name,
+            format!(
                 "the result has {} columns, there is no column {}",
                 self.source.len(),
                 index + 1
             ),
-        })?;
-        T::decode(value).map_err(|message| Error::Decode {
-            column: name.to_owned(),
-            message,
-        })
+        )
     }
 
-    /// The name of column `index` for an error message (`#1` when the backend has none).
-    fn positional_name(&self, index: usize) -> String {
-        match self.source.name(index) {
-            Some(name) => name.to_owned(),
-            None => format!("#{}", index + 1),
+    /// Decodes column `index` of a row read by position (tuples): the column is named in an
+    /// error by the backend's name for it, or `#1`.. when it has none.
+    fn get_at<T: Decode>(&mut self, index: usize) -> Result<T> {
+        match self.source.take(index) {
+            Some(value) => T::decode(value).map_err(|message| {
+                let name = match self.source.name(index) {
+                    Some(name) => name.to_owned(),
+                    None => format!("#{}", index + 1),
+                };
+                decode_error(&name, message)
+            }),
+            None => Err(self.missing(index, &format!("#{}", index + 1))),
         }
     }
 
@@ -60,6 +77,15 @@ impl<'r> Row<'r> {
                 message: "the result has no column of this name".to_owned(),
             })?;
         self.get(index, name)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn decode_error(column: &str, message: String) -> Error {
+    Error::Decode {
+        column: column.to_owned(),
+        message,
     }
 }
 
@@ -81,7 +107,7 @@ macro_rules! tuple_rows {
         /// Columns by position, for queries written by hand.
         impl<$($t: Decode),+> FromRow for ($($t,)+) {
             fn from_row(row: &mut Row<'_>) -> Result<Self> {
-                Ok(($(row.get::<$t>($i, &row.positional_name($i))?,)+))
+                Ok(($(row.get_at::<$t>($i)?,)+))
             }
         }
     };

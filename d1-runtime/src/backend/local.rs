@@ -159,34 +159,34 @@ impl Database {
     /// Runs one statement, handing each row to `each`; returns what it did.
     fn execute(
         &self,
-        statement: &Statement,
+        (text, params): (&Cow<'static, str>, &[Value]),
         measure: bool,
         each: impl FnMut(&mut dyn RowSource) -> Result<bool>,
     ) -> Result<RunResult> {
-        let sql = &*statement.sql;
+        let sql = &**text;
         self.cell.with_dependent(|conn, cache| {
             // Owned SQL, or the cache busy (a query run while rows are being read): use
             // rusqlite's cache, keyed by the text.
-            let cached = match &statement.sql {
+            let cached = match text {
                 Cow::Borrowed(text) => cache.try_borrow_mut().ok().map(|c| (text, c)),
                 Cow::Owned(_) => None,
             };
             let Some((text, mut cache)) = cached else {
                 let mut stmt = conn.prepare_cached(sql).map_err(sqlite(sql))?;
-                return run_statement(conn, &mut stmt, statement, measure, each);
+                return run_statement(conn, &mut stmt, (sql, params), measure, each);
             };
             let key = (text.as_ptr() as usize, text.len());
-            let stmt = match cache.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(conn.prepare(sql).map_err(sqlite(sql))?)
-                }
-            };
-            run_statement(conn, stmt, statement, measure, each)
+            if let Some(stmt) = cache.get_mut(&key) {
+                return run_statement(conn, stmt, (sql, params), measure, each);
+            }
+            let stmt = cache
+                .entry(key)
+                .or_insert(conn.prepare(sql).map_err(sqlite(sql))?);
+            run_statement(conn, stmt, (sql, params), measure, each)
         })
     }
 
-    fn collect<R: FromRow>(&self, statement: &Statement) -> Result<Vec<R>> {
+    fn collect<R: FromRow>(&self, statement: (&Cow<'static, str>, &[Value])) -> Result<Vec<R>> {
         let mut out = Vec::new();
         self.execute(statement, false, |source| {
             out.push(R::from_row(&mut Row::new(source))?);
@@ -198,7 +198,7 @@ impl Database {
     fn raw(&self, statement: &Statement) -> Result<RawResults> {
         let mut columns: Option<Vec<String>> = None;
         let mut rows = Vec::new();
-        let meta = self.execute(statement, true, |source| {
+        let meta = self.execute((&statement.sql, &statement.params), true, |source| {
             if columns.is_none() {
                 columns = Some(
                     (0..source.len())
@@ -223,20 +223,22 @@ impl Database {
 
 impl Executor for Database {
     async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
-        self.collect(&q.into_statement())
+        q.with_statement(|sql, params| self.collect((sql, params)))
     }
 
     async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
         let mut first = None;
-        self.execute(&q.into_statement(), false, |source| {
-            first = Some(Q::Row::from_row(&mut Row::new(source))?);
-            Ok(false)
+        q.with_statement(|sql, params| {
+            self.execute((sql, params), false, |source| {
+                first = Some(Q::Row::from_row(&mut Row::new(source))?);
+                Ok(false)
+            })
         })?;
         Ok(first)
     }
 
     async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
-        self.execute(&q.into_statement(), true, |_| Ok(true))
+        q.with_statement(|sql, params| self.execute((sql, params), true, |_| Ok(true)))
     }
 
     async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
@@ -270,22 +272,21 @@ impl Executor for Database {
 fn run_statement(
     conn: &Connection,
     stmt: &mut rusqlite::Statement<'_>,
-    statement: &Statement,
+    (sql, params): (&str, &[Value]),
     measure: bool,
     mut each: impl FnMut(&mut dyn RowSource) -> Result<bool>,
 ) -> Result<RunResult> {
-    let sql = &*statement.sql;
     let expected = stmt.parameter_count();
-    if expected != statement.params.len() {
+    if expected != params.len() {
         return Err(Error::Bind {
-            index: statement.params.len().min(expected) + 1,
+            index: params.len().min(expected) + 1,
             message: format!(
                 "the statement takes {expected} parameters, {} were given",
-                statement.params.len()
+                params.len()
             ),
         });
     }
-    for (i, value) in statement.params.iter().enumerate() {
+    for (i, value) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, value).map_err(sqlite(sql))?;
     }
     // `all` and `first` do not report what they did: skip measuring it.
@@ -352,7 +353,12 @@ impl RowSource for LocalRow<'_> {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(i) => Value::Integer(i),
             ValueRef::Real(r) => Value::Real(r),
-            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            // Valid UTF-8 (the rule) takes the fast check; only invalid bytes pay for the
+            // replacement characters.
+            ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(t).into_owned(),
+            }),
             ValueRef::Blob(b) => Value::Blob(b.to_vec()),
         })
     }
