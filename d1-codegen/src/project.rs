@@ -9,7 +9,7 @@ use crate::Analyzer;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// A database ready to check queries.
 #[derive(Debug)]
@@ -66,11 +66,58 @@ fn stamp(path: &Path) -> Stamp {
     }
 }
 
-/// A per-process cache: path → (stamp when loaded, what was loaded, errors included).
-type Cache<T> = Mutex<HashMap<PathBuf, (Stamp, Result<T, Diagnostics>)>>;
+/// A per-process cache: path → what was loaded from it (errors included), with the stamp it
+/// was loaded at and when that stamp was last compared with the disk.
+type Cache<T> = Mutex<HashMap<PathBuf, Entry<T>>>;
 
-fn configs() -> &'static Cache<Config> {
-    static CACHE: OnceLock<Cache<Config>> = OnceLock::new();
+struct Entry<T> {
+    stamp: Stamp,
+    checked: Instant,
+    value: Result<T, Diagnostics>,
+}
+
+/// How long a stamp is trusted before the files are looked at again. Within one compiler
+/// process the files do not change; in a long-lived one (rust-analyzer's proc-macro server)
+/// an edit is seen this much later at most. Looking every call cost a `read_dir` and a `stat`
+/// per migration file on every macro call: a tenth of an expansion.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// The cached value for `path` if it is still current (looked at within [`RECHECK`], or its
+/// stamp unchanged), else a fresh `load()`, cached.
+fn cached<T: Clone>(
+    cache: &Cache<T>,
+    path: &Path,
+    key: &Path,
+    current: impl Fn(&T) -> bool,
+    load: impl FnOnce() -> Result<T, Diagnostics>,
+) -> Result<T, Diagnostics> {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let usable = |e: &Entry<T>| e.value.as_ref().map_or(true, &current);
+    if let Some(entry) = cache.get_mut(key).filter(|e| usable(e)) {
+        if entry.checked.elapsed() < RECHECK {
+            return entry.value.clone();
+        }
+        let now = stamp(path);
+        if entry.stamp == now {
+            entry.checked = Instant::now();
+            return entry.value.clone();
+        }
+    }
+    let stamp = stamp(path);
+    let value = load();
+    cache.insert(
+        key.to_owned(),
+        Entry {
+            stamp,
+            checked: Instant::now(),
+            value: value.clone(),
+        },
+    );
+    value
+}
+
+fn configs() -> &'static Cache<Arc<Config>> {
+    static CACHE: OnceLock<Cache<Arc<Config>>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
@@ -95,18 +142,15 @@ pub fn manifest_dir() -> Result<PathBuf, Diagnostics> {
 }
 
 /// The configuration of the crate at `root`, read once per process while Cargo.toml is unchanged.
-pub fn config(root: &Path) -> Result<Config, Diagnostics> {
+pub fn config(root: &Path) -> Result<Arc<Config>, Diagnostics> {
     let manifest = root.join("Cargo.toml");
-    let now = stamp(&manifest);
-    let mut cache = configs().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((s, c)) = cache.get(root) {
-        if *s == now {
-            return c.clone();
-        }
-    }
-    let loaded = config::load(root);
-    cache.insert(root.to_owned(), (now, loaded.clone()));
-    loaded
+    cached(
+        configs(),
+        &manifest,
+        root,
+        |_| true,
+        || config::load(root).map(Arc::new),
+    )
 }
 
 /// The database `name` (or the only one) of the crate being compiled, loaded and migrated once
@@ -114,23 +158,22 @@ pub fn config(root: &Path) -> Result<Config, Diagnostics> {
 pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
     let root = manifest_dir()?;
     let config = config(&root)?;
-    let db = config
-        .database(name)
-        .map_err(|d| Diagnostics(vec![d]))?
-        .clone();
-    let now = stamp(&db.migrations);
-    let mut cache = databases().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((s, loaded)) = cache.get(&db.migrations) {
-        let same_config = loaded
-            .as_ref()
-            .map_or(true, |l| l.lock().is_ok_and(|l| l.database == db));
-        if *s == now && same_config {
-            return loaded.clone();
-        }
-    }
-    let loaded = load(db.clone(), root.join("Cargo.toml"));
-    cache.insert(db.migrations.clone(), (now, loaded.clone()));
-    loaded
+    let db = config.database(name).map_err(|d| Diagnostics(vec![d]))?;
+    // The same directory under another configuration (say, a changed tenant column) reloads.
+    let same_config = |l: &Shared| l.lock().is_ok_and(|l| l.database == *db);
+    cached(
+        databases(),
+        &db.migrations,
+        &db.migrations,
+        same_config,
+        || {
+            // A missing directory is reported at its key in Cargo.toml.
+            if let Some(d) = config::check_migrations_dir(&config, db) {
+                return Err(Diagnostics(vec![d]));
+            }
+            load(db.clone(), root.join("Cargo.toml"))
+        },
+    )
 }
 
 fn load(database: DatabaseConfig, manifest: PathBuf) -> Result<Shared, Diagnostics> {
