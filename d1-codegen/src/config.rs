@@ -524,35 +524,40 @@ pub fn is_js_identifier(s: &str) -> bool {
 
 /// Checks what [`parse`] cannot without the file system: every migrations directory exists.
 pub fn check_files(config: &Config) -> Vec<Diagnostic> {
-    let manifest = config.root.join("Cargo.toml");
-    let mut errors = Vec::new();
-    for db in &config.databases {
-        if db.migrations.is_dir() {
-            continue;
-        }
-        let key = format!("databases.{}.migrations", db.name);
-        let shown = db
-            .migrations
-            .strip_prefix(&config.root)
-            .unwrap_or(&db.migrations)
-            .display()
-            .to_string();
-        let mut d = match config.key_location(&key) {
-            Some(l) => Diagnostic::error(format!(
-                "migrations directory `{shown}` of `package.metadata.d1kit.{key}` does not exist"
-            ))
-            .at(l, 1),
-            None => Diagnostic::error(format!(
-                "migrations directory `{shown}` of database `{}` does not exist (the default of `package.metadata.d1kit.{key}`)",
-                db.name
-            )),
-        };
-        d = d
-            .in_file(&manifest)
-            .with_help("create it (`wrangler d1 migrations create <DB> <name>` does), or set `migrations` under [package.metadata.d1kit.databases.<name>] in Cargo.toml");
-        errors.push(d);
+    config
+        .databases
+        .iter()
+        .filter_map(|db| check_migrations_dir(config, db))
+        .collect()
+}
+
+/// The error for `db`'s migrations directory when it does not exist, at its key in Cargo.toml
+/// (or naming the default when the key was not written).
+pub fn check_migrations_dir(config: &Config, db: &DatabaseConfig) -> Option<Diagnostic> {
+    if db.migrations.is_dir() {
+        return None;
     }
-    errors
+    let manifest = config.root.join("Cargo.toml");
+    let key = format!("databases.{}.migrations", db.name);
+    let shown = db
+        .migrations
+        .strip_prefix(&config.root)
+        .unwrap_or(&db.migrations)
+        .display()
+        .to_string();
+    let d = match config.key_location(&key) {
+        Some(l) => Diagnostic::error(format!(
+            "migrations directory `{shown}` of `package.metadata.d1kit.{key}` does not exist"
+        ))
+        .at(l, 1),
+        None => Diagnostic::error(format!(
+            "migrations directory `{shown}` of database `{}` does not exist (the default of `package.metadata.d1kit.{key}`)",
+            db.name
+        )),
+    };
+    Some(d.in_file(&manifest).with_help(
+        "create it (`wrangler d1 migrations create <DB> <name>` does), or set `migrations` under [package.metadata.d1kit.databases.<name>] in Cargo.toml",
+    ))
 }
 
 impl Config {

@@ -138,7 +138,12 @@ pub fn sql_as(input: TokenStream) -> Result<TokenStream> {
         }
         rest.extend(p);
     }
-    Ok(quote!(#tramp!{ @query (#ty) (#db) #rest }))
+    // The bound names a type without `#[derive(Row)]` as such; its trampoline is then missing
+    // too, which rustc reports as an unknown macro.
+    Ok(quote!({
+        const _: () = ::d1kit::__private::assert_row::<#ty>();
+        #tramp!{ @query (#ty) (#db) #rest }
+    }))
 }
 
 /// What a trampoline passes on: `[Name { field: Type, .. }] @query (Path) (db?) "SQL", args..`

@@ -113,6 +113,10 @@ pub mod __private {
         value.bind()
     }
 
+    /// Compiles only for a row type: what `sql_as!(Type, ..)` asks of `Type`, so that a type
+    /// without `#[derive(Row)]` is named as such, beside rustc's "cannot find macro".
+    pub const fn assert_row<R: crate::FromRow>() {}
+
     /// A value of the query's row type, for type assertions in generated tests; never called.
     pub fn row_of<Q: crate::Query>(_: &Q) -> Q::Row {
         unreachable!("row_of is only for type checking")

@@ -418,13 +418,37 @@ impl Analyzer {
             Diagnostic::error(format!(
                 "wrong number of arguments to function `{name}`{takes}"
             ))
+        } else if let Some((values, columns)) = values_for_columns(&message) {
+            Diagnostic::error(format!(
+                "this INSERT lists {columns} column{} but gives {values} value{}",
+                plural(columns),
+                plural(values)
+            ))
+            .with_help("give one value per listed column, in the same order")
+        } else if let Some((table, columns, values)) = values_for_table(&message) {
+            Diagnostic::error(format!(
+                "`{table}` has {columns} column{} but this INSERT gives {values} value{}",
+                plural(columns),
+                plural(values)
+            ))
+            .with_help(format!(
+                "name the columns the values are for: `INSERT INTO {table} (column, ..) VALUES (..)`"
+            ))
         } else if let Some(name) = message.strip_prefix("ambiguous column name: ") {
             Diagnostic::error(format!("ambiguous column `{name}`"))
                 .with_help("qualify it with its table's name or alias")
         } else {
             Diagnostic::error(message.clone())
         };
-        if let Some(offset) = offset.filter(|o| *o < sql.len()) {
+        // SQLite gives no offset for some errors: a values count points at VALUES, anything
+        // else at the statement, so every error still has a line and column.
+        let values_error =
+            values_for_columns(&message).is_some() || values_for_table(&message).is_some();
+        let offset = offset.filter(|o| *o < sql.len()).or_else(|| {
+            let token = |t: &&lex::Token| !values_error || t.is_word(text, "VALUES");
+            tokens.iter().find(token).map(|t| t.start)
+        });
+        if let Some(offset) = offset {
             let len = lex::tokenize(&sql[offset..]).first().map_or(1, |t| t.end);
             d = d.at(Location::at(sql, offset), len);
         }
@@ -815,6 +839,29 @@ impl<'a> Walker<'a> {
             rowid,
             merged: Default::default(),
         })
+    }
+}
+
+/// SQLite's `N values for M columns` (an INSERT with a column list): `(N, M)`.
+fn values_for_columns(message: &str) -> Option<(u64, u64)> {
+    let (values, rest) = message.split_once(" values for ")?;
+    let columns = rest.strip_suffix(" columns")?;
+    Some((values.parse().ok()?, columns.parse().ok()?))
+}
+
+/// SQLite's `table T has M columns but N values were supplied`: `(T, M, N)`.
+fn values_for_table(message: &str) -> Option<(&str, u64, u64)> {
+    let (table, rest) = message.strip_prefix("table ")?.split_once(" has ")?;
+    let (columns, rest) = rest.split_once(" columns but ")?;
+    let values = rest.strip_suffix(" values were supplied")?;
+    Some((table, columns.parse().ok()?, values.parse().ok()?))
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 

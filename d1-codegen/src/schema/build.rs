@@ -84,13 +84,34 @@ pub fn apply_migrations_within(
                 *d = None;
             }
             if let Err(e) = result {
-                let _ = conn.execute_batch("ROLLBACK");
                 let (message, offset) = sqlite_error_parts(&e);
+                let statement = st.text(&m.sql);
+                let missing = missing_table(&message);
+                // Before the rollback, so the tables this migration created count too.
+                let tables = missing.map(|_| existing_tables(&conn)).unwrap_or_default();
+                let _ = conn.execute_batch("ROLLBACK");
+                // SQLite gives no offset for an unknown table here: point at its name.
+                let offset = offset.or_else(|| {
+                    let name = missing?;
+                    lex::tokenize(statement)
+                        .iter()
+                        .find(|t| lex::unquote(t.text(statement)).eq_ignore_ascii_case(name))
+                        .map(|t| t.start)
+                });
                 let loc = Location::at(&m.sql, st.start + offset.unwrap_or(0));
                 let (message, help) = if message == "interrupted" {
                     (
                         format!("migration `{}`: a statement ran for more than {:?} on the empty schema database and was stopped", m.name, budget),
-                        Some("does it loop forever (a recursive CTE without a stop condition)?"),
+                        Some("does it loop forever (a recursive CTE without a stop condition)?".to_owned()),
+                    )
+                } else if let Some(name) = missing {
+                    (
+                        format!("migration `{}` failed: no table `{name}`", m.name),
+                        crate::diagnostic::closest(name, tables.iter().map(String::as_str))
+                            .map_or_else(
+                                || Some("no earlier statement creates it".to_owned()),
+                                |s| Some(format!("did you mean `{s}`?")),
+                            ),
                     )
                 } else {
                     (format!("migration `{}` failed: {message}", m.name), None)
@@ -114,6 +135,23 @@ pub fn apply_migrations_within(
         }
     }
     Ok(Applied { conn, warnings })
+}
+
+/// The table SQLite's "no such table: main.x" names, without the schema prefix users never
+/// wrote.
+fn missing_table(message: &str) -> Option<&str> {
+    let name = message.strip_prefix("no such table: ")?;
+    Some(name.strip_prefix("main.").unwrap_or(name))
+}
+
+/// The tables the migrations applied so far have created (for a did-you-mean).
+fn existing_tables(conn: &Connection) -> Vec<String> {
+    conn.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view')")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default()
 }
 
 fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
@@ -393,6 +431,36 @@ mod tests {
         assert_eq!(
             d.span.file.as_deref(),
             Some(std::path::Path::new("0002_bad.sql"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_table_is_named_as_written_at_its_name() {
+        let err = apply(&[
+            (
+                "0001_init.sql",
+                "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
+            ),
+            (
+                "0002_index.sql",
+                "-- lookups\nCREATE INDEX users_email ON \"user\" (email);\n",
+            ),
+        ])
+        .unwrap_err();
+        let d = &err.0[0];
+        // Not SQLite's "no such table: main.user".
+        assert_eq!(
+            d.message,
+            "migration `0002_index.sql` failed: no table `user`"
+        );
+        assert_eq!(d.help.as_deref(), Some("did you mean `users`?"));
+        let loc = d.span.location.unwrap();
+        assert_eq!((loc.line, loc.column), (2, 29), "{d}");
+
+        let err = apply(&[("0001_view.sql", "CREATE VIEW v AS SELECT 1;\nCREATE TRIGGER t AFTER INSERT ON nothing_like_it BEGIN SELECT 1; END;")]).unwrap_err();
+        assert_eq!(
+            err.0[0].help.as_deref(),
+            Some("no earlier statement creates it")
         );
     }
 

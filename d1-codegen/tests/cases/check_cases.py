@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 BASE_TYPES = {"i64", "f64", "String", "Vec<u8>", "bool", "Value"}
 QUERY_KEYS = {"name", "rule", "sql", "columns", "params"}
-INVALID_KEYS = {"name", "sql", "message", "line", "column", "suggestion"}
+INVALID_KEYS = {"name", "rule", "sql", "message", "line", "column", "suggestion"}
 
 # D1's PRAGMA allowlist (shared/D1_FACTS.md)
 D1_PRAGMAS = {
@@ -379,9 +379,27 @@ SQLITE_ERROR_KINDS = {
     "no table": lambda e, x: f"no such table: {x}" in e or f"no such table: main.{x}" in e,
     "no column": lambda e, x: ("no such column" in e or "has no column named" in e) and x in e,
     "ambiguous column": lambda e, x: f"ambiguous column name: {x}" in e,
+    "no function": lambda e, x: f"no such function: {x}" in e,
     "wrong number of arguments": lambda e, x: "wrong number of arguments" in e,
+    "values count": lambda e, x: re.search(r"\d+ values for \d+ columns|has \d+ columns but \d+ values were supplied", e),
     "syntax error": lambda e, x: "syntax error" in e,
 }
+
+# d1kit's words for SQLite's errors (its messages say the same in its own way): kind, subject.
+D1KIT_WORDINGS = [
+    (r"(no table|no column|ambiguous column|no function|duplicate result column) `([^`]+)`", None),
+    (r"wrong number of arguments to function `([^`]+)`", "wrong number of arguments"),
+    (r"this INSERT lists \d+ columns? but gives \d+ values?()", "values count"),
+    (r"`[^`]+` has \d+ columns? but this INSERT gives \d+ values?()", "values count"),
+]
+
+
+def kind_of(msg):
+    for pattern, kind in D1KIT_WORDINGS:
+        m = re.match(pattern, msg)
+        if m:
+            return (m.group(1), m.group(2)) if kind is None else (kind, m.group(1) or None)
+    return msg, None
 
 
 def check_invalid(inv, res, where, rep, engine):
@@ -389,10 +407,9 @@ def check_invalid(inv, res, where, rep, engine):
     if extra:
         rep.fail(where, f"unknown keys {sorted(extra)}")
     sql, msg = inv["sql"], inv["message"]
-    m = re.match(r"(no table|no column|ambiguous column|duplicate result column) `([^`]+)`", msg)
-    kind, subject = (m.group(1), m.group(2)) if m else (msg, None)
-    if "suggestion" in inv and kind not in ("no table", "no column"):
-        rep.fail(where, "suggestion only goes with unknown tables/columns")
+    kind, subject = kind_of(msg)
+    if "suggestion" in inv and kind not in ("no table", "no column", "no function"):
+        rep.fail(where, "suggestion only goes with unknown tables, columns and functions")
     if "suggestion" in inv and not re.fullmatch(r"did you mean `[^`]+`\?", inv["suggestion"]):
         rep.fail(where, "suggestion must read: did you mean `X`?")
     has_loc = "line" in inv or "column" in inv
@@ -412,9 +429,11 @@ def check_invalid(inv, res, where, rep, engine):
             rep.fail(where, f"[{engine}] SQLite accepts it, expected a {kind} error")
         elif not SQLITE_ERROR_KINDS[kind](res["error"], subject):
             rep.fail(where, f"[{engine}] SQLite says {res['error']!r}, expected {kind} {subject or ''}")
-        if kind in ("wrong number of arguments", "syntax error") and has_loc:
+        if kind == "syntax error" and has_loc:
             rep.fail(where, f"{kind}: no location expected")
-        if kind in ("no table", "no column", "ambiguous column"):
+        if kind == "values count" and has_loc and not re.match(r"(?i)VALUES\b", at):
+            rep.fail(where, f"location points at {at[:20]!r}, not at VALUES")
+        if kind in ("no table", "no column", "ambiguous column", "no function"):
             if not has_loc:
                 rep.fail(where, "location expected")
             elif not re.match(r"(?i)(\w+\.)?" + re.escape(subject) + r"\b", at):
