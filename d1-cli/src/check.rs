@@ -33,13 +33,14 @@ pub fn run(args: CheckArgs) -> ExitCode {
         },
         (None, None) => return fail(args.format, "give the statement with --sql or --file"),
     };
-    let (dir, configured_tenant) = match database(&args) {
+    let (dir, configured_tenant, lints) = match database(&args) {
         Ok(d) => d,
         Err(d) => return rejected(args.format, &d, None),
     };
     let tenant = args.tenant_column.clone().or(configured_tenant);
     let checks = Checks {
         tenant_column: tenant.as_deref().filter(|_| !args.cross_tenant),
+        full_scan: lints.full_scan,
     };
     let analyzer = match migrations::load(&dir).and_then(|set| Analyzer::from_migrations(&set)) {
         Ok(a) => a,
@@ -60,11 +61,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
     }
 }
 
-/// The migrations directory, and the tenant column the configuration names (none with
-/// `--migrations`).
-fn database(args: &CheckArgs) -> Result<(PathBuf, Option<String>), Diagnostics> {
+/// The migrations directory, the tenant column the configuration names (none with
+/// `--migrations`) and its lint levels (the defaults with `--migrations`).
+fn database(args: &CheckArgs) -> Result<(PathBuf, Option<String>, config::Lints), Diagnostics> {
     if let Some(dir) = &args.migrations {
-        return Ok((dir.clone(), None));
+        return Ok((dir.clone(), None, config::Lints::default()));
     }
     let cwd = std::env::current_dir().map_err(|e| {
         Diagnostics(vec![d1_codegen::Diagnostic::error(format!(
@@ -79,7 +80,7 @@ fn database(args: &CheckArgs) -> Result<(PathBuf, Option<String>), Diagnostics> 
     let db = config
         .database(args.database.as_deref())
         .map_err(|d| Diagnostics(vec![d]))?;
-    Ok((db.migrations.clone(), db.tenant_column.clone()))
+    Ok((db.migrations.clone(), db.tenant_column.clone(), db.lints))
 }
 
 fn fail(format: Format, message: &str) -> ExitCode {

@@ -171,3 +171,67 @@ fn errors_exit_2_naming_the_key_or_the_block() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `d1kit check` in `dir` (its Cargo.toml configuration): (exit code, stdout, stderr).
+fn check(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_d1kit"))
+        .arg("check")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run d1kit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_warns_of_full_scans_and_denies_them_when_configured() {
+    let schema =
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);\n";
+    let scan = "SELECT id FROM users WHERE name = ?1";
+
+    // Default: a warning on stderr, the signature as usual.
+    let dir = krate("scan-warn", "[package]\nname = \"app\"\n", None);
+    std::fs::write(dir.join("migrations/0001_init.sql"), schema).unwrap();
+    let (code, out, err) = check(&dir, &["--sql", scan, "--format", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"kind\":\"select\""), "{out}");
+    assert!(err.contains("reads every row of `users`"), "{err}");
+    // An indexed lookup says nothing.
+    let (code, _, err) = check(&dir, &["--sql", "SELECT id FROM users WHERE email = ?1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+
+    // `full_scan = "deny"`: rejected, with a line and column in the JSON.
+    let manifest =
+        "[package]\nname = \"app\"\n\n[package.metadata.d1kit.lints]\nfull_scan = \"deny\"\n";
+    let dir = krate("scan-deny", manifest, None);
+    std::fs::write(dir.join("migrations/0001_init.sql"), schema).unwrap();
+    let (code, out, _) = check(&dir, &["--sql", scan, "--format", "json"]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let e = &v["errors"][0];
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("reads every row of `users`"),
+        "{out}"
+    );
+    assert_eq!(
+        (e["line"].as_u64(), e["column"].as_u64()),
+        (Some(1), Some(16)),
+        "{out}"
+    );
+
+    // `allow`: silent.
+    let manifest =
+        "[package]\nname = \"app\"\n\n[package.metadata.d1kit.lints]\nfull_scan = \"allow\"\n";
+    let dir = krate("scan-allow", manifest, None);
+    std::fs::write(dir.join("migrations/0001_init.sql"), schema).unwrap();
+    let (code, _, err) = check(&dir, &["--sql", scan]);
+    assert_eq!((code, err.as_str()), (0, ""));
+}

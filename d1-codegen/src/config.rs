@@ -1,6 +1,7 @@
 //! `[package.metadata.d1kit]` of the application's Cargo.toml → [`Config`] (DESIGN.md §2), with wrangler's defaults when absent.
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::lint::Level;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,24 @@ pub struct DatabaseConfig {
     pub location_hint: Option<String>,
     /// The jurisdiction of databases created for it (`jurisdiction`: eu, fedramp).
     pub jurisdiction: Option<String>,
+    /// The crate's `[package.metadata.d1kit.lints]` (the same for every database).
+    pub lints: Lints,
+}
+
+/// `[package.metadata.d1kit.lints]`: how each lint is reported, `"allow"`, `"warn"` (the
+/// default) or `"deny"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lints {
+    /// `full_scan`: a query whose plan reads every row of a table ([`crate::lint::scan`]).
+    pub full_scan: Level,
+}
+
+impl Default for Lints {
+    fn default() -> Lints {
+        Lints {
+            full_scan: Level::Warn,
+        }
+    }
 }
 
 /// D1's location hints (`primary_location_hint`).
@@ -119,6 +138,13 @@ struct RawConfig {
     environments: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     databases: BTreeMap<Spanned<String>, RawDatabase>,
+    lints: Option<RawLints>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLints {
+    full_scan: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +184,7 @@ impl Config {
                 database_name: None,
                 location_hint: None,
                 jurisdiction: None,
+                lints: Lints::default(),
             }],
             keys: BTreeMap::new(),
         }
@@ -225,7 +252,7 @@ pub fn load(root: &Path) -> Result<Config, Diagnostics> {
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
+            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments`, `lints.full_scan` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }
@@ -281,6 +308,26 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
                 ));
             } else {
                 environments.push(env);
+            }
+        }
+    }
+    let mut lints = Lints::default();
+    if let Some(raw_lints) = raw.lints {
+        for (field, value, slot) in [("full_scan", raw_lints.full_scan, &mut lints.full_scan)] {
+            let Some(value) = value else { continue };
+            at(format!("lints.{field}"), value.span());
+            match Level::parse(value.get_ref()) {
+                Some(level) => *slot = level,
+                None => errors.push(
+                    error(
+                        value.span(),
+                        format!(
+                            "`package.metadata.d1kit.lints.{field}` = `{}` is not a lint level",
+                            value.get_ref()
+                        ),
+                    )
+                    .with_help("one of: \"allow\", \"warn\" (the default), \"deny\""),
+                ),
             }
         }
     }
@@ -374,6 +421,7 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
         databases.push(DatabaseConfig {
             location_hint,
             jurisdiction,
+            lints,
             migrations: root.join(migrations),
             binding,
             shards,
@@ -392,6 +440,9 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
     };
     if config.databases.is_empty() {
         config.databases = Config::default_for(root).databases;
+        for db in &mut config.databases {
+            db.lints = lints;
+        }
     }
     errors.extend(check_bindings(&config, text, path));
     if !errors.is_empty() {
@@ -593,6 +644,38 @@ mod tests {
         assert_eq!(c.databases[0].name, "db");
         assert_eq!(c.databases[0].binding, "DB");
         assert_eq!(c.databases[0].migrations, Path::new("/app/migrations"));
+    }
+
+    #[test]
+    fn lint_levels_apply_to_every_database_and_are_checked_at_their_key() {
+        let c = parse(
+            "[package]\nname = \"a\"\n",
+            Path::new("/a"),
+            Path::new("/a/Cargo.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.databases[0].lints.full_scan, Level::Warn);
+        let text = "[package.metadata.d1kit.lints]\nfull_scan = \"deny\"\n[package.metadata.d1kit.databases.users]\n[package.metadata.d1kit.databases.teams]\n";
+        let c = parse(text, Path::new("/a"), Path::new("/a/Cargo.toml")).unwrap();
+        assert!(c.databases.iter().all(|d| d.lints.full_scan == Level::Deny));
+        // With only the lints table, the default database gets them.
+        let c = parse(
+            "[package.metadata.d1kit.lints]\nfull_scan = \"allow\"\n",
+            Path::new("/a"),
+            Path::new("/a/Cargo.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.database(None).unwrap().lints.full_scan, Level::Allow);
+        let e = errors("[package.metadata.d1kit.lints]\nfull_scan = \"forbid\"\n");
+        assert!(
+            e[0].message
+                .contains("lints.full_scan` = `forbid` is not a lint level"),
+            "{e:?}"
+        );
+        let at = e[0].span.location.unwrap();
+        assert_eq!((at.line, at.column), (2, 13));
+        let e = errors("[package.metadata.d1kit.lints]\nfull_scans = \"deny\"\n");
+        assert!(e[0].message.contains("unknown field `full_scans`"), "{e:?}");
     }
 
     #[test]

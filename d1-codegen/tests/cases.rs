@@ -446,6 +446,7 @@ fn tenant_lint_sees_every_select() {
         let analyzer = Analyzer::from_migrations(&set).unwrap();
         let checks = d1_codegen::Checks {
             tenant_column: Some(column),
+            ..d1_codegen::Checks::default()
         };
         for file in case_files(&dir) {
             let cases: CaseFile = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

@@ -89,6 +89,9 @@ pub struct Checks<'a> {
     /// parameter ([`lint::tenant`]). `None` (no tenant column, or a query that opts out with
     /// `#[cross_tenant]`): not checked.
     pub tenant_column: Option<&'a str>,
+    /// The full-scan lint ([`lint::scan`]): off by default here; `d1kit check` warns, and the
+    /// macros ask for it only when the configuration denies scans (they cannot warn).
+    pub full_scan: lint::Level,
 }
 
 impl Checks<'_> {
@@ -289,6 +292,21 @@ impl Analyzer {
         }
         let params = w.finish_params();
         w.warnings.extend(lint_warnings);
+        if checks.full_scan != lint::Level::Allow {
+            let scans = lint::scan::full_scans(&self.conn, &self.schema, text, st_tokens);
+            if checks.full_scan == lint::Level::Deny && !scans.is_empty() {
+                return Err(Diagnostics(
+                    scans
+                        .into_iter()
+                        .map(|d| Diagnostic {
+                            severity: crate::diagnostic::Severity::Error,
+                            ..d
+                        })
+                        .collect(),
+                ));
+            }
+            w.warnings.extend(scans);
+        }
         Ok(Signature {
             kind,
             params,

@@ -148,6 +148,11 @@ pub(crate) fn check(
                 .tenant_column
                 .as_deref()
                 .filter(|_| !cross_tenant),
+            // A proc macro cannot warn on stable: only a denied lint is worth the plan.
+            full_scan: match loaded.database.lints.full_scan {
+                crate::lint::Level::Deny => crate::lint::Level::Deny,
+                _ => crate::lint::Level::Allow,
+            },
         };
         let sig = loaded.analyzer.analyze_with(sql, checks).map_err(|d| {
             let mut e = Errors::default();

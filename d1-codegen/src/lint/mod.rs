@@ -1,7 +1,35 @@
 //! D1's own rules (no explicit transactions, PRAGMA allowlist, no ATTACH, 100 parameters, 100 KB) checked on the tokens of a statement,
-//! and the lints on parsed statements ([`tenant`]: tenant scoping).
+//! and the lints on parsed statements ([`tenant`]: tenant scoping) and on query plans ([`scan`]:
+//! full scans).
 
+pub mod scan;
 pub mod tenant;
+
+/// How a lint is reported (`[package.metadata.d1kit.lints]`): not at all, as a warning
+/// (`d1kit check` prints it; a macro cannot warn on stable Rust, so it says nothing), or as an
+/// error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Level {
+    /// Not checked.
+    #[default]
+    Allow,
+    /// A warning.
+    Warn,
+    /// An error: the query does not compile.
+    Deny,
+}
+
+impl Level {
+    /// The level a configuration value names (`"allow"`, `"warn"`, `"deny"`).
+    pub fn parse(value: &str) -> Option<Level> {
+        match value {
+            "allow" => Some(Level::Allow),
+            "warn" => Some(Level::Warn),
+            "deny" => Some(Level::Deny),
+            _ => None,
+        }
+    }
+}
 
 use crate::diagnostic::Diagnostic;
 use crate::lex::{self, Params, StatementText, Token, TokenKind};

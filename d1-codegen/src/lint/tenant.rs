@@ -1348,6 +1348,7 @@ CREATE VIEW note_owners AS SELECT user_id FROM notes;
     fn run(a: &Analyzer, sql: &str) -> Result<Vec<String>, Vec<(String, u32, u32)>> {
         let checks = Checks {
             tenant_column: Some("user_id"),
+            ..Checks::default()
         };
         match a.analyze_with(sql, checks) {
             Ok(sig) => Ok(sig.warnings.into_iter().map(|w| w.message).collect()),
@@ -1578,6 +1579,7 @@ CREATE VIEW note_owners AS SELECT user_id FROM notes;
         let a = analyzer();
         let checks = Checks {
             tenant_column: Some("user_id"),
+            ..Checks::default()
         };
         let err = a
             .analyze_with("SELECT n.id FROM notes n WHERE n.id = ?", checks)
