@@ -17,8 +17,13 @@ fn krate(name: &str, manifest: &str, wrangler: Option<&str>) -> PathBuf {
 
 /// (exit code, stdout, stderr) of `d1kit config <args>` run in `dir`.
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    d1kit(dir, "config", args)
+}
+
+/// (exit code, stdout, stderr) of `d1kit <command> <args>` run in `dir`.
+fn d1kit(dir: &Path, command: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_d1kit"))
-        .arg("config")
+        .arg(command)
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
@@ -174,18 +179,7 @@ fn errors_exit_2_naming_the_key_or_the_block() {
 
 /// `d1kit check` in `dir` (its Cargo.toml configuration): (exit code, stdout, stderr).
 fn check(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_d1kit"))
-        .arg("check")
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run d1kit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    d1kit(dir, "check", args)
 }
 
 #[test]
