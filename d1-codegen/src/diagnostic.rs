@@ -184,6 +184,15 @@ impl Diagnostics {
     }
 }
 
+/// `"s"` unless `n` is 1, for messages that count things.
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// The closest of `candidates` to `name` (case-insensitive), if it is close enough to be a likely typo.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = name.to_ascii_lowercase();

@@ -93,6 +93,7 @@ fn cached<T: Clone>(
 ) -> Result<T, Diagnostics> {
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     let usable = |e: &Entry<T>| e.value.as_ref().map_or(true, &current);
+    let mut changed = None;
     if let Some(entry) = cache.get_mut(key).filter(|e| usable(e)) {
         if entry.checked.elapsed() < RECHECK {
             return entry.value.clone();
@@ -102,8 +103,9 @@ fn cached<T: Clone>(
             entry.checked = Instant::now();
             return entry.value.clone();
         }
+        changed = Some(now);
     }
-    let stamp = stamp(path);
+    let stamp = changed.unwrap_or_else(|| stamp(path));
     let value = load();
     cache.insert(
         key.to_owned(),

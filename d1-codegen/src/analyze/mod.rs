@@ -6,7 +6,7 @@ pub(crate) mod functions;
 mod query;
 mod scope;
 
-use crate::diagnostic::{closest, Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{closest, plural, Diagnostic, Diagnostics, Location};
 use crate::lex::{self, Params};
 use crate::lint::{self, Context};
 use crate::migrations::MigrationSet;
@@ -362,8 +362,7 @@ impl Analyzer {
         if names_error && !walked.is_empty() {
             return walked;
         }
-        let mut d = if let Some(name) = message.strip_prefix("no such table: ") {
-            let name = name.strip_prefix("main.").unwrap_or(name);
+        let mut d = if let Some(name) = schema::missing_table(&message) {
             let mut d = Diagnostic::error(format!("no table `{name}`"));
             if let Some(s) = closest(name, self.schema.user_tables().map(|t| t.name.as_str())) {
                 d = d.with_help(format!("did you mean `{s}`?"));
@@ -861,26 +860,18 @@ impl<'a> Walker<'a> {
 }
 
 /// SQLite's `N values for M columns` (an INSERT with a column list): `(N, M)`.
-fn values_for_columns(message: &str) -> Option<(u64, u64)> {
+fn values_for_columns(message: &str) -> Option<(usize, usize)> {
     let (values, rest) = message.split_once(" values for ")?;
     let columns = rest.strip_suffix(" columns")?;
     Some((values.parse().ok()?, columns.parse().ok()?))
 }
 
 /// SQLite's `table T has M columns but N values were supplied`: `(T, M, N)`.
-fn values_for_table(message: &str) -> Option<(&str, u64, u64)> {
+fn values_for_table(message: &str) -> Option<(&str, usize, usize)> {
     let (table, rest) = message.strip_prefix("table ")?.split_once(" has ")?;
     let (columns, rest) = rest.split_once(" columns but ")?;
     let values = rest.strip_suffix(" values were supplied")?;
     Some((table, columns.parse().ok()?, values.parse().ok()?))
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 #[cfg(test)]

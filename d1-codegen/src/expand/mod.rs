@@ -13,7 +13,7 @@ pub use render::render;
 pub use rows::{check_fields, RowField, RowStruct};
 
 use crate::analyze::{Param, Signature};
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{plural, Diagnostics};
 use crate::lex;
 use crate::project::{self, Loaded};
 use crate::types::{SqlType, Ty};
@@ -276,14 +276,6 @@ fn binds(sig: &Signature, call: &QueryCall, errors: &mut Errors) -> Vec<TokenStr
             quote_spanned!(span=> ::d1kit::__private::bind::<#marker, _>(#arg))
         })
         .collect()
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 /// The span of a token stream's first token (its start is where a person looks).

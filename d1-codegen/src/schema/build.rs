@@ -139,7 +139,7 @@ pub fn apply_migrations_within(
 
 /// The table SQLite's "no such table: main.x" names, without the schema prefix users never
 /// wrote.
-fn missing_table(message: &str) -> Option<&str> {
+pub(crate) fn missing_table(message: &str) -> Option<&str> {
     let name = message.strip_prefix("no such table: ")?;
     Some(name.strip_prefix("main.").unwrap_or(name))
 }

@@ -2,6 +2,7 @@
 
 mod build;
 
+pub(crate) use build::missing_table;
 pub use build::{
     apply_migrations, apply_migrations_within, read_catalog, sqlite_error_parts, Applied,
     STATEMENT_BUDGET,
