@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Incremental compile cost per checked query: d1kit's sql! vs sqlx's query!, same schema, same
-# 200 queries, same run. For each tool, a crate with the 200 queries and the same crate without
-# them are rebuilt after a `touch` (3 times each, median); cost per query =
-# (with - without) / 200. Needs python3 (to create the SQLite file sqlx's macros connect to).
+# 200 queries, same run. For each tool, a crate with the 200 queries, the same crate with the
+# first query only, and the same crate without any are rebuilt after a `touch` (3 times each,
+# median). Cost per query = (with - without) / 200, the issue's measure; it includes what the
+# first query alone costs (linking the runtime, loading the macros), shown apart, and the
+# marginal cost of each further query = (with - one) / 199. d1kit is measured twice: as users
+# get it, and with its memo of analyses off (D1KIT_CACHE=off: every analysis redone).
+# Needs python3 (to create the SQLite file sqlx's macros connect to).
 #
 #   scripts/bench-compile.sh            # prints the table
 set -euo pipefail
@@ -63,6 +67,8 @@ $4
 TOML
   cp "$ROOT/Cargo.lock" "$dir/Cargo.lock" 2>/dev/null || true
   queries "$3" > "$dir/src/with.rs"
+  head -n 2 "$dir/src/with.rs" > "$dir/src/one.rs"
+  echo "}" >> "$dir/src/one.rs"
   echo "pub fn run() {}" > "$dir/src/without.rs"
 }
 
@@ -77,19 +83,18 @@ time_build() { # $1 = dir; prints seconds of one incremental build after a touch
 
 median3() { python3 -c "import sys; v=sorted(map(float, sys.argv[1:])); print(v[len(v)//2])" "$@"; }
 
-measure() { # $1 = dir; prints "with without"
-  local dir="$1" w=() wo=()
-  for variant in with without; do
+measure() { # $1 = dir; prints "with one without"
+  local dir="$1" out=()
+  for variant in with one without; do
     printf 'mod queries;\n#[path = "%s.rs"] mod q;\nfn main() { q::run(); }\n' "$variant" > "$dir/src/main.rs"
-    # queries.rs is unused; keep the module list identical in both variants.
+    # queries.rs is unused; keep the module list identical in every variant.
     echo "" > "$dir/src/queries.rs"
     cargo build --quiet --manifest-path "$dir/Cargo.toml" 2>&1 | grep -E "^error" && exit 1 || true
-    for _ in 1 2 3; do
-      t=$(time_build "$dir")
-      if [ "$variant" = with ]; then w+=("$t"); else wo+=("$t"); fi
-    done
+    local t=()
+    for _ in 1 2 3; do t+=("$(time_build "$dir")"); done
+    out+=("$(median3 "${t[@]}")")
   done
-  echo "$(median3 "${w[@]}") $(median3 "${wo[@]}")"
+  echo "${out[*]}"
 }
 
 # OPT_MACROS=1: both crates compile their proc macros optimized, as sqlx's and d1kit's READMEs
@@ -105,17 +110,22 @@ $PROFILE"
 setup sqlx-queries 'sqlx = { version = "0.9", default-features = false, features = ["sqlite", "macros", "runtime-tokio"] }' "sqlx::query" "$PROFILE"
 export DATABASE_URL="sqlite://$WORK/schema.sqlite"
 
-read -r dw dwo < <(measure "$WORK/d1kit-queries")
-read -r sw swo < <(measure "$WORK/sqlx-queries")
-python3 - "$dw" "$dwo" "$sw" "$swo" "$N" <<'PY'
-import sys
-dw, dwo, sw, swo, n = map(float, sys.argv[1:])
-d = (dw - dwo) / n * 1000
-s = (sw - swo) / n * 1000
-import os
+read -r d1 d1one d1none < <(measure "$WORK/d1kit-queries")
+read -r off offone offnone < <(D1KIT_CACHE=off measure "$WORK/d1kit-queries")
+read -r sx sxone sxnone < <(measure "$WORK/sqlx-queries")
+python3 - "$N" "$d1" "$d1one" "$d1none" "$off" "$offone" "$offnone" "$sx" "$sxone" "$sxnone" <<'PY'
+import os, sys
+n = int(sys.argv[1])
+v = list(map(float, sys.argv[2:]))
 opt = "optimized" if os.environ.get("OPT_MACROS") == "1" else "default dev profile"
-print(f"incremental build, {int(n)} queries (median of 3), proc macros: {opt}:")
-print(f"  d1kit sql!   {dw:7.2f} s with, {dwo:6.2f} s without -> {d:6.2f} ms per query")
-print(f"  sqlx query!  {sw:7.2f} s with, {swo:6.2f} s without -> {s:6.2f} ms per query")
-print(f"  ratio d1kit/sqlx: {d / s:.3f} (target <= 0.1)")
+print(f"incremental build, {n} queries (median of 3), proc macros: {opt}:")
+print(f"  {'':24} {'with':>6} {'one':>6} {'none':>6}   per query   first query   each further")
+rows = {}
+for i, name in enumerate(["d1kit sql!", "d1kit sql! (memo off)", "sqlx query!"]):
+    w, one, none = v[3 * i : 3 * i + 3]
+    per, first, further = (w - none) / n * 1000, (one - none) * 1000, (w - one) / (n - 1) * 1000
+    rows[name] = (per, further)
+    print(f"  {name:24} {w:5.2f}s {one:5.2f}s {none:5.2f}s   {per:6.2f} ms   {first:8.0f} ms   {further:7.2f} ms")
+d, s = rows["d1kit sql!"], rows["sqlx query!"]
+print(f"  ratio d1kit/sqlx per query: {d[0] / s[0]:.3f} (target <= 0.1); each further query: {d[1] / s[1]:.3f}")
 PY

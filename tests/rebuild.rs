@@ -2,6 +2,11 @@
 //! that breaks one of its queries is added (the build must fail and say why), removed (the
 //! build passes again), and an applied migration is edited (the build fails again).
 //!
+//! The macros keep their analyses between builds (`target/<profile>/.d1kit/`); every step
+//! above runs with that memo warm, so each also shows it is never used where the migrations
+//! changed. The last steps show the same for the configuration, and that a damaged memo is
+//! ignored.
+//!
 //! The fixture builds in its own target directory (target/rebuild-fixture) so it never waits
 //! on the lock of the build running this test.
 
@@ -67,6 +72,11 @@ d1-codegen = {{ path = "{root_str}/d1-codegen" }}
 
     let (ok, err) = build(&dir, &target);
     assert!(ok, "the fixture must build at first:\n{err}");
+    let memo = memo_text(&target);
+    assert!(
+        memo.contains("SELECT id, title FROM notes WHERE id = ?1"),
+        "the analysis is kept for the next build:\n{memo}"
+    );
 
     // Added: a migration that drops the column the query reads.
     let breaking = dir.join("migrations/0002_drop_title.sql");
@@ -97,4 +107,51 @@ d1-codegen = {{ path = "{root_str}/d1-codegen" }}
         err.contains("did you mean") || err.contains("title"),
         "{err}"
     );
+
+    // The configuration is part of what an analysis depends on: a query that reads every row
+    // builds under the default `full_scan = "warn"`, and fails once Cargo.toml denies scans,
+    // although its analysis was kept.
+    write(&dir.join("migrations/0001_init.sql"), init);
+    write(
+        &dir.join("src/main.rs"),
+        "fn main() {\n    let q = d1kit::sql!(\"SELECT id FROM notes WHERE title = ?1\", \"x\");\n    println!(\"{q:?}\");\n}\n",
+    );
+    let (ok, err) = build(&dir, &target);
+    assert!(ok, "a full scan is only a warning by default:\n{err}");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    write(
+        &dir.join("Cargo.toml"),
+        &format!("{manifest}\n[package.metadata.d1kit.lints]\nfull_scan = \"deny\"\n"),
+    );
+    let (ok, err) = build(&dir, &target);
+    assert!(!ok, "denying full scans must fail the build");
+    assert!(err.contains("reads every row of `notes`"), "{err}");
+
+    // A damaged memo is read past: the kept analysis now says the parameter is an integer,
+    // which would reject the `"x"` argument, but the line fails its checksum and the query is
+    // analysed again.
+    write(&dir.join("Cargo.toml"), &manifest);
+    let mut damaged = 0;
+    for file in memo_files(&target) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let edited = text.replace("\t1\t-\tt\t", "\t1\t-\ti\t");
+        damaged += usize::from(edited != text);
+        std::fs::write(&file, edited).unwrap();
+    }
+    assert_eq!(damaged, 1, "the query's kept analysis is found");
+    let (ok, err) = build(&dir, &target);
+    assert!(ok, "a damaged memo must not change the build:\n{err}");
+}
+
+fn memo_files(target: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(target.join("debug/.d1kit"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+fn memo_text(target: &Path) -> String {
+    memo_files(target)
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect()
 }

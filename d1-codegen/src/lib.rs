@@ -24,6 +24,7 @@ pub mod diagnostic;
 pub mod expand;
 pub mod lex;
 pub mod lint;
+mod memo;
 pub mod migrations;
 pub mod project;
 pub mod schema;

@@ -7,7 +7,9 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::migrations::{self, MigrationSet};
 use crate::Analyzer;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,22 +24,62 @@ pub struct Loaded {
     pub analyzer: Analyzer,
     /// The crate's Cargo.toml.
     pub manifest: PathBuf,
-    /// Whether an expansion of this process already asked rustc to track the files.
-    tracked: bool,
 }
 
-impl Loaded {
+/// What a database's analyses depend on besides the query, read without parsing anything:
+/// its configuration and the names and contents of its migration files, as one hash. Two
+/// compiler runs with the same fingerprint analyse a query alike ([`crate::memo`]).
+#[derive(Debug)]
+pub struct Fingerprint {
+    /// The database's configuration.
+    pub database: DatabaseConfig,
+    /// A 128-bit hash of the configuration and every `.sql` file of the migrations directory.
+    pub hash: u128,
+    /// The crate's Cargo.toml and the migration files: what rustc must track.
+    files: Vec<PathBuf>,
+    /// Whether an expansion of this process already asked rustc to track them.
+    tracked: AtomicBool,
+}
+
+impl Fingerprint {
     /// The files whose changes must rebuild the crate, the first time this is asked in this
     /// process, and nothing afterwards (rustc tracks them for the whole crate once one
     /// expansion `include_bytes!`s them).
-    pub fn untracked_files(&mut self) -> Vec<PathBuf> {
-        if std::mem::replace(&mut self.tracked, true) {
+    pub fn untracked_files(&self) -> Vec<PathBuf> {
+        if self.tracked.swap(true, Ordering::Relaxed) {
             return Vec::new();
         }
-        let mut files = vec![self.manifest.clone()];
-        files.extend(self.migrations.migrations.iter().map(|m| m.path.clone()));
-        files
+        self.files.clone()
     }
+}
+
+/// A 128-bit hash (two SipHash passes with different prefixes): fast, since std is optimized
+/// even when the macros are not, and wide enough that distinct inputs never meet in practice.
+pub(crate) fn hash128(f: impl Fn(&mut std::hash::DefaultHasher)) -> u128 {
+    let half = |seed: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        seed.hash(&mut h);
+        f(&mut h);
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// The files of a migrations directory that are migrations (`*.sql`, as [`migrations::load`]
+/// reads them), sorted.
+fn migration_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.to_ascii_lowercase().ends_with(".sql"))
+                && p.is_file()
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Names, sizes and modification times of a directory's entries (or of one file): cheap to
@@ -155,6 +197,53 @@ pub fn config(root: &Path) -> Result<Arc<Config>, Diagnostics> {
     )
 }
 
+fn fingerprints() -> &'static Cache<Arc<Fingerprint>> {
+    static CACHE: OnceLock<Cache<Arc<Fingerprint>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The [`Fingerprint`] of the database `name` (or the only one), computed once per process
+/// while its migrations directory is unchanged. Configuration errors are returned; a directory
+/// that cannot be read is left to [`database`] to report, with `hash` 0 (never stored).
+pub fn fingerprint(name: Option<&str>) -> Result<Arc<Fingerprint>, Diagnostics> {
+    let root = manifest_dir()?;
+    let config = config(&root)?;
+    let db = config.database(name).map_err(|d| Diagnostics(vec![d]))?;
+    cached(
+        fingerprints(),
+        &db.migrations,
+        &db.migrations,
+        |f: &Arc<Fingerprint>| f.database == *db,
+        || {
+            let manifest = root.join("Cargo.toml");
+            let mut files = vec![manifest];
+            let hash = match migration_files(&db.migrations).and_then(|sql| {
+                let contents = sql
+                    .iter()
+                    .map(std::fs::read)
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                files.extend(sql.iter().cloned());
+                Ok(contents)
+            }) {
+                Ok(contents) => hash128(|h| {
+                    format!("{db:?}").hash(h);
+                    for (file, bytes) in files[1..].iter().zip(&contents) {
+                        file.file_name().hash(h);
+                        bytes.hash(h);
+                    }
+                }),
+                Err(_) => 0,
+            };
+            Ok(Arc::new(Fingerprint {
+                database: db.clone(),
+                hash,
+                files,
+                tracked: AtomicBool::new(false),
+            }))
+        },
+    )
+}
+
 /// The database `name` (or the only one) of the crate being compiled, loaded and migrated once
 /// per process while its migrations directory is unchanged.
 pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
@@ -186,6 +275,5 @@ fn load(database: DatabaseConfig, manifest: PathBuf) -> Result<Shared, Diagnosti
         migrations,
         analyzer,
         manifest,
-        tracked: false,
     })))
 }

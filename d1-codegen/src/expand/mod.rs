@@ -15,6 +15,7 @@ pub use rows::{check_fields, RowField, RowStruct};
 use crate::analyze::{Param, Signature};
 use crate::diagnostic::{plural, Diagnostics};
 use crate::lex;
+use crate::memo;
 use crate::project::{self, Loaded};
 use crate::types::{SqlType, Ty};
 use proc_macro2::{Span, TokenStream};
@@ -141,6 +142,33 @@ pub(crate) fn check(
     span: Span,
     cross_tenant: bool,
 ) -> Result<Checked, Errors> {
+    // Configuration errors are left to `with_database`, which reports them.
+    let fingerprint = project::fingerprint(database).ok();
+    let track = || {
+        fingerprint
+            .as_ref()
+            .map_or_else(Vec::new, |f| f.untracked_files())
+    };
+    let routing = |db: &crate::config::DatabaseConfig| {
+        db.tenant_column
+            .as_ref()
+            .filter(|_| !cross_tenant)
+            .map(|column| Routing {
+                tenant_column: column.clone(),
+                binding: db.binding.clone(),
+                shards: db.shards,
+            })
+    };
+    if let Some(f) = &fingerprint {
+        if let Some(kept) = memo::get(f, sql, cross_tenant) {
+            return Ok(Checked {
+                sig: kept.sig,
+                d1_sql: kept.d1_sql,
+                routing: routing(&f.database),
+                track: track(),
+            });
+        }
+    }
     with_database(database, config_span, |loaded| {
         let checks = crate::Checks {
             tenant_column: loaded
@@ -154,23 +182,24 @@ pub(crate) fn check(
                 _ => crate::lint::Level::Allow,
             },
         };
-        let sig = loaded.analyzer.analyze_with(sql, checks).map_err(|d| {
+        let mut sig = loaded.analyzer.analyze_with(sql, checks).map_err(|d| {
             let mut e = Errors::default();
             e.diagnostics(span, &d, Some(sql));
             e
         })?;
-        let routing = checks.tenant_column.map(|column| Routing {
-            tenant_column: column.to_owned(),
-            binding: loaded.database.binding.clone(),
-            shards: loaded.database.shards,
-        });
         let tokens = lex::tokenize(sql);
         let d1_sql = lex::for_d1(sql, &tokens, &lex::Params::of(sql, &tokens));
+        // The macros cannot show warnings; the memo does not keep them.
+        sig.warnings.clear();
+        let analysis = memo::Analysis { sig, d1_sql };
+        if let Some(f) = &fingerprint {
+            memo::put(f, sql, cross_tenant, &analysis);
+        }
         Ok(Checked {
-            sig,
-            d1_sql,
-            routing,
-            track: loaded.untracked_files(),
+            sig: analysis.sig,
+            d1_sql: analysis.d1_sql,
+            routing: routing(&loaded.database),
+            track: track(),
         })
     })
 }

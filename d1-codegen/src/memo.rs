@@ -1,0 +1,555 @@
+//! Analyses kept between compiler runs. rustc expands every macro of a crate again on each
+//! build, even when only one query changed, and an analysis run by an unoptimized proc macro
+//! costs a third of a millisecond. This keeps the result of each successful analysis so the
+//! next run can skip it.
+//!
+//! Nothing needs it: it is a memo, not an input. An analysis is reused only when all it
+//! depends on is unchanged: d1kit's own build, the database's configuration, the names and
+//! contents of the migration files ([`Fingerprint`]), and the query's text and options. The
+//! result is the one a fresh analysis would give. Errors are never kept: they are cheap to find
+//! again and must point at the code as it is now.
+//!
+//! The store lives beside rustc's output (`target/<profile>/.d1kit/`, one file per build and
+//! fingerprint). It is written in appended lines that each carry a checksum, so a torn or
+//! interleaved write is skipped when read. Deleting it is always safe, and files unused for a
+//! week are removed. It is off where the compiler is not cargo's rustc (rust-analyzer's
+//! proc-macro server, tests calling the expansion directly), and when `D1KIT_CACHE=off`.
+
+use crate::analyze::{Param, ResultColumn, Signature, StatementKind};
+use crate::project::{hash128, Fingerprint};
+use crate::types::{SqlType, Ty};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+/// The store's directory under rustc's output directory.
+const DIR: &str = ".d1kit";
+/// Store files not written for this long are removed when a new one is created.
+const UNUSED: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A store file larger than this is started afresh rather than read.
+const MAX_FILE: u64 = 16 << 20;
+
+/// A kept analysis: what the expansion needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Analysis {
+    /// The signature, without its warnings (the macros cannot show them).
+    pub sig: Signature,
+    /// The SQL as D1 receives it.
+    pub d1_sql: String,
+}
+
+/// The analysis of `sql` kept by an earlier run with the same build and `fingerprint`.
+pub(crate) fn get(fingerprint: &Fingerprint, sql: &str, cross_tenant: bool) -> Option<Analysis> {
+    let dir = store_dir()?;
+    with_store(dir, fingerprint, |store| store.get(sql, cross_tenant))
+}
+
+/// Keeps the analysis of `sql` for later runs (best effort: a store that cannot be written is
+/// no error).
+pub(crate) fn put(fingerprint: &Fingerprint, sql: &str, cross_tenant: bool, analysis: &Analysis) {
+    if let Some(dir) = store_dir() {
+        with_store(dir, fingerprint, |store| {
+            store.put(sql, cross_tenant, analysis);
+            Some(())
+        });
+    }
+}
+
+fn with_store<R>(
+    dir: &Path,
+    fingerprint: &Fingerprint,
+    f: impl FnOnce(&mut Store) -> Option<R>,
+) -> Option<R> {
+    if fingerprint.hash == 0 {
+        return None;
+    }
+    static STORES: OnceLock<Mutex<HashMap<u128, Store>>> = OnceLock::new();
+    let mut stores = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let id = hash128(|h| {
+        build_id().hash(h);
+        fingerprint.hash.hash(h);
+    });
+    let store = stores
+        .entry(id)
+        .or_insert_with(|| Store::open(dir.join(format!("{id:032x}.analyses"))));
+    f(store)
+}
+
+/// The directory of the store, when there is one: `<rustc --out-dir>/../.d1kit`.
+fn store_dir() -> Option<&'static Path> {
+    static DIR_: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR_.get_or_init(|| {
+        if std::env::var_os("D1KIT_CACHE").is_some_and(|v| v == "off" || v == "0") {
+            return None;
+        }
+        let args = compiler_args();
+        let out = out_dir(&args)?;
+        build_id()?;
+        Some(out.parent()?.join(DIR))
+    })
+    .as_deref()
+}
+
+/// The compiler's arguments, with `@file` arguments read (cargo uses them for long lines).
+fn compiler_args() -> Vec<OsString> {
+    let mut args = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        match a.to_str().and_then(|s| s.strip_prefix('@')) {
+            Some(file) => match std::fs::read_to_string(file) {
+                Ok(text) => args.extend(text.lines().map(OsString::from)),
+                Err(_) => args.push(a),
+            },
+            None => args.push(a),
+        }
+    }
+    args
+}
+
+/// The value of `--name value` or `--name=value`, each occurrence.
+fn values<'a>(args: &'a [OsString], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let eq = format!("{name}=");
+    args.iter().enumerate().filter_map(move |(i, a)| {
+        let a = a.to_str()?;
+        if a == name {
+            args.get(i + 1)?.to_str()
+        } else {
+            a.strip_prefix(eq.as_str())
+        }
+    })
+}
+
+/// rustc's `--out-dir`.
+fn out_dir(args: &[OsString]) -> Option<PathBuf> {
+    values(args, "--out-dir").next().map(PathBuf::from)
+}
+
+/// What identifies the build of d1kit that expands the macros: its version, SQLite's, and the
+/// `d1kit` library rustc links the crate against (`--extern name=…/libd1kit-<hash>.rlib`).
+/// Cargo rebuilds that library whenever the macros or anything they use changes, so its
+/// path, size and modification time change with them. `None` when there is no such argument.
+fn build_id() -> Option<u128> {
+    static ID: OnceLock<Option<u128>> = OnceLock::new();
+    *ID.get_or_init(|| {
+        let args = compiler_args();
+        let (path, meta) = values(&args, "--extern").find_map(|v| {
+            let path = Path::new(v.split_once('=')?.1);
+            let name = path.file_name()?.to_str()?;
+            if !name.starts_with("libd1kit-") {
+                return None;
+            }
+            Some((path.to_path_buf(), std::fs::metadata(path).ok()?))
+        })?;
+        let modified = meta.modified().ok()?;
+        Some(hash128(|h| {
+            env!("CARGO_PKG_VERSION").hash(h);
+            rusqlite::version().hash(h);
+            path.hash(h);
+            meta.len().hash(h);
+            modified.hash(h);
+        }))
+    })
+}
+
+/// One store file: its lines by query key, each the encoded analysis.
+struct Store {
+    file: PathBuf,
+    entries: HashMap<u64, String>,
+}
+
+fn query_key(sql: &str, cross_tenant: bool) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    sql.hash(&mut h);
+    cross_tenant.hash(&mut h);
+    h.finish()
+}
+
+fn checksum(payload: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    payload.hash(&mut h);
+    h.finish()
+}
+
+impl Store {
+    fn open(file: PathBuf) -> Store {
+        let mut entries = HashMap::new();
+        let meta = std::fs::metadata(&file);
+        match meta {
+            Ok(m) if m.len() <= MAX_FILE => {
+                if let Ok(text) = std::fs::read_to_string(&file) {
+                    entries = parse_lines(&text);
+                }
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&file);
+            }
+            Err(_) => {
+                if let Some(dir) = file.parent() {
+                    prune(dir);
+                }
+            }
+        }
+        Store { file, entries }
+    }
+
+    fn get(&self, sql: &str, cross_tenant: bool) -> Option<Analysis> {
+        let payload = self.entries.get(&query_key(sql, cross_tenant))?;
+        let (text, ct, analysis) = decode(payload)?;
+        (text == sql && ct == cross_tenant).then_some(analysis)
+    }
+
+    fn put(&mut self, sql: &str, cross_tenant: bool, analysis: &Analysis) {
+        let key = query_key(sql, cross_tenant);
+        let payload = encode(sql, cross_tenant, analysis);
+        if self.entries.get(&key) == Some(&payload) {
+            return;
+        }
+        let line = format!("{key:016x}\t{:016x}\t{payload}\n", checksum(&payload));
+        let written = self
+            .file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.file)
+            })
+            // One write, so that concurrent compilers appending to the file do not interleave
+            // inside a line (and a line that is torn anyway fails its checksum).
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if written.is_ok() {
+            self.entries.insert(key, payload);
+        }
+    }
+}
+
+/// The lines of a store file whose checksum holds, by key (a later line wins).
+fn parse_lines(text: &str) -> HashMap<u64, String> {
+    let mut entries = HashMap::new();
+    for line in text.split_inclusive('\n') {
+        let Some(line) = line.strip_suffix('\n') else {
+            continue; // torn: the write did not finish
+        };
+        let mut parts = line.splitn(3, '\t');
+        let (Some(key), Some(sum), Some(payload)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (Ok(key), Ok(sum)) = (u64::from_str_radix(key, 16), u64::from_str_radix(sum, 16))
+        else {
+            continue;
+        };
+        if checksum(payload) == sum {
+            entries.insert(key, payload.to_owned());
+        }
+    }
+    entries
+}
+
+/// Removes the store files of `dir` that have not been written for [`UNUSED`].
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > UNUSED);
+        if old && path.extension().is_some_and(|x| x == "analyses") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+// The line format: tab-separated fields, each escaped (`\\`, `\t`, `\n`, `\r`):
+// sql, cross_tenant (0/1), d1_sql, kind, then the parameter count and per parameter its index,
+// name (`-` or `+name`) and type, then the column count and per column its name, type and
+// origin (`-` `-` or `+table` `+column`). A type is `?` when nullable, then one letter, or `c`
+// and the name of an `AS "x: Type"` override.
+
+fn escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn unescape(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            't' => '\t',
+            'n' => '\n',
+            'r' => '\r',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+fn ty_code(ty: &Ty) -> String {
+    let mut s = String::from(if ty.nullable { "?" } else { "" });
+    match &ty.ty {
+        SqlType::Integer => s.push('i'),
+        SqlType::Real => s.push('r'),
+        SqlType::Text => s.push('t'),
+        SqlType::Blob => s.push('b'),
+        SqlType::Bool => s.push('B'),
+        SqlType::Value => s.push('v'),
+        SqlType::Null => s.push('n'),
+        SqlType::Custom(name) => {
+            s.push('c');
+            s.push_str(name);
+        }
+    }
+    s
+}
+
+fn parse_ty(s: &str) -> Option<Ty> {
+    let (nullable, s) = match s.strip_prefix('?') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let ty = match s {
+        "i" => SqlType::Integer,
+        "r" => SqlType::Real,
+        "t" => SqlType::Text,
+        "b" => SqlType::Blob,
+        "B" => SqlType::Bool,
+        "v" => SqlType::Value,
+        "n" => SqlType::Null,
+        _ => SqlType::Custom(s.strip_prefix('c')?.to_owned()),
+    };
+    Some(Ty { ty, nullable })
+}
+
+fn optional(v: Option<&str>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("+{v}"))
+}
+
+fn encode(sql: &str, cross_tenant: bool, a: &Analysis) -> String {
+    let mut fields: Vec<String> = vec![
+        sql.to_owned(),
+        u8::from(cross_tenant).to_string(),
+        a.d1_sql.clone(),
+        a.sig.kind.as_str().to_owned(),
+        a.sig.params.len().to_string(),
+    ];
+    for p in &a.sig.params {
+        fields.push(p.index.to_string());
+        fields.push(optional(p.name.as_deref()));
+        fields.push(ty_code(&p.ty));
+    }
+    fields.push(a.sig.columns.len().to_string());
+    for c in &a.sig.columns {
+        fields.push(c.name.clone());
+        fields.push(ty_code(&c.ty));
+        let origin = c.origin.as_ref();
+        fields.push(optional(origin.map(|o| o.0.as_str())));
+        fields.push(optional(origin.map(|o| o.1.as_str())));
+    }
+    let mut out = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        escape(f, &mut out);
+    }
+    out
+}
+
+fn decode(payload: &str) -> Option<(String, bool, Analysis)> {
+    let mut fields = payload.split('\t').map(unescape);
+    let mut next = || fields.next().flatten();
+    let parse_optional = |s: String| -> Option<Option<String>> {
+        match s.as_str() {
+            "-" => Some(None),
+            _ => Some(Some(s.strip_prefix('+')?.to_owned())),
+        }
+    };
+    let sql = next()?;
+    let cross_tenant = match next()?.as_str() {
+        "0" => false,
+        "1" => true,
+        _ => return None,
+    };
+    let d1_sql = next()?;
+    let kind = match next()?.as_str() {
+        "select" => StatementKind::Select,
+        "insert" => StatementKind::Insert,
+        "update" => StatementKind::Update,
+        "delete" => StatementKind::Delete,
+        "other" => StatementKind::Other,
+        _ => return None,
+    };
+    let count: usize = next()?.parse().ok()?;
+    let mut params = Vec::with_capacity(count.min(100));
+    for _ in 0..count {
+        params.push(Param {
+            index: next()?.parse().ok()?,
+            name: parse_optional(next()?)?,
+            ty: parse_ty(&next()?)?,
+        });
+    }
+    let count: usize = next()?.parse().ok()?;
+    let mut columns = Vec::with_capacity(count.min(1000));
+    for _ in 0..count {
+        let name = next()?;
+        let ty = parse_ty(&next()?)?;
+        let origin = match (parse_optional(next()?)?, parse_optional(next()?)?) {
+            (Some(t), Some(c)) => Some((t, c)),
+            (None, None) => None,
+            _ => return None,
+        };
+        columns.push(ResultColumn { name, ty, origin });
+    }
+    if next().is_some() {
+        return None;
+    }
+    let sig = Signature {
+        kind,
+        params,
+        columns,
+        warnings: Vec::new(),
+    };
+    Some((sql, cross_tenant, Analysis { sig, d1_sql }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrations::{Migration, MigrationSet};
+    use crate::Analyzer;
+
+    fn analysis(sql: &str) -> Analysis {
+        let set = MigrationSet::from_migrations(vec![Migration::new(
+            "0001.sql",
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, title TEXT, body BLOB);",
+        )]);
+        let mut sig = Analyzer::from_migrations(&set)
+            .unwrap()
+            .analyze(sql)
+            .unwrap();
+        sig.warnings.clear();
+        Analysis {
+            sig,
+            d1_sql: format!("{sql} -- for D1"),
+        }
+    }
+
+    #[test]
+    fn an_analysis_reads_back_as_written() {
+        for sql in [
+            "SELECT id, title AS \"t: my::Title\", body, owner FROM notes WHERE owner = :owner",
+            "SELECT count(*) AS n,\n\t'a\\\\b' AS s FROM notes -- tab\tand\r\n",
+            "INSERT INTO notes (owner, title) VALUES (?1, ?2)",
+            "DELETE FROM notes",
+            "SELECT NULL AS empty, 1.5 AS x, id = 1 AS yes FROM notes",
+        ] {
+            let a = analysis(sql);
+            for ct in [false, true] {
+                let line = encode(sql, ct, &a);
+                assert!(!line.contains('\n'), "{line:?}");
+                assert_eq!(
+                    decode(&line),
+                    Some((sql.to_owned(), ct, a.clone())),
+                    "{sql}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_payloads_are_refused() {
+        let a = analysis("SELECT id FROM notes WHERE owner = ?");
+        let line = encode("SELECT id FROM notes WHERE owner = ?", false, &a);
+        for bad in [
+            line.replacen("\t0\t", "\t2\t", 1),
+            format!("{line}\textra"),
+            line.rsplit_once('\t').unwrap().0.to_owned(),
+            line.replace("select", "selekt"),
+            "\\x".to_owned(),
+        ] {
+            assert_eq!(decode(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_store_keeps_analyses_across_processes_and_skips_torn_lines() {
+        let dir = std::env::temp_dir().join(format!("d1kit-memo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let file = dir.join("x.analyses");
+        let (q1, q2) = ("SELECT id FROM notes", "SELECT title FROM notes");
+        let mut store = Store::open(file.clone());
+        assert_eq!(store.get(q1, false), None);
+        store.put(q1, false, &analysis(q1));
+        store.put(q2, true, &analysis(q2));
+        // A second process reads what the first wrote; options are part of the key.
+        let again = Store::open(file.clone());
+        assert_eq!(again.get(q1, false), Some(analysis(q1)));
+        assert_eq!(again.get(q1, true), None);
+        assert_eq!(again.get(q2, true), Some(analysis(q2)));
+        // A torn last line and a line whose checksum fails are skipped, the rest still read.
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let damaged = lines[1].replace("title", "TITLE");
+        std::fs::write(
+            &file,
+            format!("{}\n{damaged}\n{}", lines[0], &lines[1][..20]),
+        )
+        .unwrap();
+        let damaged = Store::open(file.clone());
+        assert_eq!(damaged.get(q1, false), Some(analysis(q1)));
+        assert_eq!(damaged.get(q2, true), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reads_rustc_arguments() {
+        let args: Vec<OsString> = [
+            "--crate-name",
+            "app",
+            "--out-dir",
+            "/t/debug/deps",
+            "--extern",
+            "d1=/t/debug/deps/libd1kit-0123.rlib",
+            "--extern=serde=/x/libserde-1.rmeta",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(out_dir(&args), Some(PathBuf::from("/t/debug/deps")));
+        assert_eq!(
+            values(&args, "--extern").collect::<Vec<_>>(),
+            [
+                "d1=/t/debug/deps/libd1kit-0123.rlib",
+                "serde=/x/libserde-1.rmeta"
+            ]
+        );
+        // A test binary is not rustc: no store.
+        assert_eq!(store_dir(), None);
+    }
+}
