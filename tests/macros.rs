@@ -60,3 +60,35 @@ fn database_derive_embeds_migrations_and_routes_tenants() {
     assert!(shard < 4);
     assert_eq!(Notes::binding_for("alice"), format!("NOTES_{shard}"));
 }
+
+/// A query forwarded by a `macro_rules!` macro: as a `literal` fragment and as an `expr` one
+/// (which arrives wrapped in an invisible group), with and without escapes in the string.
+macro_rules! title_by_literal {
+    ($sql:literal, $id:expr) => {
+        d1kit::sql!(notes, $sql, $id)
+    };
+}
+macro_rules! title_by_expr {
+    ($sql:expr, $id:expr) => {
+        d1kit::sql!(notes, $sql, $id)
+    };
+}
+
+#[test]
+fn queries_forwarded_by_macro_rules_are_checked_alike() {
+    let db = db();
+    let plain = block_on(title_by_literal!("SELECT title FROM notes WHERE id = ?1", 1).first(&db))
+        .unwrap()
+        .unwrap();
+    assert_eq!(plain.title.as_deref(), Some("first"));
+    let escaped = block_on(
+        title_by_expr!(
+            "SELECT title, 'it''s \"quoted\"\tand\\slashed' AS s FROM notes WHERE id = ?1",
+            1
+        )
+        .first(&db),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(escaped.s, "it's \"quoted\"\tand\\slashed");
+}

@@ -20,8 +20,26 @@ fn split_commas(tokens: TokenStream) -> Vec<TokenStream> {
     parts
 }
 
+/// The string literal `tokens` are, if they are one (possibly inside an invisible group, as a
+/// `macro_rules!` fragment forwards it).
 fn lit_str(tokens: &TokenStream) -> Option<LitStr> {
+    let mut it = tokens.clone().into_iter();
+    match (it.next(), it.next()) {
+        (Some(TokenTree::Literal(_)), None) => {}
+        (Some(TokenTree::Group(g)), None) if g.delimiter() == Delimiter::None => {}
+        _ => return None,
+    }
     syn::parse2::<LitStr>(tokens.clone()).ok()
+}
+
+/// A string literal's value; without escapes it is the text between the quotes (syn's general
+/// unescaping runs unoptimized in the macros and showed in their profile).
+fn lit_value(lit: &LitStr) -> String {
+    let repr = lit.token().to_string();
+    match repr.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => inner.to_owned(),
+        _ => lit.value(),
+    }
 }
 
 fn single_ident(tokens: &TokenStream) -> Option<Ident> {
@@ -89,23 +107,21 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
         _ => return Err(Error::new(expand::first_span(&all[0]), usage)),
     };
     // `sql!("notes", "SELECT ..")`: a lone word before a second string is a database name.
-    let first = lit_str(&all[lit_at]).expect("found above").value();
+    let lit = lit_str(&all[lit_at]).expect("found above");
+    let first = lit_value(&lit);
     let lone_word =
         !first.is_empty() && first.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
     if lone_word && all.get(lit_at + 1).and_then(lit_str).is_some() {
-        let name = lit_str(&all[lit_at]).expect("found above");
         return Err(Error::new(
-            name.span(),
+            lit.span(),
             format!(
-                "the database is named by an identifier, not a string: `sql!({}, \"...\")`",
-                name.value()
+                "the database is named by an identifier, not a string: `sql!({first}, \"...\")`"
             ),
         ));
     }
-    let lit = lit_str(&all[lit_at]).expect("found above");
     let call = QueryCall {
         database,
-        sql: lit.value(),
+        sql: first,
         sql_span: lit.span(),
         args: all[lit_at + 1..].to_vec(),
         cross_tenant,
