@@ -1,5 +1,7 @@
 //! d1kit's compiler: a migrations directory becomes a schema, and each SQL statement a typed,
-//! checked [`Signature`], without a database and without a cache.
+//! checked [`Signature`], without a database and without anything to prepare. (The macros keep
+//! a memo of analyses between builds under the target directory; it is never needed, and is
+//! used only when nothing an analysis depends on has changed.)
 //!
 //! The pipeline runs one way, each stage a function from plain data to plain data:
 //! [`config`] → [`migrations`] → [`schema`] → [`analyze`] (with [`lint`] for D1's rules).
