@@ -46,6 +46,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Ok(a) => a,
         Err(d) => return rejected(args.format, &d, None),
     };
+    // What loading the migrations found (a `PRAGMA foreign_keys` D1 ignores, duplicate
+    // numbers, statements d1kit's parser cannot read): each points into its migration file.
+    for w in analyzer.warnings() {
+        report::eprint(w, None);
+    }
     match analyzer.analyze_with(&input.sql, checks) {
         Ok(sig) => {
             for w in &sig.warnings {

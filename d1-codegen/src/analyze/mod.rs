@@ -126,10 +126,7 @@ impl Analyzer {
     /// Applies `set` to an in-memory SQLite and types the resulting schema (views included).
     pub fn from_migrations(set: &MigrationSet) -> Result<Analyzer, Diagnostics> {
         let applied = schema::apply_migrations(set)?;
-        let mut warnings = applied.warnings;
-        for m in &set.migrations {
-            warnings.extend(parse_warnings(m));
-        }
+        let warnings = applied.warnings;
         let schema = schema::read_catalog(&applied.conn)?;
         let mut analyzer = Analyzer {
             schema,
@@ -539,27 +536,6 @@ fn kind_from_tokens(sql: &str) -> StatementKind {
         }
     }
     StatementKind::Other
-}
-
-/// sqlparser's view of a migration is best-effort: a statement it cannot read is a warning.
-fn parse_warnings(m: &crate::migrations::Migration) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for st in lex::split_statements(&m.sql) {
-        let text = st.text(&m.sql);
-        if let Err(e) = Parser::parse_sql(
-            &SQLiteDialect {},
-            &lex::for_sqlparser(text, &lex::tokenize(text)),
-        ) {
-            out.push(
-                Diagnostic::warning(format!(
-                    "d1kit's SQL parser cannot read this statement ({e}); SQLite can, so the schema is still exact, but lints skip it"
-                ))
-                .at_offset(&m.sql, st.start, 1)
-                .in_file(&m.path),
-            );
-        }
-    }
-    out
 }
 
 /// A result name with its override suffix removed: `n!`, `n?`, `n: T`, `n!: T` → `n`.

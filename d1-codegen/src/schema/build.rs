@@ -14,7 +14,7 @@ pub const STATEMENT_BUDGET: std::time::Duration = std::time::Duration::from_secs
 pub struct Applied {
     /// The migrated database (the oracle queries are prepared against).
     pub conn: Connection,
-    /// Warnings from the migrations (D1 rules, statements sqlparser cannot read).
+    /// Warnings from the migrations (file naming, D1's rules).
     pub warnings: Vec<Diagnostic>,
 }
 
