@@ -42,10 +42,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
         tenant_column: tenant.as_deref().filter(|_| !args.cross_tenant),
         full_scan: lints.full_scan,
     };
-    let analyzer = match migrations::load(&dir).and_then(|set| Analyzer::from_migrations(&set)) {
-        Ok(a) => a,
-        Err(d) => return rejected(args.format, &d, None),
-    };
+    let analyzer =
+        match migrations::load(&dir).and_then(|set| Analyzer::from_migrations_with(&set, &lints)) {
+            Ok(a) => a,
+            Err(d) => return rejected(args.format, &d, None),
+        };
     // What loading the migrations found (a `PRAGMA foreign_keys` D1 ignores, duplicate
     // numbers, statements d1kit's parser cannot read): each points into its migration file.
     for w in analyzer.warnings() {

@@ -22,9 +22,7 @@ pub fn eprint(d: &Diagnostic, source: Option<(&str, &str)>) {
     }
     // A diagnostic in a migration file points into that file; otherwise into the query.
     let text = match &d.span.file {
-        Some(path) => std::fs::read_to_string(path)
-            .ok()
-            .map(|t| (path.display().to_string(), t)),
+        Some(path) => std::fs::read_to_string(path).ok().map(|t| (shown(path), t)),
         None => source.map(|(n, s)| (n.to_string(), s.to_string())),
     };
     let mut report: Report;
@@ -46,7 +44,7 @@ pub fn eprint(d: &Diagnostic, source: Option<(&str, &str)>) {
                     .location
                     .map(|l| format!(":{}:{}", l.line, l.column))
                     .unwrap_or_default();
-                m.message = format!("{}{at}: {}", file.display(), m.message);
+                m.message = format!("{}{at}: {}", shown(file), m.message);
             }
             let _ = named;
             report = Report::new(m);
@@ -64,6 +62,15 @@ pub fn eprint(d: &Diagnostic, source: Option<(&str, &str)>) {
         out = format!("{d}\n");
     }
     eprint!("{out}");
+}
+
+/// A file as a person reads it in a report: relative to the current directory when it is
+/// inside it (as cargo and rustc print paths).
+fn shown(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// The errors of `d` for programs: `{"errors": [{"message", "line"?, "column"?, "file"?}]}`,

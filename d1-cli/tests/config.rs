@@ -229,3 +229,66 @@ fn check_warns_of_full_scans_and_denies_them_when_configured() {
     let (code, _, err) = check(&dir, &["--sql", scan]);
     assert_eq!((code, err.as_str()), (0, ""));
 }
+
+#[test]
+fn check_warns_of_cascading_drops_and_denies_them_when_configured() {
+    let init = "CREATE TABLE users (id INTEGER PRIMARY KEY);\nCREATE TABLE notes (id INTEGER PRIMARY KEY, owner_id INT REFERENCES users(id) ON DELETE CASCADE);\n";
+    let rebuild = "CREATE TABLE users_new (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO users_new (id) SELECT id FROM users;\nDROP TABLE users;\nALTER TABLE users_new RENAME TO users;\n";
+    let query = [
+        "--sql",
+        "SELECT id FROM notes WHERE id = ?1",
+        "--format",
+        "json",
+    ];
+    let project = |name: &str, lints: &str| {
+        let manifest = format!("[package]\nname = \"app\"\n{lints}");
+        let dir = krate(name, &manifest, None);
+        std::fs::write(dir.join("migrations/0001_init.sql"), init).unwrap();
+        std::fs::write(dir.join("migrations/0002_rebuild.sql"), rebuild).unwrap();
+        dir
+    };
+
+    // Default: the query's signature, and a warning at the DROP in its file.
+    let (code, out, err) = check(&project("cascade-warn", ""), &query);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"kind\":\"select\""), "{out}");
+    assert!(
+        err.contains("dropping `users` deletes every row of `notes`"),
+        "{err}"
+    );
+    assert!(err.contains("0002_rebuild.sql:3:12"), "{err}");
+
+    // `deny`: rejected, the error naming the migration file, line and column.
+    let dir = project(
+        "cascade-deny",
+        "\n[package.metadata.d1kit.lints]\ncascade_drop = \"deny\"\n",
+    );
+    let (code, out, _) = check(&dir, &query);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let e = &v["errors"][0];
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("dropping `users` deletes every row of `notes`"),
+        "{out}"
+    );
+    assert!(
+        e["file"].as_str().unwrap().ends_with("0002_rebuild.sql"),
+        "{out}"
+    );
+    assert_eq!(
+        (e["line"].as_u64(), e["column"].as_u64()),
+        (Some(3), Some(12)),
+        "{out}"
+    );
+
+    // `allow`: silent.
+    let dir = project(
+        "cascade-allow",
+        "\n[package.metadata.d1kit.lints]\ncascade_drop = \"allow\"\n",
+    );
+    let (code, _, err) = check(&dir, &query);
+    assert_eq!((code, err.as_str()), (0, ""));
+}

@@ -68,12 +68,17 @@ pub struct DatabaseConfig {
 pub struct Lints {
     /// `full_scan`: a query whose plan reads every row of a table ([`crate::lint::scan`]).
     pub full_scan: Level,
+    /// `cascade_drop`: a migration that drops (or rebuilds) a table other tables reference
+    /// with `ON DELETE CASCADE`, `SET NULL`, `SET DEFAULT` or `RESTRICT`
+    /// ([`crate::lint::cascade`]).
+    pub cascade_drop: Level,
 }
 
 impl Default for Lints {
     fn default() -> Lints {
         Lints {
             full_scan: Level::Warn,
+            cascade_drop: Level::Warn,
         }
     }
 }
@@ -145,6 +150,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawLints {
     full_scan: Option<Spanned<String>>,
+    cascade_drop: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -252,7 +258,7 @@ pub fn load(root: &Path) -> Result<Config, Diagnostics> {
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments`, `lints.full_scan` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
+            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }
@@ -313,7 +319,14 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
     }
     let mut lints = Lints::default();
     if let Some(raw_lints) = raw.lints {
-        for (field, value, slot) in [("full_scan", raw_lints.full_scan, &mut lints.full_scan)] {
+        for (field, value, slot) in [
+            ("full_scan", raw_lints.full_scan, &mut lints.full_scan),
+            (
+                "cascade_drop",
+                raw_lints.cascade_drop,
+                &mut lints.cascade_drop,
+            ),
+        ] {
             let Some(value) = value else { continue };
             at(format!("lints.{field}"), value.span());
             match Level::parse(value.get_ref()) {
@@ -674,6 +687,17 @@ mod tests {
         );
         let at = e[0].span.location.unwrap();
         assert_eq!((at.line, at.column), (2, 13));
+        let c = parse(
+            "[package.metadata.d1kit.lints]\ncascade_drop = \"deny\"\n",
+            Path::new("/a"),
+            Path::new("/a/Cargo.toml"),
+        )
+        .unwrap();
+        let lints = c.database(None).unwrap().lints;
+        assert_eq!(
+            (lints.cascade_drop, lints.full_scan),
+            (Level::Deny, Level::Warn)
+        );
         let e = errors("[package.metadata.d1kit.lints]\nfull_scans = \"deny\"\n");
         assert!(e[0].message.contains("unknown field `full_scans`"), "{e:?}");
     }

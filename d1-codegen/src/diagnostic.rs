@@ -140,6 +140,14 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// The same diagnostic as an error (a lint the configuration denies).
+    pub fn into_error(self) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            ..self
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {

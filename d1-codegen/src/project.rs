@@ -269,7 +269,7 @@ pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
 
 fn load(database: DatabaseConfig, manifest: PathBuf) -> Result<Shared, Diagnostics> {
     let migrations = migrations::load(&database.migrations)?;
-    let analyzer = Analyzer::from_migrations(&migrations)?;
+    let analyzer = Analyzer::from_migrations_with(&migrations, &database.lints)?;
     Ok(Arc::new(Mutex::new(Loaded {
         database,
         migrations,

@@ -123,10 +123,34 @@ impl std::fmt::Debug for Analyzer {
 }
 
 impl Analyzer {
-    /// Applies `set` to an in-memory SQLite and types the resulting schema (views included).
+    /// Applies `set` to an in-memory SQLite and types the resulting schema (views included),
+    /// with the migration lints at their default levels.
     pub fn from_migrations(set: &MigrationSet) -> Result<Analyzer, Diagnostics> {
+        Analyzer::from_migrations_with(set, &crate::config::Lints::default())
+    }
+
+    /// [`Analyzer::from_migrations`] with the migration lints at the levels of `lints`
+    /// (`cascade_drop`: a denied finding is an error, an allowed one is dropped).
+    pub fn from_migrations_with(
+        set: &MigrationSet,
+        lints: &crate::config::Lints,
+    ) -> Result<Analyzer, Diagnostics> {
         let applied = schema::apply_migrations(set)?;
-        let warnings = applied.warnings;
+        let mut warnings = applied.warnings;
+        match lints.cascade_drop {
+            lint::Level::Allow => {}
+            lint::Level::Warn => warnings.extend(applied.cascade_drops),
+            lint::Level::Deny if applied.cascade_drops.is_empty() => {}
+            lint::Level::Deny => {
+                return Err(Diagnostics(
+                    applied
+                        .cascade_drops
+                        .into_iter()
+                        .map(Diagnostic::into_error)
+                        .collect(),
+                ))
+            }
+        }
         let schema = schema::read_catalog(&applied.conn)?;
         let mut analyzer = Analyzer {
             schema,
@@ -293,13 +317,7 @@ impl Analyzer {
             let scans = lint::scan::full_scans(&self.conn, &self.schema, text, st_tokens);
             if checks.full_scan == lint::Level::Deny && !scans.is_empty() {
                 return Err(Diagnostics(
-                    scans
-                        .into_iter()
-                        .map(|d| Diagnostic {
-                            severity: crate::diagnostic::Severity::Error,
-                            ..d
-                        })
-                        .collect(),
+                    scans.into_iter().map(Diagnostic::into_error).collect(),
                 ));
             }
             w.warnings.extend(scans);

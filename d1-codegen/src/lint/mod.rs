@@ -1,7 +1,9 @@
 //! D1's own rules (no explicit transactions, PRAGMA allowlist, no ATTACH, 100 parameters, 100 KB) checked on the tokens of a statement,
-//! and the lints on parsed statements ([`tenant`]: tenant scoping) and on query plans ([`scan`]:
-//! full scans).
+//! and the lints on parsed statements ([`tenant`]: tenant scoping), on query plans ([`scan`]:
+//! full scans) and on the schema a migration changes ([`cascade`]: dropping a table that
+//! children reference with an `ON DELETE` action).
 
+pub mod cascade;
 pub mod scan;
 pub mod tenant;
 

@@ -16,6 +16,9 @@ pub struct Applied {
     pub conn: Connection,
     /// Warnings from the migrations (file naming, D1's rules).
     pub warnings: Vec<Diagnostic>,
+    /// The cascade-drop lint's findings ([`lint::cascade`]), as warnings: the configuration
+    /// decides whether they are shown, or are errors.
+    pub cascade_drops: Vec<Diagnostic>,
 }
 
 /// Applies `set` in order to a fresh in-memory SQLite with foreign keys on (as on D1), each file
@@ -50,6 +53,7 @@ pub fn apply_migrations_within(
     );
     let _ = conn.execute_batch("PRAGMA foreign_keys = ON;");
     let mut warnings = set.warnings.clone();
+    let mut cascade_drops = Vec::new();
     for m in &set.migrations {
         let tokens = lex::tokenize(&m.sql);
         let mut errors = Vec::new();
@@ -76,6 +80,18 @@ pub fn apply_migrations_within(
         // defer_foreign_keys only lasts for the transaction, which is the migration file.
         let _ = conn.execute_batch("BEGIN");
         for st in runnable {
+            // Before the DROP runs, while the children it would act on are still listed.
+            if let Some((table, start, len)) =
+                lint::cascade::dropped_table(&m.sql, lex::tokens_within(&tokens, st))
+            {
+                for r in lint::cascade::references(&conn, &table) {
+                    cascade_drops.push(
+                        lint::cascade::diagnostic(&table, &r)
+                            .at_offset(&m.sql, start, len)
+                            .in_file(&m.path),
+                    );
+                }
+            }
             if let Ok(mut d) = deadline.lock() {
                 *d = Some(std::time::Instant::now() + budget);
             }
@@ -134,7 +150,11 @@ pub fn apply_migrations_within(
             .in_file(&m.path)]));
         }
     }
-    Ok(Applied { conn, warnings })
+    Ok(Applied {
+        conn,
+        warnings,
+        cascade_drops,
+    })
 }
 
 /// The table SQLite's "no such table: main.x" names, without the schema prefix users never
