@@ -182,6 +182,18 @@ fn check(dir: &Path, args: &[&str]) -> (i32, String, String) {
     d1kit(dir, "check", args)
 }
 
+/// The first error of `d1kit check --format json`'s output: message, file, line, column.
+fn first_error(out: &str) -> (String, Option<String>, Option<u64>, Option<u64>) {
+    let v: serde_json::Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let e = &v["errors"][0];
+    (
+        e["message"].as_str().unwrap_or_default().to_owned(),
+        e["file"].as_str().map(str::to_owned),
+        e["line"].as_u64(),
+        e["column"].as_u64(),
+    )
+}
+
 #[test]
 fn check_warns_of_full_scans_and_denies_them_when_configured() {
     let schema =
@@ -206,20 +218,9 @@ fn check_warns_of_full_scans_and_denies_them_when_configured() {
     std::fs::write(dir.join("migrations/0001_init.sql"), schema).unwrap();
     let (code, out, _) = check(&dir, &["--sql", scan, "--format", "json"]);
     assert_eq!(code, 1, "{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let e = &v["errors"][0];
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("reads every row of `users`"),
-        "{out}"
-    );
-    assert_eq!(
-        (e["line"].as_u64(), e["column"].as_u64()),
-        (Some(1), Some(16)),
-        "{out}"
-    );
+    let (message, _, line, column) = first_error(&out);
+    assert!(message.contains("reads every row of `users`"), "{out}");
+    assert_eq!((line, column), (Some(1), Some(16)), "{out}");
 
     // `allow`: silent.
     let manifest =
@@ -265,24 +266,16 @@ fn check_warns_of_cascading_drops_and_denies_them_when_configured() {
     );
     let (code, out, _) = check(&dir, &query);
     assert_eq!(code, 1, "{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let e = &v["errors"][0];
+    let (message, file, line, column) = first_error(&out);
     assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("dropping `users` deletes every row of `notes`"),
+        message.starts_with("dropping `users` deletes every row of `notes`"),
         "{out}"
     );
     assert!(
-        e["file"].as_str().unwrap().ends_with("0002_rebuild.sql"),
+        file.is_some_and(|f| f.ends_with("0002_rebuild.sql")),
         "{out}"
     );
-    assert_eq!(
-        (e["line"].as_u64(), e["column"].as_u64()),
-        (Some(3), Some(12)),
-        "{out}"
-    );
+    assert_eq!((line, column), (Some(3), Some(12)), "{out}");
 
     // `allow`: silent.
     let dir = project(
