@@ -89,27 +89,30 @@ fn store_dir() -> Option<&'static Path> {
         if std::env::var_os("D1KIT_CACHE").is_some_and(|v| v == "off" || v == "0") {
             return None;
         }
-        let args = compiler_args();
-        let out = out_dir(&args)?;
+        let out = out_dir(compiler_args())?;
         build_id()?;
         Some(out.parent()?.join(DIR))
     })
     .as_deref()
 }
 
-/// The compiler's arguments, with `@file` arguments read (cargo uses them for long lines).
-fn compiler_args() -> Vec<OsString> {
-    let mut args = Vec::new();
-    for a in std::env::args_os().skip(1) {
-        match a.to_str().and_then(|s| s.strip_prefix('@')) {
-            Some(file) => match std::fs::read_to_string(file) {
-                Ok(text) => args.extend(text.lines().map(OsString::from)),
-                Err(_) => args.push(a),
-            },
-            None => args.push(a),
+/// The compiler's arguments, with `@file` arguments read (cargo uses them for long lines);
+/// read once per process.
+fn compiler_args() -> &'static [OsString] {
+    static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
+    ARGS.get_or_init(|| {
+        let mut args = Vec::new();
+        for a in std::env::args_os().skip(1) {
+            match a.to_str().and_then(|s| s.strip_prefix('@')) {
+                Some(file) => match std::fs::read_to_string(file) {
+                    Ok(text) => args.extend(text.lines().map(OsString::from)),
+                    Err(_) => args.push(a),
+                },
+                None => args.push(a),
+            }
         }
-    }
-    args
+        args
+    })
 }
 
 /// The value of `--name value` or `--name=value`, each occurrence.
@@ -137,8 +140,7 @@ fn out_dir(args: &[OsString]) -> Option<PathBuf> {
 fn build_id() -> Option<u128> {
     static ID: OnceLock<Option<u128>> = OnceLock::new();
     *ID.get_or_init(|| {
-        let args = compiler_args();
-        let (path, meta) = values(&args, "--extern").find_map(|v| {
+        let (path, meta) = values(compiler_args(), "--extern").find_map(|v| {
             let path = Path::new(v.split_once('=')?.1);
             let name = path.file_name()?.to_str()?;
             if !name.starts_with("libd1kit-") {
