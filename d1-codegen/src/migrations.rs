@@ -129,7 +129,7 @@ pub fn load(dir: &Path) -> Result<MigrationSet, Diagnostics> {
             );
             continue;
         };
-        if !name.to_ascii_lowercase().ends_with(".sql") || !path.is_file() {
+        if !is_migration(&path) {
             continue;
         }
         match std::fs::read(&path) {
@@ -169,6 +169,15 @@ pub fn load(dir: &Path) -> Result<MigrationSet, Diagnostics> {
     let mut set = MigrationSet::from_migrations(migrations);
     set.dir = dir.to_path_buf();
     Ok(set)
+}
+
+/// Whether a directory entry is a migration: a file whose name ends in `.sql` (any case), as
+/// wrangler reads them.
+pub fn is_migration(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.to_ascii_lowercase().ends_with(".sql"))
+        && path.is_file()
 }
 
 fn naming_warnings(migrations: &[Migration]) -> Vec<Diagnostic> {

@@ -22,8 +22,6 @@ pub struct Loaded {
     pub migrations: MigrationSet,
     /// The schema they build, and the SQLite oracle.
     pub analyzer: Analyzer,
-    /// The crate's Cargo.toml.
-    pub manifest: PathBuf,
 }
 
 /// What a database's analyses depend on besides the query, read without parsing anything:
@@ -71,12 +69,7 @@ fn migration_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.to_ascii_lowercase().ends_with(".sql"))
-                && p.is_file()
-        })
+        .filter(|p| migrations::is_migration(p))
         .collect();
     files.sort();
     Ok(files)
@@ -262,18 +255,17 @@ pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
             if let Some(d) = config::check_migrations_dir(&config, db) {
                 return Err(Diagnostics(vec![d]));
             }
-            load(db.clone(), root.join("Cargo.toml"))
+            load(db.clone())
         },
     )
 }
 
-fn load(database: DatabaseConfig, manifest: PathBuf) -> Result<Shared, Diagnostics> {
+fn load(database: DatabaseConfig) -> Result<Shared, Diagnostics> {
     let migrations = migrations::load(&database.migrations)?;
     let analyzer = Analyzer::from_migrations_with(&migrations, &database.lints)?;
     Ok(Arc::new(Mutex::new(Loaded {
         database,
         migrations,
         analyzer,
-        manifest,
     })))
 }

@@ -207,8 +207,9 @@ pub fn derive_query(
 pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream {
     let span = name.map_or_else(|| ident.span(), |(_, s)| s);
     let result = with_database(name.map(|(n, _)| n), span, |loaded| {
-        let fingerprint = crate::project::fingerprint(Some(&loaded.database.name));
-        let track = tracking(&fingerprint.map_or_else(|_| Vec::new(), |f| f.untracked_files()));
+        let files = crate::project::fingerprint(Some(&loaded.database.name))
+            .map_or_else(|_| Vec::new(), |f| f.untracked_files());
+        let track = tracking(&files);
         let db = &loaded.database;
         let (db_name, binding, shards) = (&db.name, &db.binding, db.shards);
         let fingerprint = loaded.migrations.fingerprint();
