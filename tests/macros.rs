@@ -43,6 +43,35 @@ fn batch_commits_together_or_rolls_every_statement_back() {
 }
 
 #[test]
+fn arguments_are_bound_in_order_past_the_tuple_limit() {
+    block_on(forms::arguments_are_bound_in_order_past_the_tuple_limit(
+        &db(),
+    ));
+}
+
+#[test]
+fn a_query_shows_its_sql_and_arguments() {
+    let q = d1kit::sql!(
+        notes,
+        "SELECT id FROM notes WHERE owner_id = ?1 AND title = ?2",
+        7,
+        "a"
+    );
+    assert_eq!(
+        format!("{q:?}"),
+        r#"Sql { sql: "SELECT id FROM notes WHERE owner_id = ?1 AND title = ?2", params: (7, "a") }"#
+    );
+    let q = d1kit::Sql::<()>::new(
+        "DELETE FROM notes WHERE id = ?1",
+        [d1kit::Value::Integer(7)],
+    );
+    assert_eq!(
+        format!("{q:?}"),
+        r#"Sql { sql: "DELETE FROM notes WHERE id = ?1", params: [Integer(7)] }"#
+    );
+}
+
+#[test]
 fn local_migrate_to_is_the_shared_migrator() {
     let db = Local::open_in_memory().unwrap();
     let report = db.migrate_to::<Notes>().unwrap();

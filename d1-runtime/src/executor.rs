@@ -58,12 +58,91 @@ pub trait Query: Sized {
     }
 }
 
-/// The query value `sql!` and `sql_as!` build: a `'static` SQL string, bound values, a row type.
-pub struct Sql<R> {
-    sql: &'static str,
-    params: Params,
-    row: PhantomData<fn() -> R>,
+/// The query value `sql!` and `sql_as!` build: a `'static` SQL string, its parameters' values
+/// (`A`, see [`Args`]) and the Rust type of its rows (`R`).
+///
+/// [`Sql::new`] makes one from [`Value`]s. The macros build it from their arguments as written
+/// (each checked against its parameter's SQL type) and convert them to values when the query
+/// runs: declaring a query calls no code of d1kit's, so a crate pays to compile and link the
+/// runtime for the queries it runs, not for each one it declares.
+pub struct Sql<R, A = Params> {
+    #[doc(hidden)]
+    pub __sql: &'static str,
+    #[doc(hidden)]
+    pub __args: A,
+    #[doc(hidden)]
+    pub __row: PhantomData<fn() -> R>,
 }
+
+/// A query's parameter values as [`Sql`] holds them until it runs: [`Params`] (values), `()`
+/// (none), or a tuple of up to 12 arguments as `sql!` and `sql_as!` take them.
+pub trait Args {
+    /// Hands the values, in order (`?1` first), to `f`.
+    fn with_values<T>(self, f: impl FnOnce(&[Value]) -> T) -> T;
+
+    /// The values as a `Vec`, in order.
+    fn into_values(self) -> Vec<Value>;
+}
+
+impl Args for Params {
+    #[inline]
+    fn with_values<T>(self, f: impl FnOnce(&[Value]) -> T) -> T {
+        f(self.as_slice())
+    }
+
+    fn into_values(self) -> Vec<Value> {
+        self.into_vec()
+    }
+}
+
+impl Args for () {
+    #[inline]
+    fn with_values<T>(self, f: impl FnOnce(&[Value]) -> T) -> T {
+        f(&[])
+    }
+
+    fn into_values(self) -> Vec<Value> {
+        Vec::new()
+    }
+}
+
+/// One argument of a query, kept as the caller wrote it until the query runs (`sql!` makes
+/// them with [`__private::bind`](crate::__private::bind), which checks its type).
+pub trait Arg {
+    /// Its value.
+    fn into_value(self) -> Value;
+}
+
+macro_rules! tuple_args {
+    ($($name:ident)+) => {
+        impl<$($name: Arg),+> Args for ($($name,)+) {
+            #[inline]
+            #[allow(non_snake_case)]
+            fn with_values<T>(self, f: impl FnOnce(&[Value]) -> T) -> T {
+                let ($($name,)+) = self;
+                f(&[$($name.into_value()),+])
+            }
+
+            #[allow(non_snake_case)]
+            fn into_values(self) -> Vec<Value> {
+                let ($($name,)+) = self;
+                vec![$($name.into_value()),+]
+            }
+        }
+    };
+}
+tuple_args!(A);
+tuple_args!(A B);
+tuple_args!(A B C);
+tuple_args!(A B C D);
+tuple_args!(A B C D E);
+tuple_args!(A B C D E F);
+tuple_args!(A B C D E F G);
+tuple_args!(A B C D E F G H);
+tuple_args!(A B C D E F G H I);
+tuple_args!(A B C D E F G H I J);
+tuple_args!(A B C D E F G H I J K);
+tuple_args!(A B C D E F G H I J K L);
 
 /// A query's parameter values: up to [`Params::INLINE`] of them in place (most queries), more
 /// on the heap. `sql!` passes an array, so running its query allocates nothing for them.
@@ -142,30 +221,32 @@ impl<R> Sql<R> {
     /// a `Vec` or a slice of [`Value`]s).
     pub fn new(sql: &'static str, params: impl Into<Params>) -> Sql<R> {
         Sql {
-            sql,
-            params: params.into(),
-            row: PhantomData,
+            __sql: sql,
+            __args: params.into(),
+            __row: PhantomData,
         }
-    }
-
-    /// The SQL as it is sent.
-    pub fn sql(&self) -> &'static str {
-        self.sql
     }
 
     /// The bound values.
     pub fn params(&self) -> &[Value] {
-        &self.params
+        &self.__args
+    }
+}
+
+impl<R, A> Sql<R, A> {
+    /// The SQL as it is sent.
+    pub fn sql(&self) -> &'static str {
+        self.__sql
     }
 }
 
 // Inherent, so `sql!(..).all(&db)` needs no `use d1kit::Query`.
-impl<R: FromRow> Sql<R> {
+impl<R: FromRow, A: Args> Sql<R, A> {
     /// Every row.
     pub fn all<'e, E: Executor + ?Sized>(
         self,
         db: &'e E,
-    ) -> impl Future<Output = Result<Vec<R>>> + use<'e, E, R> {
+    ) -> impl Future<Output = Result<Vec<R>>> + use<'e, E, R, A> {
         db.all(self)
     }
 
@@ -173,7 +254,7 @@ impl<R: FromRow> Sql<R> {
     pub fn first<'e, E: Executor + ?Sized>(
         self,
         db: &'e E,
-    ) -> impl Future<Output = Result<Option<R>>> + use<'e, E, R> {
+    ) -> impl Future<Output = Result<Option<R>>> + use<'e, E, R, A> {
         db.first(self)
     }
 
@@ -181,31 +262,35 @@ impl<R: FromRow> Sql<R> {
     pub fn run<'e, E: Executor + ?Sized>(
         self,
         db: &'e E,
-    ) -> impl Future<Output = Result<RunResult>> + use<'e, E, R> {
+    ) -> impl Future<Output = Result<RunResult>> + use<'e, E, R, A> {
         db.run(self)
     }
 }
 
-impl<R> std::fmt::Debug for Sql<R> {
+/// Shows the SQL and the parameters: [`Value`]s for [`Sql::new`]'s, the arguments as written
+/// for the macros'.
+impl<R, A: std::fmt::Debug> std::fmt::Debug for Sql<R, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sql")
-            .field("sql", &self.sql)
-            .field("params", &self.params)
+            .field("sql", &self.__sql)
+            .field("params", &self.__args)
             .finish()
     }
 }
 
-impl<R: FromRow> Query for Sql<R> {
+impl<R: FromRow, A: Args> Query for Sql<R, A> {
     type Row = R;
     fn into_statement(self) -> Statement {
         Statement {
-            sql: Cow::Borrowed(self.sql),
-            params: self.params.into_vec(),
+            sql: Cow::Borrowed(self.__sql),
+            params: self.__args.into_values(),
         }
     }
 
+    #[inline]
     fn with_statement<T>(self, f: impl FnOnce(&Cow<'static, str>, &[Value]) -> T) -> T {
-        f(&Cow::Borrowed(self.sql), &self.params)
+        let sql = Cow::Borrowed(self.__sql);
+        self.__args.with_values(|values| f(&sql, values))
     }
 }
 

@@ -47,7 +47,7 @@ pub use decode::Decode;
 pub use encode::{param, Bind};
 pub use error::{Error, Result};
 pub use executor::{
-    Batch, Executor, Params, Query, RawResults, Results, RunResult, Sql, Statement,
+    Arg, Args, Batch, Executor, Params, Query, RawResults, Results, RunResult, Sql, Statement,
 };
 pub use row::{FromRow, OwnedRow, Row, RowSource};
 pub use value::Value;
@@ -106,11 +106,31 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 pub mod __private {
     pub use crate::encode::param;
     use crate::{Bind, Value};
+    use std::marker::PhantomData;
 
-    /// Binds one argument, checked against the parameter's SQL type `M`.
+    /// One argument of a query, checked against the parameter's SQL type `M`: what `sql!`
+    /// passes for each argument, converted to a [`Value`] only when the query runs.
+    pub struct Bound<M, T>(T, PhantomData<fn() -> M>);
+
+    /// Checks one argument against the parameter's SQL type `M` (a wrong type is an error at
+    /// the argument) and keeps it for when the query runs.
     #[inline]
-    pub fn bind<M, T: Bind<M>>(value: T) -> Value {
-        value.bind()
+    pub fn bind<M, T: Bind<M>>(value: T) -> Bound<M, T> {
+        Bound(value, PhantomData)
+    }
+
+    impl<M, T: Bind<M>> crate::Arg for Bound<M, T> {
+        #[inline]
+        fn into_value(self) -> Value {
+            self.0.bind()
+        }
+    }
+
+    /// The argument as written.
+    impl<M, T: std::fmt::Debug> std::fmt::Debug for Bound<M, T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt(f)
+        }
     }
 
     /// Compiles only for a row type: what `sql_as!(Type, ..)` asks of `Type`, so that a type

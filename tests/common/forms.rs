@@ -186,3 +186,26 @@ pub async fn batch_commits_together_or_rolls_every_statement_back<E: Executor>(d
     .n;
     assert_eq!(n, 0, "the batch's first insert was rolled back");
 }
+
+/// Arguments are bound in order however many there are: 12 (the most `sql!` keeps as written
+/// until the query runs) and 14 (converted to values where the query is built), each with
+/// every other argument a value no note has.
+pub async fn arguments_are_bound_in_order_past_the_tuple_limit<E: Executor>(db: &E) {
+    let twelve = sql!(
+        notes,
+        "SELECT id FROM notes WHERE owner_id = ?1 AND id IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ORDER BY id",
+        1, 90, 3, 91, 92, 93, 94, 95, 96, 1, 97, 98
+    );
+    let ids: Vec<i64> = twelve.all(db).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(ids, [1, 3]);
+
+    let fourteen = sql!(
+        notes,
+        "SELECT id, ?14 AS last FROM notes WHERE owner_id = ?1 AND id IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ORDER BY id",
+        1, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 2, 100, "fourteenth"
+    );
+    let rows = fourteen.all(db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, 2);
+    assert_eq!(rows[0].last, Some(d1kit::Value::Text("fourteenth".into())));
+}

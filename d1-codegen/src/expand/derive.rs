@@ -196,7 +196,7 @@ pub fn derive_query(
             fn into_statement(self) -> ::d1kit::Statement {
                 ::d1kit::Statement {
                     sql: ::std::borrow::Cow::Borrowed(#d1_sql),
-                    params: ::std::vec![#(#binds),*],
+                    params: ::std::vec![#(::d1kit::Arg::into_value(#binds)),*],
                 }
             }
         }

@@ -339,7 +339,15 @@ pub fn sql(call: &QueryCall) -> TokenStream {
     }
 }
 
-/// The `Sql<row_ty>` value of a checked query, after the items it needs (`row_def`).
+/// The most arguments `sql!` keeps as written (a tuple: `d1kit::Args` is implemented up to
+/// this arity); a query with more converts them to values where it is built.
+const TUPLE_ARGS: usize = 12;
+
+/// The `Sql<row_ty, _>` value of a checked query, after the items it needs (`row_def`).
+///
+/// A struct literal, not a call: a query that is built but never run (or not yet) makes rustc
+/// instantiate and link nothing of d1kit's, which is most of what declaring a query would cost
+/// the build (`scripts/bench-compile.sh`).
 fn query_value(
     checked: &Checked,
     row_def: TokenStream,
@@ -348,10 +356,19 @@ fn query_value(
 ) -> TokenStream {
     let track = tracking(&checked.track);
     let d1_sql = &checked.d1_sql;
+    let args = if binds.len() <= TUPLE_ARGS {
+        quote!((#(#binds,)*))
+    } else {
+        quote!(::d1kit::Params::from([#(::d1kit::Arg::into_value(#binds)),*]))
+    };
     quote!({
         #track
         #row_def
-        ::d1kit::Sql::<#row_ty>::new(#d1_sql, [#(#binds),*])
+        ::d1kit::Sql::<#row_ty, _> {
+            __sql: #d1_sql,
+            __args: #args,
+            __row: ::core::marker::PhantomData,
+        }
     })
 }
 
