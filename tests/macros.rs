@@ -50,6 +50,35 @@ fn arguments_are_bound_in_order_past_the_tuple_limit() {
 }
 
 #[test]
+fn bound_queries_of_different_arguments_share_a_batch_vec() {
+    use d1kit::Executor;
+    let db = db();
+    let batch = vec![
+        d1kit::sql!(
+            notes,
+            "INSERT INTO tags (owner_id, name) VALUES (1, ?1)",
+            "work"
+        )
+        .bind(),
+        d1kit::sql!(
+            notes,
+            "UPDATE notes SET title = ?1 WHERE id = ?2",
+            "renamed",
+            2
+        )
+        .bind(),
+    ];
+    let results = block_on(db.batch(batch)).unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r.meta.changes == 1));
+    let title = block_on(d1kit::sql!(notes, "SELECT title FROM notes WHERE id = 2").first(&db))
+        .unwrap()
+        .unwrap()
+        .title;
+    assert_eq!(title.as_deref(), Some("renamed"));
+}
+
+#[test]
 fn a_query_shows_its_sql_and_arguments() {
     let q = d1kit::sql!(
         notes,

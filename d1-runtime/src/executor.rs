@@ -240,6 +240,22 @@ impl<R, A> Sql<R, A> {
     }
 }
 
+impl<R, A: Args> Sql<R, A> {
+    /// The query with its arguments converted to values now: a `Sql<R>`, one type for every
+    /// query of row type `R` whatever its arguments, so that different statements can share
+    /// a `Vec` (for [`Executor::batch`], say). `sql!` values otherwise differ in type by their
+    /// arguments'.
+    ///
+    /// ```
+    /// # use d1kit::{Sql, Value};
+    /// let q: Sql<()> = Sql::<()>::new("DELETE FROM t WHERE id = ?1", [Value::Integer(1)]).bind();
+    /// assert_eq!(q.params(), [Value::Integer(1)]);
+    /// ```
+    pub fn bind(self) -> Sql<R> {
+        Sql::new(self.__sql, self.__args.into_values())
+    }
+}
+
 // Inherent, so `sql!(..).all(&db)` needs no `use d1kit::Query`.
 impl<R: FromRow, A: Args> Sql<R, A> {
     /// Every row.
