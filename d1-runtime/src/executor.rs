@@ -247,7 +247,7 @@ impl<R, A: Args> Sql<R, A> {
     /// arguments'.
     ///
     /// ```
-    /// # use d1kit::{Sql, Value};
+    /// # use d1_runtime::{Sql, Value};
     /// let q: Sql<()> = Sql::<()>::new("DELETE FROM t WHERE id = ?1", [Value::Integer(1)]).bind();
     /// assert_eq!(q.params(), [Value::Integer(1)]);
     /// ```
