@@ -145,7 +145,8 @@ tuple_args!(A B C D E F G H I J K);
 tuple_args!(A B C D E F G H I J K L);
 
 /// A query's parameter values: up to [`Params::INLINE`] of them in place (most queries), more
-/// on the heap. `sql!` passes an array, so running its query allocates nothing for them.
+/// on the heap. [`Sql::new`] takes an array, a `Vec` or a slice; `sql!` uses it only for a
+/// query of more than 12 arguments (with fewer, they stay a tuple until the query runs).
 #[derive(Clone)]
 pub struct Params(Repr);
 
