@@ -115,6 +115,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Runs `d` and `r`, `d` first when `d_first`; returns their results as `(d, r)`.
+fn in_order<T>(d_first: bool, d: impl FnOnce() -> T, r: impl FnOnce() -> T) -> (T, T) {
+    if d_first {
+        let d = d();
+        (d, r())
+    } else {
+        let r = r();
+        (d(), r)
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs bench targets with --bench absent: keep that quick.
     if !std::env::args().any(|a| a == "--bench") {
@@ -126,23 +137,13 @@ fn main() {
         // Interleaved, each on a fresh database, so drift on a shared machine hits both; which
         // side goes first alternates, so neither always reads caches the other has warmed.
         let (a, b) = (fresh(), fresh());
-        let (x, y) = if round % 2 == 0 {
-            di.push(d1kit_inserts(&a));
-            ri.push(rusqlite_inserts(&b));
-            let (t, x) = d1kit_selects(&a);
-            let (u, y) = rusqlite_selects(&b);
-            ds.push(t);
-            rs.push(u);
-            (x, y)
-        } else {
-            ri.push(rusqlite_inserts(&b));
-            di.push(d1kit_inserts(&a));
-            let (u, y) = rusqlite_selects(&b);
-            let (t, x) = d1kit_selects(&a);
-            ds.push(t);
-            rs.push(u);
-            (x, y)
-        };
+        let d1kit_first = round % 2 == 0;
+        let (d, r) = in_order(d1kit_first, || d1kit_inserts(&a), || rusqlite_inserts(&b));
+        di.push(d);
+        ri.push(r);
+        let ((t, x), (u, y)) = in_order(d1kit_first, || d1kit_selects(&a), || rusqlite_selects(&b));
+        ds.push(t);
+        rs.push(u);
         assert_eq!(x, y, "both read the same rows");
     }
     let (di, ri, ds, rs) = (median(di), median(ri), median(ds), median(rs));
