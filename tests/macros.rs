@@ -31,6 +31,11 @@ fn sql_as_decodes_into_the_derived_struct_by_name() {
 }
 
 #[test]
+fn generated_rows_decode_by_position_at_any_width() {
+    block_on(forms::generated_rows_decode_by_position_at_any_width(&db()));
+}
+
+#[test]
 fn derive_query_binds_fields_by_name() {
     block_on(forms::derive_query_binds_fields_by_name(&db()));
 }

@@ -55,10 +55,13 @@ fn every_typed_query_form_runs_over_rest() {
     block_on(forms::arguments_are_bound_in_order_past_the_tuple_limit(
         &seeded(&client, "f6"),
     ));
+    block_on(forms::generated_rows_decode_by_position_at_any_width(
+        &seeded(&client, "f7"),
+    ));
     // A batch is one request: 1 create + setup (1 migrate read + 1 per migration + 4 inserts)
     // per database, and the forms' own statements; never one request per batch statement.
     let stats = fake.stats();
-    assert_eq!(stats.create, 6);
+    assert_eq!(stats.create, 7);
     assert_eq!(stats.query, 0, "everything goes through /raw");
 }
 

@@ -105,6 +105,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::encode::param;
+    pub use crate::row::layout::*;
     use crate::{Bind, Value};
     use std::marker::PhantomData;
 

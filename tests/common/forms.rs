@@ -209,3 +209,105 @@ pub async fn arguments_are_bound_in_order_past_the_tuple_limit<E: Executor>(db: 
     assert_eq!(rows[0].id, 2);
     assert_eq!(rows[0].last, Some(d1kit::Value::Text("fourteenth".into())));
 }
+
+/// A type of the test's own, read through an `AS "name: Type"` override.
+#[derive(Debug, PartialEq)]
+pub struct Shouted(String);
+
+impl d1kit::Decode for Shouted {
+    fn decode(value: d1kit::Value) -> Result<Self, String> {
+        String::decode(value).map(|s| Shouted(s.to_uppercase()))
+    }
+}
+
+/// Generated rows decode by position whatever their shape: up to 32 columns of d1kit's own
+/// types they share generic decoding code (the row is laid out as a `ColumnsN` struct), a
+/// wider row or one with an `AS "name: Type"` override gets a function of its own; both give
+/// every field its column, in order, and a wrong-typed value is an error naming the column.
+pub async fn generated_rows_decode_by_position_at_any_width<E: Executor>(db: &E) {
+    // 32 columns of mixed sizes (i64, Option<String>, Option<f64>, bool, String), so a field
+    // read from the wrong place or at the wrong offset shows.
+    let wide = sql!(
+        notes,
+        "SELECT id AS a1, title AS a2, score AS a3, pinned AS a4, body AS a5,
+                id + 1 AS a6, title AS a7, score AS a8, pinned AS a9, body AS a10,
+                id + 2 AS a11, title AS a12, score AS a13, pinned AS a14, body AS a15,
+                id + 3 AS a16, title AS a17, score AS a18, pinned AS a19, body AS a20,
+                id + 4 AS a21, title AS a22, score AS a23, pinned AS a24, body AS a25,
+                id + 5 AS a26, title AS a27, score AS a28, pinned AS a29, body AS a30,
+                id + 6 AS a31, owner_id AS a32
+         FROM notes WHERE id = 1"
+    )
+    .first(db)
+    .await
+    .unwrap()
+    .unwrap();
+    let title = Some("first".to_owned());
+    assert_eq!(
+        (wide.a1, &wide.a2, wide.a3, wide.a4, wide.a5.as_str()),
+        (1, &title, None, true, "")
+    );
+    assert_eq!((wide.a16, &wide.a17, wide.a19), (4, &title, true));
+    assert_eq!((wide.a26, &wide.a27, wide.a29), (6, &title, true));
+    assert_eq!((wide.a31, wide.a32), (7, 1));
+
+    // 33 columns: past the widest `ColumnsN`.
+    let wider = sql!(
+        notes,
+        "SELECT 1 AS b1, 2 AS b2, 3 AS b3, 4 AS b4, 5 AS b5, 6 AS b6, 7 AS b7, 8 AS b8,
+                9 AS b9, 10 AS b10, 11 AS b11, 12 AS b12, 13 AS b13, 14 AS b14, 15 AS b15,
+                16 AS b16, 17 AS b17, 18 AS b18, 19 AS b19, 20 AS b20, 21 AS b21, 22 AS b22,
+                23 AS b23, 24 AS b24, 25 AS b25, 26 AS b26, 27 AS b27, 28 AS b28, 29 AS b29,
+                30 AS b30, 31 AS b31, 32 AS b32, title AS b33
+         FROM notes WHERE id = 3"
+    )
+    .first(db)
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((wider.b1, wider.b17, wider.b32), (1, 17, 32));
+    assert_eq!(wider.b33.as_deref(), Some("third"));
+
+    // An override to a type of the user's own.
+    let shouted = sql!(
+        notes,
+        "SELECT id, title AS \"title: Shouted\" FROM notes WHERE id = 3"
+    )
+    .first(db)
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (shouted.id, shouted.title),
+        (3, Some(Shouted("THIRD".into())))
+    );
+
+    // A value the declared type does not hold (SQLite keeps 'many' as TEXT in an INT column):
+    // decoding it is an error naming the column, on either path.
+    sql!(
+        notes,
+        "INSERT INTO notes (id, owner_id, word_count) VALUES (50, 1, 'many')"
+    )
+    .run(db)
+    .await
+    .unwrap();
+    let err = sql!(notes, "SELECT id, word_count FROM notes WHERE id = 50")
+        .first(db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, d1kit::Error::Decode { ref column, .. } if column == "word_count"),
+        "{err}"
+    );
+    let err = sql!(
+        notes,
+        "SELECT id, word_count AS \"n: i64\" FROM notes WHERE id = 50"
+    )
+    .first(db)
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, d1kit::Error::Decode { ref column, .. } if column == "n"),
+        "{err}"
+    );
+}
