@@ -1,11 +1,10 @@
 //! d1kit's one runtime error type.
 
 /// What went wrong while running a query, decoding a row or migrating a database.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A value could not become the Rust type of its column (never a panic).
-    #[error("column `{column}`: {message}")]
     Decode {
         /// The result column's name.
         column: String,
@@ -13,7 +12,6 @@ pub enum Error {
         message: String,
     },
     /// A parameter's value could not be bound (e.g. an integer D1 cannot represent).
-    #[error("parameter {index}: {message}")]
     Bind {
         /// The parameter's number (1-based).
         index: usize,
@@ -21,7 +19,6 @@ pub enum Error {
         message: String,
     },
     /// The database rejected the statement.
-    #[error("{message}\n  in: {sql}")]
     Query {
         /// The database's message.
         message: String,
@@ -29,7 +26,6 @@ pub enum Error {
         sql: String,
     },
     /// A migration could not be applied; it and every later one were left unapplied.
-    #[error("migration `{name}` failed, nothing of it was applied: {message}")]
     Migration {
         /// The migration's file name.
         name: String,
@@ -37,10 +33,6 @@ pub enum Error {
         message: String,
     },
     /// A migration that was already applied has been edited since.
-    #[error(
-        "migration `{name}` was edited after it was applied (recorded sha256 {recorded}, file now {current}); \
-         add a new migration instead of editing an applied one"
-    )]
     MigrationEdited {
         /// The migration's file name.
         name: String,
@@ -50,35 +42,25 @@ pub enum Error {
         current: String,
     },
     /// The database has applied a migration this program does not know (a newer program ran).
-    #[error("the database has applied migration `{name}`, which this program does not have")]
     UnknownMigration {
         /// The migration's name as recorded.
         name: String,
     },
     /// The database has not applied migrations this program expects (the code is newer than
     /// the schema).
-    #[error(
-        "the database has not applied {} this program expects: {}; run `d1kit migrate` (or \
-         `wrangler d1 migrations apply`) before this code runs",
-        if pending.len() == 1 { "migration" } else { "migrations" },
-        pending.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
-    )]
     SchemaBehind {
         /// The migrations it lacks, in order.
         pending: Vec<String>,
     },
     /// A file or directory could not be used.
-    #[error("{path}: {source}")]
     Io {
         /// The path concerned.
         path: String,
         /// The underlying error.
-        #[source]
         source: std::io::Error,
     },
     /// The Cloudflare API refused a request, or could not be reached (the REST backend), after
     /// any retries.
-    #[error("Cloudflare API: {message}{}", api_suffix(*status, *code))]
     Api {
         /// The HTTP status (0 when no response came: connection refused, timeout...).
         status: u16,
@@ -88,8 +70,68 @@ pub enum Error {
         message: String,
     },
     /// Anything else the backend reports.
-    #[error("{0}")]
     Backend(String),
+}
+
+// Written out rather than derived with thiserror: a proc-macro dependency of d1-runtime is
+// loaded (dlopen'ed) by rustc in every build of every crate that uses d1kit, a few
+// milliseconds each time (`scripts/bench-compile.sh`, "first query").
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Decode { column, message } => write!(f, "column `{column}`: {message}"),
+            Error::Bind { index, message } => write!(f, "parameter {index}: {message}"),
+            Error::Query { message, sql } => write!(f, "{message}\n  in: {sql}"),
+            Error::Migration { name, message } => write!(
+                f,
+                "migration `{name}` failed, nothing of it was applied: {message}"
+            ),
+            Error::MigrationEdited {
+                name,
+                recorded,
+                current,
+            } => write!(
+                f,
+                "migration `{name}` was edited after it was applied (recorded sha256 {recorded}, \
+                 file now {current}); add a new migration instead of editing an applied one"
+            ),
+            Error::UnknownMigration { name } => write!(
+                f,
+                "the database has applied migration `{name}`, which this program does not have"
+            ),
+            Error::SchemaBehind { pending } => write!(
+                f,
+                "the database has not applied {} this program expects: {}; run `d1kit migrate` \
+                 (or `wrangler d1 migrations apply`) before this code runs",
+                if pending.len() == 1 {
+                    "migration"
+                } else {
+                    "migrations"
+                },
+                pending
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Error::Io { path, source } => write!(f, "{path}: {source}"),
+            Error::Api {
+                status,
+                code,
+                message,
+            } => write!(f, "Cloudflare API: {message}{}", api_suffix(*status, *code)),
+            Error::Backend(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// `Result<T, d1kit::Error>`.
