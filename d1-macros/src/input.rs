@@ -20,26 +20,41 @@ fn split_commas(tokens: TokenStream) -> Vec<TokenStream> {
     parts
 }
 
-/// The string literal `tokens` are, if they are one (possibly inside an invisible group, as a
-/// `macro_rules!` fragment forwards it).
-fn lit_str(tokens: &TokenStream) -> Option<LitStr> {
-    let mut it = tokens.clone().into_iter();
-    match (it.next(), it.next()) {
-        (Some(TokenTree::Literal(_)), None) => {}
-        (Some(TokenTree::Group(g)), None) if g.delimiter() == Delimiter::None => {}
-        _ => return None,
-    }
-    syn::parse2::<LitStr>(tokens.clone()).ok()
+/// A string literal of the macro's input: its value, and where it is.
+struct Lit {
+    value: String,
+    span: Span,
 }
 
-/// A string literal's value; without escapes it is the text between the quotes (syn's general
-/// unescaping runs unoptimized in the macros and showed in their profile).
-fn lit_value(lit: &LitStr) -> String {
-    let repr = lit.token().to_string();
-    match repr.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => inner.to_owned(),
-        _ => lit.value(),
+/// The string literal `tokens` are, if they are one (possibly inside an invisible group, as a
+/// `macro_rules!` fragment forwards it).
+///
+/// A plain `"..."` without escapes, what almost every query is, is its own value; anything else
+/// (escapes, raw strings, suffixes, byte strings, which are not strings) is left to syn. syn's
+/// general parsing runs unoptimized in the macros and showed in their profile.
+fn lit_str(tokens: &TokenStream) -> Option<Lit> {
+    let mut it = tokens.clone().into_iter();
+    let lit = match (it.next(), it.next()) {
+        (Some(TokenTree::Literal(lit)), None) => lit,
+        (Some(TokenTree::Group(g)), None) if g.delimiter() == Delimiter::None => {
+            return lit_str(&g.stream());
+        }
+        _ => return None,
+    };
+    let repr = lit.to_string();
+    if let Some(inner) = repr.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        if !inner.contains('\\') {
+            return Some(Lit {
+                value: inner.to_owned(),
+                span: lit.span(),
+            });
+        }
     }
+    let parsed = syn::parse2::<LitStr>(TokenTree::Literal(lit).into()).ok()?;
+    Some(Lit {
+        value: parsed.value(),
+        span: parsed.span(),
+    })
 }
 
 fn single_ident(tokens: &TokenStream) -> Option<Ident> {
@@ -108,12 +123,12 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
     };
     // `sql!("notes", "SELECT ..")`: a lone word before a second string is a database name.
     let lit = lit_str(&all[lit_at]).expect("found above");
-    let first = lit_value(&lit);
+    let first = lit.value;
     let lone_word =
         !first.is_empty() && first.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
     if lone_word && all.get(lit_at + 1).and_then(lit_str).is_some() {
         return Err(Error::new(
-            lit.span(),
+            lit.span,
             format!(
                 "the database is named by an identifier, not a string: `sql!({first}, \"...\")`"
             ),
@@ -122,7 +137,7 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
     let call = QueryCall {
         database,
         sql: first,
-        sql_span: lit.span(),
+        sql_span: lit.span,
         args: all[lit_at + 1..].to_vec(),
         cross_tenant,
     };
