@@ -301,7 +301,7 @@ pub async fn generated_rows_decode_by_position_at_any_width<E: Executor>(db: &E)
     );
     let err = sql!(
         notes,
-        "SELECT id, word_count AS \"n: i64\" FROM notes WHERE id = 50"
+        r#"SELECT id, word_count AS "n: i64" FROM notes WHERE id = 50"#
     )
     .first(db)
     .await
