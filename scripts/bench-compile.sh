@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Incremental compile cost per checked query: d1kit's sql! vs sqlx's query!, same schema, same
 # 200 queries, same run. For each tool, a crate with the 200 queries, the same crate with the
-# first query only, and the same crate without any are rebuilt after a `touch` (3 times each,
-# median). Cost per query = (with - without) / 200, the issue's measure; it includes what the
-# first query alone costs (linking the runtime, loading the macros), shown apart, and the
+# first query only, and the same crate without any are rebuilt after a `touch` (REPS times
+# each, 5 unless set; median). Cost per query = (with - without) / 200, the issue's measure;
+# it includes what the first query alone costs (linking the runtime, loading the macros),
+# shown apart, and the
 # marginal cost of each further query = (with - one) / 199. d1kit is measured twice: as users
 # get it, and with its memo of analyses off (D1KIT_CACHE=off: every analysis redone).
 # A second table runs every query (`.all(&db).await` / `.fetch_all(&pool).await`, in a crate
@@ -16,6 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="$ROOT/target/bench-compile"
 N=200
+export REPS="${REPS:-5}"
 SCHEMA="$ROOT/d1-codegen/tests/cases/notes/migrations"
 mkdir -p "$WORK"
 export CARGO_TARGET_DIR="$WORK/target"
@@ -99,7 +101,7 @@ time_build() { # $1 = dir; prints seconds of one incremental build after a touch
   python3 -c "print(f'{$e - $s:.3f}')"
 }
 
-median3() { python3 -c "import sys; v=sorted(map(float, sys.argv[1:])); print(v[len(v)//2])" "$@"; }
+median() { python3 -c "import sys; v=sorted(map(float, sys.argv[1:])); print(v[len(v)//2])" "$@"; }
 
 measure() { # $1 = dir, $2.. = variants; prints the median time of each
   local dir="$1" out=()
@@ -114,8 +116,8 @@ measure() { # $1 = dir, $2.. = variants; prints the median time of each
     echo "" > "$dir/src/queries.rs"
     cargo build --quiet --manifest-path "$dir/Cargo.toml" 2>&1 | grep -E "^error" && exit 1 || true
     local t=()
-    for _ in 1 2 3; do t+=("$(time_build "$dir")"); done
-    out+=("$(median3 "${t[@]}")")
+    for _ in $(seq "$REPS"); do t+=("$(time_build "$dir")"); done
+    out+=("$(median "${t[@]}")")
   done
   echo "${out[*]}"
 }
@@ -144,7 +146,7 @@ n = int(sys.argv[1])
 v = list(map(float, sys.argv[2:11]))
 ran = list(map(float, sys.argv[11:]))
 opt = "optimized" if os.environ.get("OPT_MACROS") == "1" else "default dev profile"
-print(f"incremental build, {n} queries (median of 3), proc macros: {opt}:")
+print(f"incremental build, {n} queries (median of {os.environ['REPS']}), proc macros: {opt}:")
 print(f"  {'':24} {'with':>6} {'one':>6} {'none':>6}   per query   first query   each further")
 rows = {}
 for i, name in enumerate(["d1kit sql!", "d1kit sql! (memo off)", "sqlx query!"]):

@@ -77,13 +77,16 @@ fn values_follow_the_javascript_number_rules_both_ways() {
     assert_eq!(back.n, Some(safe));
     // Bound: 2^53 cannot cross as a JavaScript number, and nothing is sent.
     let before = fake.stats().raw;
-    let err = block_on(sql!(notes, "SELECT ?1 AS \"n: i64\"", 1i64 << 53).first(&db)).unwrap_err();
+    let err = block_on(sql!(notes, "SELECT ?1 AS \"n: i64\"", 1i64 << 53).first(&db))
+        .err()
+        .expect("an error");
     assert!(matches!(err, Error::Bind { index: 1, .. }), "{err}");
     assert!(err.to_string().contains("2^53"), "{err}");
     assert_eq!(fake.stats().raw, before);
     // Stored by other means, 2^53 + 1 comes back rounded by JavaScript: a decode error.
-    let err =
-        block_on(sql!(notes, "SELECT 9007199254740993 AS \"n: i64\"").first(&db)).unwrap_err();
+    let err = block_on(sql!(notes, "SELECT 9007199254740993 AS \"n: i64\"").first(&db))
+        .err()
+        .expect("an error");
     assert!(
         matches!(err, Error::Decode { ref column, .. } if column == "n"),
         "{err}"
@@ -139,7 +142,9 @@ fn transient_failures_are_retried_for_reads_and_only_on_request_for_writes() {
     assert_eq!(res.changes, 1);
     // Gives up after `attempts`.
     fake.fail_next_requests(10, Failure::Transient);
-    let err = block_on(sql!(notes, "SELECT count(*) AS n FROM notes").first(&db)).unwrap_err();
+    let err = block_on(sql!(notes, "SELECT count(*) AS n FROM notes").first(&db))
+        .err()
+        .expect("an error");
     assert!(matches!(err, Error::Api { status: 500, .. }), "{err}");
 }
 

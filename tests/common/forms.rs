@@ -294,7 +294,8 @@ pub async fn generated_rows_decode_by_position_at_any_width<E: Executor>(db: &E)
     let err = sql!(notes, "SELECT id, word_count FROM notes WHERE id = 50")
         .first(db)
         .await
-        .unwrap_err();
+        .err()
+        .expect("a decode error");
     assert!(
         matches!(err, d1kit::Error::Decode { ref column, .. } if column == "word_count"),
         "{err}"
@@ -305,7 +306,8 @@ pub async fn generated_rows_decode_by_position_at_any_width<E: Executor>(db: &E)
     )
     .first(db)
     .await
-    .unwrap_err();
+    .err()
+    .expect("a decode error");
     assert!(
         matches!(err, d1kit::Error::Decode { ref column, .. } if column == "n"),
         "{err}"

@@ -161,7 +161,7 @@ pub fn derive_query(
                 (quote!(()), TokenStream::new())
             } else {
                 let gen = fields_of(sig, attrs.sql_span, &mut errors);
-                (quote!(#row_ident), row_struct(vis, &row_ident, &gen))
+                (quote!(#row_ident), row_struct(vis, &row_ident, &gen, true))
             }
         }
     };

@@ -66,23 +66,31 @@ pub(crate) fn fields_of(sig: &Signature, span: Span, errors: &mut Errors) -> Vec
     out
 }
 
-/// A struct named `name` with `fields`, and how it decodes (columns by position).
+/// A struct named `name` with `fields` (deriving `Debug` if `debug`), and how it decodes
+/// (columns by position).
 ///
 /// It is laid out as d1-runtime's `ColumnsN` struct of its field types (`#[repr(C)]`, same
 /// fields in the same order), and says so with `ColumnLayout`: it then decodes through that
 /// struct's generic code, and the user's crate compiles no decoding function per query (each
-/// costs an incremental build about 0.1 ms). The promise holds by construction: the field
+/// costs an incremental build about 0.05 ms). The promise holds by construction: the field
 /// types are d1kit's own, written with absolute paths, and are emitted twice from the same
-/// tokens into the same scope. A row with an `AS "x: Type"` override, or wider than the widest
-/// `ColumnsN`, gets a `FromRow` function instead.
-pub(crate) fn row_struct(vis: &TokenStream, name: &Ident, fields: &[GenField]) -> TokenStream {
+/// tokens into the same scope. A row with an `AS "x: Type"` override (whose missing `Decode`
+/// is best reported at a function of the row's own), or wider than the widest `ColumnsN`, gets
+/// a `FromRow` function instead.
+pub(crate) fn row_struct(
+    vis: &TokenStream,
+    name: &Ident,
+    fields: &[GenField],
+    debug: bool,
+) -> TokenStream {
     let idents: Vec<_> = fields.iter().map(|f| &f.ident).collect();
     let types: Vec<_> = fields.iter().map(|f| &f.ty).collect();
+    let derive = debug.then(|| quote!(#[derive(Debug)]));
     if (1..=MAX_LAYOUT_COLUMNS).contains(&fields.len()) && fields.iter().all(|f| f.builtin) {
         let columns = format_ident!("Columns{}", fields.len());
         return quote! {
             #[allow(non_snake_case)]
-            #[derive(Debug)]
+            #derive
             #[repr(C)]
             #vis struct #name { #(pub #idents: #types),* }
             unsafe impl ::d1kit::__private::ColumnLayout for #name {
@@ -94,7 +102,7 @@ pub(crate) fn row_struct(vis: &TokenStream, name: &Ident, fields: &[GenField]) -
     let index = 0..fields.len();
     quote! {
         #[allow(non_snake_case)]
-        #[derive(Debug)]
+        #derive
         #vis struct #name { #(pub #idents: #types),* }
         impl ::d1kit::FromRow for #name {
             fn from_row(r: &mut ::d1kit::Row<'_>) -> ::d1kit::Result<Self> {
@@ -104,12 +112,17 @@ pub(crate) fn row_struct(vis: &TokenStream, name: &Ident, fields: &[GenField]) -
     }
 }
 
-/// The anonymous `Row` struct of an inline `sql!`.
+/// The anonymous `Row` struct of an inline `sql!`: its fields and nothing else. No `Debug`:
+/// implementing a trait costs every incremental build of the user's crate about 0.07 ms per
+/// query, as much as the rest of the query (`scripts/bench-compile.sh`), for a type that
+/// cannot even be named; rows to print or pass around are read into a struct of the user's
+/// with `sql_as!`, or into the named `<Name>Row` of `#[derive(Query)]`, which have it.
 pub(crate) fn anonymous_row(fields: &[GenField]) -> TokenStream {
     row_struct(
         &TokenStream::new(),
         &Ident::new("Row", Span::call_site()),
         fields,
+        false,
     )
 }
 
