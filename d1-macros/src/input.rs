@@ -99,9 +99,10 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
     };
     let (cross_tenant, input) = options(input)?;
     let all = split_commas(input);
-    let lit_at = all
+    let (lit_at, lit) = all
         .iter()
-        .position(|p| lit_str(p).is_some())
+        .enumerate()
+        .find_map(|(i, p)| Some((i, lit_str(p)?)))
         .ok_or_else(|| Error::new(Span::call_site(), usage))?;
     let want_before = if has_type { 1 } else { 0 };
     let (database, ty) = match (lit_at - want_before, has_type) {
@@ -122,7 +123,6 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
         _ => return Err(Error::new(expand::first_span(&all[0]), usage)),
     };
     // `sql!("notes", "SELECT ..")`: a lone word before a second string is a database name.
-    let lit = lit_str(&all[lit_at]).expect("found above");
     let first = lit.value;
     let lone_word =
         !first.is_empty() && first.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());

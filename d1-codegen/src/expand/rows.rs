@@ -73,8 +73,8 @@ pub(crate) fn fields_of(sig: &Signature, span: Span, errors: &mut Errors) -> Vec
 /// fields in the same order), and says so with `ColumnLayout`: it then decodes through that
 /// struct's generic code, and the user's crate compiles no decoding function per query (each
 /// costs an incremental build about 0.05 ms). The promise holds by construction: the field
-/// types are d1kit's own, written with absolute paths, and are emitted twice from the same
-/// tokens into the same scope. A row with an `AS "x: Type"` override (whose missing `Decode`
+/// types are emitted twice from the same tokens into the same scope, so both lists name the
+/// same types, whatever those tokens resolve to. A row with an `AS "x: Type"` override (whose missing `Decode`
 /// is best reported at a function of the row's own), or wider than the widest `ColumnsN`, gets
 /// a `FromRow` function instead.
 pub(crate) fn row_struct(
