@@ -16,6 +16,7 @@
 //! proc-macro server, tests calling the expansion directly), and when `D1KIT_CACHE=off`.
 
 use crate::analyze::{Param, ResultColumn, Signature, StatementKind};
+use crate::expand::QueryOptions;
 use crate::project::{hash128, Fingerprint};
 use crate::types::{SqlType, Ty};
 use std::collections::HashMap;
@@ -43,17 +44,22 @@ pub(crate) struct Analysis {
 }
 
 /// The analysis of `sql` kept by an earlier run with the same build and `fingerprint`.
-pub(crate) fn get(fingerprint: &Fingerprint, sql: &str, cross_tenant: bool) -> Option<Analysis> {
+pub(crate) fn get(fingerprint: &Fingerprint, sql: &str, options: QueryOptions) -> Option<Analysis> {
     let dir = store_dir()?;
-    with_store(dir, fingerprint, |store| store.get(sql, cross_tenant))
+    with_store(dir, fingerprint, |store| store.get(sql, options))
 }
 
 /// Keeps the analysis of `sql` for later runs (best effort: a store that cannot be written is
 /// no error).
-pub(crate) fn put(fingerprint: &Fingerprint, sql: &str, cross_tenant: bool, analysis: &Analysis) {
+pub(crate) fn put(
+    fingerprint: &Fingerprint,
+    sql: &str,
+    options: QueryOptions,
+    analysis: &Analysis,
+) {
     if let Some(dir) = store_dir() {
         with_store(dir, fingerprint, |store| {
-            store.put(sql, cross_tenant, analysis);
+            store.put(sql, options, analysis);
             Some(())
         });
     }
@@ -165,10 +171,10 @@ struct Store {
     entries: HashMap<u64, String>,
 }
 
-fn query_key(sql: &str, cross_tenant: bool) -> u64 {
+fn query_key(sql: &str, options: QueryOptions) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     sql.hash(&mut h);
-    cross_tenant.hash(&mut h);
+    options.hash(&mut h);
     h.finish()
 }
 
@@ -200,15 +206,15 @@ impl Store {
         Store { file, entries }
     }
 
-    fn get(&self, sql: &str, cross_tenant: bool) -> Option<Analysis> {
-        let payload = self.entries.get(&query_key(sql, cross_tenant))?;
-        let (text, ct, analysis) = decode(payload)?;
-        (text == sql && ct == cross_tenant).then_some(analysis)
+    fn get(&self, sql: &str, options: QueryOptions) -> Option<Analysis> {
+        let payload = self.entries.get(&query_key(sql, options))?;
+        let (text, kept, analysis) = decode(payload)?;
+        (text == sql && kept == options).then_some(analysis)
     }
 
-    fn put(&mut self, sql: &str, cross_tenant: bool, analysis: &Analysis) {
-        let key = query_key(sql, cross_tenant);
-        let payload = encode(sql, cross_tenant, analysis);
+    fn put(&mut self, sql: &str, options: QueryOptions, analysis: &Analysis) {
+        let key = query_key(sql, options);
+        let payload = encode(sql, options, analysis);
         if self.entries.get(&key) == Some(&payload) {
             return;
         }
@@ -276,7 +282,7 @@ fn prune(dir: &Path) {
 }
 
 // The line format: tab-separated fields, each escaped (`\\`, `\t`, `\n`, `\r`):
-// sql, cross_tenant (0/1), d1_sql, kind, then the parameter count and per parameter its index,
+// sql, the options (QueryOptions::bits), d1_sql, kind, then the parameter count and per parameter its index,
 // name (`-` or `+name`) and type, then the column count and per column its name, type and
 // origin (`-` `-` or `+table` `+column`). A type is `?` when nullable, then one letter, or `c`
 // and the name of an `AS "x: Type"` override.
@@ -352,10 +358,10 @@ fn optional(v: Option<&str>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("+{v}"))
 }
 
-fn encode(sql: &str, cross_tenant: bool, a: &Analysis) -> String {
+fn encode(sql: &str, options: QueryOptions, a: &Analysis) -> String {
     let mut fields: Vec<String> = vec![
         sql.to_owned(),
-        u8::from(cross_tenant).to_string(),
+        options.bits().to_string(),
         a.d1_sql.clone(),
         a.sig.kind.as_str().to_owned(),
         a.sig.params.len().to_string(),
@@ -383,7 +389,7 @@ fn encode(sql: &str, cross_tenant: bool, a: &Analysis) -> String {
     out
 }
 
-fn decode(payload: &str) -> Option<(String, bool, Analysis)> {
+fn decode(payload: &str) -> Option<(String, QueryOptions, Analysis)> {
     let mut fields = payload.split('\t').map(unescape);
     let mut next = || fields.next().flatten();
     let parse_optional = |s: String| -> Option<Option<String>> {
@@ -393,11 +399,7 @@ fn decode(payload: &str) -> Option<(String, bool, Analysis)> {
         }
     };
     let sql = next()?;
-    let cross_tenant = match next()?.as_str() {
-        "0" => false,
-        "1" => true,
-        _ => return None,
-    };
+    let options = QueryOptions::from_bits(next()?.parse().ok()?)?;
     let d1_sql = next()?;
     let kind = match next()?.as_str() {
         "select" => StatementKind::Select,
@@ -437,7 +439,7 @@ fn decode(payload: &str) -> Option<(String, bool, Analysis)> {
         columns,
         warnings: Vec::new(),
     };
-    Some((sql, cross_tenant, Analysis { sig, d1_sql }))
+    Some((sql, options, Analysis { sig, d1_sql }))
 }
 
 #[cfg(test)]
@@ -472,12 +474,13 @@ mod tests {
             "SELECT NULL AS empty, 1.5 AS x, id = 1 AS yes FROM notes",
         ] {
             let a = analysis(sql);
-            for ct in [false, true] {
-                let line = encode(sql, ct, &a);
+            for bits in 0..4 {
+                let options = QueryOptions::from_bits(bits).unwrap();
+                let line = encode(sql, options, &a);
                 assert!(!line.contains('\n'), "{line:?}");
                 assert_eq!(
                     decode(&line),
-                    Some((sql.to_owned(), ct, a.clone())),
+                    Some((sql.to_owned(), options, a.clone())),
                     "{sql}"
                 );
             }
@@ -487,9 +490,13 @@ mod tests {
     #[test]
     fn malformed_payloads_are_refused() {
         let a = analysis("SELECT id FROM notes WHERE owner = ?");
-        let line = encode("SELECT id FROM notes WHERE owner = ?", false, &a);
+        let line = encode(
+            "SELECT id FROM notes WHERE owner = ?",
+            QueryOptions::default(),
+            &a,
+        );
         for bad in [
-            line.replacen("\t0\t", "\t2\t", 1),
+            line.replacen("\t0\t", "\t4\t", 1),
             format!("{line}\textra"),
             line.rsplit_once('\t').unwrap().0.to_owned(),
             line.replace("select", "selekt"),
@@ -505,15 +512,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let file = dir.join("x.analyses");
         let (q1, q2) = ("SELECT id FROM notes", "SELECT title FROM notes");
+        let (plain, cross) = (
+            QueryOptions::default(),
+            QueryOptions {
+                cross_tenant: true,
+                ..QueryOptions::default()
+            },
+        );
+        let scans = QueryOptions {
+            allow_full_scan: true,
+            ..QueryOptions::default()
+        };
         let mut store = Store::open(file.clone());
-        assert_eq!(store.get(q1, false), None);
-        store.put(q1, false, &analysis(q1));
-        store.put(q2, true, &analysis(q2));
+        assert_eq!(store.get(q1, plain), None);
+        store.put(q1, plain, &analysis(q1));
+        store.put(q2, cross, &analysis(q2));
         // A second process reads what the first wrote; options are part of the key.
         let again = Store::open(file.clone());
-        assert_eq!(again.get(q1, false), Some(analysis(q1)));
-        assert_eq!(again.get(q1, true), None);
-        assert_eq!(again.get(q2, true), Some(analysis(q2)));
+        assert_eq!(again.get(q1, plain), Some(analysis(q1)));
+        assert_eq!(again.get(q1, cross), None);
+        assert_eq!(again.get(q1, scans), None);
+        assert_eq!(again.get(q2, cross), Some(analysis(q2)));
         // A torn last line and a line whose checksum fails are skipped, the rest still read.
         let text = std::fs::read_to_string(&file).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -524,8 +543,8 @@ mod tests {
         )
         .unwrap();
         let damaged = Store::open(file.clone());
-        assert_eq!(damaged.get(q1, false), Some(analysis(q1)));
-        assert_eq!(damaged.get(q2, true), None);
+        assert_eq!(damaged.get(q1, plain), Some(analysis(q1)));
+        assert_eq!(damaged.get(q2, cross), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

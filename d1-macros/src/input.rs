@@ -1,6 +1,6 @@
 //! Macro input → the plain data `d1_codegen::expand` takes.
 
-use d1_codegen::expand::{self, QueryAttrs, QueryCall, RowField, RowStruct};
+use d1_codegen::expand::{self, QueryAttrs, QueryCall, QueryOptions, RowField, RowStruct};
 use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::{Data, DeriveInput, Error, Fields, LitStr, Result};
@@ -65,31 +65,52 @@ fn single_ident(tokens: &TokenStream) -> Option<Ident> {
     }
 }
 
-/// The options a query may start with: `#[cross_tenant]` (the only one: the query may cross
-/// tenants, so the tenant column is not checked). An attribute cannot be mistaken for a
-/// database's name. Returns whether it was there, and the tokens after it.
-fn options(input: TokenStream) -> Result<(bool, TokenStream)> {
-    let mut it = input.clone().into_iter();
-    let (Some(TokenTree::Punct(hash)), Some(TokenTree::Group(group))) = (it.next(), it.next())
-    else {
-        return Ok((false, input));
-    };
-    if hash.as_char() != '#' || group.delimiter() != Delimiter::Bracket {
-        return Ok((false, input));
+/// The options a query may start with, as attributes: `#[cross_tenant]` (the query may cross
+/// tenants: the tenant column is not checked) and `#[allow(full_scan)]` (a plan that reads a
+/// whole table is no error for it). An attribute cannot be mistaken for a database's name.
+/// Returns them, and the tokens after them.
+fn options(input: TokenStream) -> Result<(QueryOptions, TokenStream)> {
+    let mut options = QueryOptions::default();
+    let mut rest = input.into_iter().peekable();
+    while matches!(rest.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '#') {
+        let hash = rest.next().expect("peeked");
+        let group = match rest.next() {
+            Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => g,
+            other => {
+                let span = other.as_ref().map_or(hash.span(), TokenTree::span);
+                return Err(Error::new(
+                    span,
+                    "expected an option: `#[cross_tenant]` or `#[allow(full_scan)]`",
+                ));
+            }
+        };
+        let mut inner = group.stream().into_iter();
+        match (inner.next(), inner.next(), inner.next()) {
+            (Some(TokenTree::Ident(i)), None, None) if i == "cross_tenant" => {
+                options.cross_tenant = true;
+            }
+            (Some(TokenTree::Ident(i)), Some(TokenTree::Group(lints)), None)
+                if i == "allow"
+                    && lints.delimiter() == Delimiter::Parenthesis
+                    && single_ident(&lints.stream()).is_some_and(|l| l == "full_scan") =>
+            {
+                options.allow_full_scan = true;
+            }
+            _ => {
+                return Err(Error::new(
+                    group.span(),
+                    format!(
+                        "unknown option `#[{}]`; the options are `#[cross_tenant]` (the query may cross tenants: the tenant column is not checked) and `#[allow(full_scan)]` (a plan that reads every row of a table is no error for this query)",
+                        group.stream()
+                    ),
+                ))
+            }
+        }
     }
-    match single_ident(&group.stream()) {
-        Some(i) if i == "cross_tenant" => Ok((true, it.collect())),
-        _ => Err(Error::new(
-            group.span(),
-            format!(
-                "unknown option `#[{}]`; the only one is `#[cross_tenant]` (the query may cross tenants: the tenant column is not checked)",
-                group.stream()
-            ),
-        )),
-    }
+    Ok((options, rest.collect()))
 }
 
-/// `[#[cross_tenant]] [database,] "SQL" [, args..]` (with `has_type`: `[..] [database,] Type,
+/// `[#[option]..] [database,] "SQL" [, args..]` (with `has_type`: `[..] [database,] Type,
 /// "SQL", args..`).
 pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Option<TokenStream>)> {
     let usage = if has_type {
@@ -97,7 +118,7 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
     } else {
         "expected `sql!(\"SQL\", args..)` or `sql!(database, \"SQL\", args..)`"
     };
-    let (cross_tenant, input) = options(input)?;
+    let (options, input) = options(input)?;
     let all = split_commas(input);
     let (lit_at, lit) = all
         .iter()
@@ -139,7 +160,7 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
         sql: first,
         sql_span: lit.span,
         args: all[lit_at + 1..].to_vec(),
-        cross_tenant,
+        options,
     };
     Ok((call, ty))
 }
@@ -156,9 +177,7 @@ pub fn sql_as(input: TokenStream) -> Result<TokenStream> {
     })?;
     let db = call.database.as_ref().map(|(n, s)| Ident::new(n, *s));
     let mut rest = TokenStream::new();
-    if call.cross_tenant {
-        rest.extend(quote!(#[cross_tenant]));
-    }
+    rest.extend(call.options.to_attributes());
     let lit_and_args = split_commas(input)
         .into_iter()
         .skip_while(|p| lit_str(p).is_none())
@@ -229,18 +248,14 @@ pub fn sql_as_with_fields(input: TokenStream) -> Result<TokenStream> {
         TokenStream::new()
     };
     let db = group()?;
-    // `#[cross_tenant]` travels after the database group; the call wants it first.
-    let (cross_tenant, rest) = options(it.collect())?;
+    // The options travel after the database group; the call wants them first.
+    let (options, rest) = options(it.collect())?;
     let row = RowStruct {
         path,
         ident,
         fields,
     };
-    let mut call_input = if cross_tenant {
-        quote!(#[cross_tenant])
-    } else {
-        TokenStream::new()
-    };
+    let mut call_input = options.to_attributes();
     call_input.extend(db.clone());
     if !db.is_empty() {
         call_input.extend(quote!(,));
@@ -251,7 +266,7 @@ pub fn sql_as_with_fields(input: TokenStream) -> Result<TokenStream> {
         expand::sql_as(&call, &row)
     } else {
         let db = call.database.as_ref().map(|(n, _)| n.as_str());
-        expand::check_row(db, &call.sql, call.sql_span, call.cross_tenant, &row)
+        expand::check_row(db, &call.sql, call.sql_span, call.options, &row)
     })
 }
 
@@ -301,11 +316,20 @@ pub fn derive_query(input: TokenStream) -> Result<TokenStream> {
     let mut sql: Option<LitStr> = None;
     let mut database = None;
     let mut row = None;
-    let mut cross_tenant = false;
+    let mut options = QueryOptions::default();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("d1")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("cross_tenant") {
-                cross_tenant = true;
+                options.cross_tenant = true;
+            } else if meta.path.is_ident("allow") {
+                meta.parse_nested_meta(|lint| {
+                    if lint.path.is_ident("full_scan") {
+                        options.allow_full_scan = true;
+                        Ok(())
+                    } else {
+                        Err(lint.error("unknown lint; a query can allow `full_scan` only"))
+                    }
+                })?;
             } else if meta.path.is_ident("sql") {
                 sql = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("database") {
@@ -316,7 +340,7 @@ pub fn derive_query(input: TokenStream) -> Result<TokenStream> {
                 row = Some(ty.to_token_stream());
             } else {
                 return Err(meta.error(
-                    "unknown d1 attribute; expected `sql = \"...\"`, `database = \"name\"`, `row = Type` or `cross_tenant`",
+                    "unknown d1 attribute; expected `sql = \"...\"`, `database = \"name\"`, `row = Type`, `cross_tenant` or `allow(full_scan)`",
                 ));
             }
             Ok(())
@@ -333,7 +357,7 @@ pub fn derive_query(input: TokenStream) -> Result<TokenStream> {
         sql_span: sql.span(),
         database,
         row,
-        cross_tenant,
+        options,
     };
     let (i, t, w) = input.generics.split_for_impl();
     let g = (

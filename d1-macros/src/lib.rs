@@ -12,7 +12,8 @@ use proc_macro::TokenStream;
 ///
 /// When the database has a `tenant_column`, a query on a table with that column must constrain
 /// it to a parameter; `sql!(#[cross_tenant] "...")` (or `sql!(#[cross_tenant] database, "...")`)
-/// opts a query that is meant to cross tenants out of that check.
+/// opts a query that is meant to cross tenants out of that check. Under `lints.full_scan =
+/// "deny"`, `sql!(#[allow(full_scan)] "...")` lets one query read a whole table.
 #[proc_macro]
 pub fn sql(input: TokenStream) -> TokenStream {
     match input::query_call(input.into(), false) {
@@ -22,7 +23,8 @@ pub fn sql(input: TokenStream) -> TokenStream {
 }
 
 /// A checked query whose rows are your `#[derive(Row)]` type: `sql_as!(Type, "SELECT ...", args..)`
-/// (`sql_as!(#[cross_tenant] Type, ..)` skips the tenant-column check, as for `sql!`).
+/// (`sql_as!(#[cross_tenant] Type, ..)` skips the tenant-column check and
+/// `#[allow(full_scan)]` allows a full scan, as for `sql!`).
 #[proc_macro]
 pub fn sql_as(input: TokenStream) -> TokenStream {
     input::sql_as(input.into())
@@ -48,7 +50,8 @@ pub fn derive_row(input: TokenStream) -> TokenStream {
 
 /// A named query whose `:name` parameters are this struct's fields:
 /// `#[d1(sql = "...", database = "name", row = Type)]` (`database` and `row` optional;
-/// `cross_tenant` skips the tenant-column check for a query meant to cross tenants).
+/// `cross_tenant` skips the tenant-column check for a query meant to cross tenants;
+/// `allow(full_scan)` allows this query a full scan under `lints.full_scan = "deny"`).
 #[proc_macro_derive(Query, attributes(d1))]
 pub fn derive_query(input: TokenStream) -> TokenStream {
     input::derive_query(input.into())

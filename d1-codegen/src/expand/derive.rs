@@ -4,7 +4,7 @@
 
 use super::names::column_of;
 use super::rows::{fields_of, row_struct, RowField};
-use super::{check, describe_params, tracking, with_database, Errors};
+use super::{check, describe_params, tracking, with_database, Errors, QueryOptions};
 use crate::diagnostic::closest;
 use proc_macro2::{Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
@@ -68,8 +68,8 @@ pub struct QueryAttrs {
     pub database: Option<(String, Span)>,
     /// `row = Type`: a `#[derive(Row)]` type to decode into instead of a generated `NameRow`.
     pub row: Option<TokenStream>,
-    /// `cross_tenant`: the query may cross tenants, so the tenant column is not checked.
-    pub cross_tenant: bool,
+    /// `cross_tenant`, `allow(full_scan)`: how the query is checked.
+    pub options: QueryOptions,
 }
 
 /// `#[derive(Query)]`: implements `d1kit::Query`, each `:name` parameter bound from the field
@@ -83,13 +83,7 @@ pub fn derive_query(
 ) -> TokenStream {
     let db = attrs.database.as_ref().map(|(n, _)| n.as_str());
     let config_span = attrs.database.as_ref().map_or(attrs.sql_span, |(_, s)| *s);
-    let checked = match check(
-        db,
-        &attrs.sql,
-        config_span,
-        attrs.sql_span,
-        attrs.cross_tenant,
-    ) {
+    let checked = match check(db, &attrs.sql, config_span, attrs.sql_span, attrs.options) {
         Ok(c) => c,
         Err(e) => return e.into_tokens(),
     };
@@ -149,7 +143,7 @@ pub fn derive_query(
             let db = attrs.database.as_ref().map(|(n, s)| Ident::new(n, *s));
             let mut lit = Literal::string(&attrs.sql);
             lit.set_span(attrs.sql_span);
-            let cross = attrs.cross_tenant.then(|| quote!(#[cross_tenant]));
+            let cross = attrs.options.to_attributes();
             (
                 path.clone(),
                 quote!(const _: () = { #tramp!{ @check (#db) #cross #lit } };),

@@ -33,8 +33,47 @@ pub struct QueryCall {
     pub sql_span: Span,
     /// The arguments, each as written.
     pub args: Vec<TokenStream>,
-    /// `sql!(#[cross_tenant] ..)`: the query may cross tenants, so the tenant column is not checked.
+    /// `sql!(#[cross_tenant] #[allow(full_scan)] ..)`: how the query is checked.
+    pub options: QueryOptions,
+}
+
+/// The options a query is checked with, written before it (`sql!(#[cross_tenant]
+/// #[allow(full_scan)] "...")`) or in `#[d1(cross_tenant, allow(full_scan), ..)]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct QueryOptions {
+    /// `cross_tenant`: the query may cross tenants, so the tenant column is not checked.
     pub cross_tenant: bool,
+    /// `allow(full_scan)`: a plan that reads every row of a table is no error for this query,
+    /// whatever `lints.full_scan` says (an admin export, a nightly job).
+    pub allow_full_scan: bool,
+}
+
+impl QueryOptions {
+    /// The attributes that write these options (how `sql_as!` and `#[d1(row = ..)]` forward
+    /// them to the row type's trampoline).
+    pub fn to_attributes(self) -> TokenStream {
+        let mut out = TokenStream::new();
+        if self.cross_tenant {
+            out.extend(quote!(#[cross_tenant]));
+        }
+        if self.allow_full_scan {
+            out.extend(quote!(#[allow(full_scan)]));
+        }
+        out
+    }
+
+    /// One bit per option (how the memo keeps them).
+    pub(crate) fn bits(self) -> u8 {
+        u8::from(self.cross_tenant) | (u8::from(self.allow_full_scan) << 1)
+    }
+
+    /// The options of [`QueryOptions::bits`].
+    pub(crate) fn from_bits(bits: u8) -> Option<QueryOptions> {
+        (bits < 4).then_some(QueryOptions {
+            cross_tenant: bits & 1 != 0,
+            allow_full_scan: bits & 2 != 0,
+        })
+    }
 }
 
 /// Errors to report, each at its span; emitted together as `compile_error!`s.
@@ -129,18 +168,19 @@ fn check_call(call: &QueryCall) -> Result<Checked, Errors> {
     let db = call.database.as_ref().map(|(n, _)| n.as_str());
     // A configuration error (say, a database name that does not exist) points at the name.
     let config_span = call.database.as_ref().map_or(call.sql_span, |(_, s)| *s);
-    check(db, &call.sql, config_span, call.sql_span, call.cross_tenant)
+    check(db, &call.sql, config_span, call.sql_span, call.options)
 }
 
 /// Analyses `sql` against the named database: configuration and migration errors point at
 /// `config_span`, SQL errors at `span`. The database's tenant column is checked unless
-/// `cross_tenant`.
+/// `options.cross_tenant`, full scans are denied as `lints.full_scan` says unless
+/// `options.allow_full_scan`.
 pub(crate) fn check(
     database: Option<&str>,
     sql: &str,
     config_span: Span,
     span: Span,
-    cross_tenant: bool,
+    options: QueryOptions,
 ) -> Result<Checked, Errors> {
     // Configuration errors are left to `with_database`, which reports them.
     let fingerprint = project::fingerprint(database).ok();
@@ -152,7 +192,7 @@ pub(crate) fn check(
     let routing = |db: &crate::config::DatabaseConfig| {
         db.tenant_column
             .as_ref()
-            .filter(|_| !cross_tenant)
+            .filter(|_| !options.cross_tenant)
             .map(|column| Routing {
                 tenant_column: column.clone(),
                 binding: db.binding.clone(),
@@ -160,7 +200,7 @@ pub(crate) fn check(
             })
     };
     if let Some(f) = &fingerprint {
-        if let Some(kept) = memo::get(f, sql, cross_tenant) {
+        if let Some(kept) = memo::get(f, sql, options) {
             return Ok(Checked {
                 sig: kept.sig,
                 d1_sql: kept.d1_sql,
@@ -175,10 +215,10 @@ pub(crate) fn check(
                 .database
                 .tenant_column
                 .as_deref()
-                .filter(|_| !cross_tenant),
+                .filter(|_| !options.cross_tenant),
             // A proc macro cannot warn on stable: only a denied lint is worth the plan.
             full_scan: match loaded.database.lints.full_scan {
-                crate::lint::Level::Deny => crate::lint::Level::Deny,
+                crate::lint::Level::Deny if !options.allow_full_scan => crate::lint::Level::Deny,
                 _ => crate::lint::Level::Allow,
             },
         };
@@ -193,7 +233,7 @@ pub(crate) fn check(
         sig.warnings.clear();
         let analysis = memo::Analysis { sig, d1_sql };
         if let Some(f) = &fingerprint {
-            memo::put(f, sql, cross_tenant, &analysis);
+            memo::put(f, sql, options, &analysis);
         }
         Ok(Checked {
             sig: analysis.sig,
@@ -394,10 +434,10 @@ pub fn check_row(
     database: Option<&str>,
     sql: &str,
     sql_span: Span,
-    cross_tenant: bool,
+    options: QueryOptions,
     row: &RowStruct,
 ) -> TokenStream {
-    match check(database, sql, sql_span, sql_span, cross_tenant) {
+    match check(database, sql, sql_span, sql_span, options) {
         Ok(checked) => {
             let mut errors = Errors::default();
             check_fields(&checked.sig, row, &mut errors);

@@ -55,7 +55,7 @@ pub fn full_scans(
             "this query reads every row of `{table}`{through} (SQLite's plan: SCAN {rest}); D1 bills every row read"
         ))
         .with_help(format!(
-            "filter on an indexed column (a migration can `CREATE INDEX ... ON {table} (...)`), or allow it with `full_scan = \"allow\"` under [package.metadata.d1kit.lints]"
+            "filter on an indexed column (a migration can `CREATE INDEX ... ON {table} (...)`), or allow it for this query (`sql!(#[allow(full_scan)] \"...\")`, `#[d1(allow(full_scan), ..)]`) or for the crate (`full_scan = \"allow\"` under [package.metadata.d1kit.lints])"
         ));
         // A table read through a view is not in the text: point at the statement.
         if let Some(t) = at.or(tokens.first()) {
