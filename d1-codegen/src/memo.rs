@@ -282,9 +282,9 @@ fn prune(dir: &Path) {
 }
 
 // The line format: tab-separated fields, each escaped (`\\`, `\t`, `\n`, `\r`):
-// sql, the options (QueryOptions::bits), d1_sql, kind, then the parameter count and per parameter its index,
-// name (`-` or `+name`) and type, then the column count and per column its name, type and
-// origin (`-` `-` or `+table` `+column`). A type is `?` when nullable, then one letter, or `c`
+// sql, the options (`QueryOptions::bits`), d1_sql, kind, then the parameter count and per
+// parameter its index, name (`-` or `+name`) and type, then the column count and per column
+// its name, type and origin (`-` `-` or `+table` `+column`). A type is `?` when nullable, then one letter, or `c`
 // and the name of an `AS "x: Type"` override.
 
 fn escape(s: &str, out: &mut String) {

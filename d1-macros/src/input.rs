@@ -176,8 +176,7 @@ pub fn sql_as(input: TokenStream) -> Result<TokenStream> {
         )
     })?;
     let db = call.database.as_ref().map(|(n, s)| Ident::new(n, *s));
-    let mut rest = TokenStream::new();
-    rest.extend(call.options.to_attributes());
+    let mut rest = call.options.to_attributes();
     let lit_and_args = split_commas(input)
         .into_iter()
         .skip_while(|p| lit_str(p).is_none())

@@ -143,10 +143,10 @@ pub fn derive_query(
             let db = attrs.database.as_ref().map(|(n, s)| Ident::new(n, *s));
             let mut lit = Literal::string(&attrs.sql);
             lit.set_span(attrs.sql_span);
-            let cross = attrs.options.to_attributes();
+            let options = attrs.options.to_attributes();
             (
                 path.clone(),
-                quote!(const _: () = { #tramp!{ @check (#db) #cross #lit } };),
+                quote!(const _: () = { #tramp!{ @check (#db) #options #lit } };),
             )
         }
         None => {
