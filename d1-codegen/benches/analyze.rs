@@ -79,6 +79,22 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // What each `sql!` call runs when the memo has nothing: the analysis with the tenant lint
+    // on, then the SQL as D1 receives it.
+    let checks = d1_codegen::Checks {
+        tenant_column: Some("owner"),
+        ..d1_codegen::Checks::default()
+    };
+    c.bench_function("check 200 queries as sql! does", |b| {
+        b.iter(|| {
+            for q in &queries {
+                let _ = black_box(analyzer.analyze_with(black_box(q), checks));
+                let tokens = d1_codegen::lex::tokenize(q);
+                let params = d1_codegen::lex::Params::of(q, &tokens);
+                black_box(d1_codegen::lex::for_d1(q, &tokens, &params));
+            }
+        })
+    });
 }
 
 criterion_group!(benches, bench);
