@@ -2,7 +2,7 @@
 # Incremental compile cost per checked query: d1kit's sql! vs sqlx's query!, same schema, same
 # 200 queries, same run. For each tool, a crate with the 200 queries, the same crate with the
 # first query only, and the same crate without any are rebuilt after a `touch` (REPS times
-# each, 5 unless set; median). Cost per query = (with - without) / 200, the measure;
+# each, 5 unless set; median). Cost per query = (with - without) / 200, the README's measure;
 # it includes what the first query alone costs (linking the runtime, loading the macros),
 # shown apart, and the
 # marginal cost of each further query = (with - one) / 199. d1kit is measured twice: as users

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fleet migration benchmark (issue 9): N local databases (default 200) migrated with
+# Fleet migration benchmark: N local databases (default 200) migrated with
 # `d1kit migrate --local` against a loop of `wrangler d1 migrations apply --local` (npm
 # wrangler, one process per database, as wrangler has no "apply to all"), both in one run, on
 # the same project: 5 migrations, the same SQLite files wrangler's local mode uses.

@@ -1,8 +1,8 @@
-//! Fleet migrations under faults (issue 9): 1,000 local SQLite databases, 5 migrations,
-//! transient failures injected on 5% of the batches, and the migrating process killed
-//! (`abort()`, mid-transaction as often as not) at random moments several times. Running again
-//! must leave every database at the last migration with nothing applied twice or partly, and
-//! the last run's report must say exactly what it did.
+//! Fleet migrations under faults (docs/FLEET.md, Resumability): 1,000 local SQLite databases,
+//! 5 migrations, transient failures injected on 5% of the batches, and the migrating process
+//! killed (`abort()`, mid-transaction as often as not) at random moments several times. Running
+//! again must leave every database at the last migration with nothing applied twice or partly,
+//! and the last run's report must say exactly what it did.
 
 use d1kit::fleet::{self, Options, Target};
 use d1kit::local::Database as Local;

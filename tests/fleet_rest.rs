@@ -1,6 +1,7 @@
-//! A fleet migrated over the REST API under Cloudflare's rate limit (issue 9): 200 databases
-//! on the D1 fake with 50 ms of latency per request and a sliding-window limit of the real
-//! one's shape (1,200 per 5 minutes), scaled down to 40 per second so the test takes seconds.
+//! A fleet migrated over the REST API under Cloudflare's rate limit (docs/FLEET.md, Retries and
+//! rate limits): 200 databases on the D1 fake with 50 ms of latency per request and a
+//! sliding-window limit of the real one's shape (1,200 per 5 minutes), scaled down to 40 per
+//! second so the test takes seconds.
 //! Another client of the same token spends part of the budget at the start, so the fleet meets
 //! real 429s and must honour them; the whole run must still finish within 1.2x the time the
 //! limit allows for the requests it took.

@@ -1,6 +1,6 @@
 //! `d1kit check --format json` on the fixture projects of `tests/fixtures/` (migrations in
 //! drizzle-kit's and Prisma's formats): each `queries/NN_name.sql` must print exactly the JSON
-//! committed beside it in `NN_name.json`, written by hand from DESIGN.md §3.1; a `.json` of the
+//! committed beside it in `NN_name.json`, written by hand from docs/TYPING.md; a `.json` of the
 //! form `{"errors": [{"message": ..}]}` means the statement must be rejected with that message.
 //! The warnings the project's migrations deserve are listed in its `migration-warnings.txt`
 //! (the start of each message, one per line, in order); each query may add full-scan warnings

@@ -390,7 +390,8 @@ fn dry_run_changes_nothing() {
 
 #[test]
 fn local_creates_the_files_wrangler_dev_reads() {
-    // USERS_0 was provisioned (the id of D1_FACTS.md's test vector); the rest have placeholders.
+    // USERS_0 was provisioned (the id of a test vector in docs/D1.md, Local state files); the
+    // rest have placeholders.
     let wrangler = "name = \"app\"\n\n[[d1_databases]]\nbinding = \"USERS_0\"\ndatabase_name = \"app-users-0\"\ndatabase_id = \"00000000-0000-0000-0000-000000000001\"\n";
     let dir = krate("local", &pool(2, ""), ("wrangler.toml", wrangler));
     let path = dir.join("wrangler.toml");

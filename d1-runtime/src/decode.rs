@@ -4,7 +4,7 @@ use crate::Value;
 
 /// A Rust type a result column can be read into.
 ///
-/// Implemented for the types of DESIGN.md §3.1 (`i64`, `f64`, `String`, `Vec<u8>`, `bool`,
+/// Implemented for the types of docs/TYPING.md (`i64`, `f64`, `String`, `Vec<u8>`, `bool`,
 /// [`Value`], and `Option` of each), the other integer widths (checked), `f32`, and any type
 /// you implement it for, which `AS "name: Type"` can then name:
 ///

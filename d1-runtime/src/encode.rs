@@ -1,5 +1,5 @@
 //! From Rust arguments to SQL values, and the compile-time rule of which Rust types a
-//! parameter accepts (DESIGN.md §3.1 "Parameters").
+//! parameter accepts (docs/TYPING.md, Parameters).
 
 use crate::Value;
 

@@ -280,8 +280,8 @@ mod tests {
         }
     }
 
-    /// Issue 7's acceptance: over 1,000,000 tenant keys, each of N shards holds within 5% of
-    /// 1/N of them (N in 2..64), and growing N to N+1 moves at most 1/(N+1) + 1% of them.
+    /// The routing acceptance check: over 1,000,000 tenant keys, each of N shards holds within
+    /// 5% of 1/N of them (N in 2..64), and growing N to N+1 moves at most 1/(N+1) + 1% of them.
     #[test]
     fn balanced_and_minimal_movement_over_a_million_keys() {
         const KEYS: usize = 1_000_000;

@@ -2,7 +2,7 @@
 """Check the hand-written d1kit typing cases against real SQLite.
 
 The expected types and nullability in tests/cases/<suite>/*.toml were written
-by hand from DESIGN.md §3.1; this script does NOT compute them. It checks what
+by hand from docs/TYPING.md; this script does NOT compute them. It checks what
 SQLite itself can confirm:
 
 * every suite's migrations apply, in file-name order, each file as one
@@ -45,7 +45,7 @@ BASE_TYPES = {"i64", "f64", "String", "Vec<u8>", "bool", "Value"}
 QUERY_KEYS = {"name", "rule", "sql", "columns", "params"}
 INVALID_KEYS = {"name", "rule", "sql", "message", "line", "column", "suggestion"}
 
-# D1's PRAGMA allowlist (shared/D1_FACTS.md)
+# D1's PRAGMA allowlist (docs/D1.md, PRAGMAs)
 D1_PRAGMAS = {
     "table_list", "table_info", "table_xinfo", "index_list", "index_info",
     "index_xinfo", "foreign_key_list", "foreign_key_check", "quick_check",

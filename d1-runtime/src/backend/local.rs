@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn wrangler_state_files_match_wranglers_names() {
-        // Test vectors read off wrangler 4.86 (shared/D1_FACTS.md).
+        // Test vectors read off wrangler 4.86 (docs/D1.md, Local state files).
         let dir = Path::new("/state");
         assert_eq!(
             wrangler_state_file(dir, "00000000-0000-0000-0000-000000000002"),

@@ -99,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             "bob",
             &[
-                ("Read DESIGN.md", true, &["work"]),
+                ("Read the docs", true, &["work"]),
                 ("Bike repair", false, &[]),
             ],
         ),

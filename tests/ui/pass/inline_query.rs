@@ -1,4 +1,4 @@
-// sql! rows are typed by DESIGN.md §3.1; run against the local backend.
+// sql! rows are typed by docs/TYPING.md; run against the local backend.
 use d1kit::local::{block_on, Database as Local};
 use d1kit::{Database, Executor};
 

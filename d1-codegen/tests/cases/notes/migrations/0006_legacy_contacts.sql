@@ -1,5 +1,5 @@
 -- Contacts imported from an old CRM export, with the declared types it used.
--- Each type maps by DESIGN.md §3.1 "Columns read from a table or view".
+-- Each type maps by docs/TYPING.md, "Columns read from a table or view".
 CREATE TABLE legacy_contacts (
   id INTEGER PRIMARY KEY,
   owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
