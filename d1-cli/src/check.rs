@@ -2,7 +2,7 @@
 
 use crate::report;
 use crate::{CheckArgs, Format};
-use d1_codegen::{config, migrations, Analyzer, Checks, Diagnostics, Signature};
+use d1_codegen::{config, lint, migrations, Checks, Diagnostics, Signature};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,17 +42,16 @@ pub fn run(args: CheckArgs) -> ExitCode {
         tenant_column: tenant.as_deref().filter(|_| !args.cross_tenant),
         full_scan: lints.full_scan,
     };
-    let analyzer =
-        match migrations::load(&dir).and_then(|set| Analyzer::from_migrations_with(&set, &lints)) {
-            Ok(a) => a,
-            Err(d) => return rejected(args.format, &d, None),
-        };
+    let analyzer = match migrations::load(&dir).and_then(|set| lint::load(&set, &lints)) {
+        Ok(a) => a,
+        Err(d) => return rejected(args.format, &d, None),
+    };
     // What loading the migrations found (a `PRAGMA foreign_keys` D1 ignores, duplicate
     // numbers, statements d1kit's parser cannot read): each points into its migration file.
     for w in analyzer.warnings() {
         report::eprint(w, None);
     }
-    match analyzer.analyze_with(&input.sql, checks) {
+    match lint::check(&analyzer, &input.sql, checks) {
         Ok(sig) => {
             for w in &sig.warnings {
                 report::eprint(w, Some((&input.name, &input.sql)));
@@ -111,7 +110,7 @@ fn rejected(format: Format, errors: &Diagnostics, input: Option<&Input>) -> Exit
     ExitCode::FAILURE
 }
 
-/// The JSON shape of DESIGN.md / issue: kind, params, columns.
+/// The JSON shape of `--format json` (see the README, `d1kit check`): kind, params, columns.
 pub fn signature_json(sig: &Signature) -> Value {
     json!({
         "kind": sig.kind.as_str(),

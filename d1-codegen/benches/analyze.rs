@@ -88,10 +88,10 @@ fn bench(c: &mut Criterion) {
     c.bench_function("check 200 queries as sql! does", |b| {
         b.iter(|| {
             for q in &queries {
-                let _ = black_box(analyzer.analyze_with(black_box(q), checks));
-                let tokens = d1_codegen::lex::tokenize(q);
-                let params = d1_codegen::lex::Params::of(q, &tokens);
-                black_box(d1_codegen::lex::for_d1(q, &tokens, &params));
+                if let Ok(analysis) = analyzer.analysis(black_box(q)) {
+                    black_box(analysis.d1_sql());
+                    let _ = black_box(d1_codegen::lint::lint(&analyzer, analysis, checks));
+                }
             }
         })
     });

@@ -1,6 +1,6 @@
 //! What a `build.rs` calls: cargo rebuilds the crate when a migration is added, edited or
 //! removed (the macros alone can only track files that already exist), and the wrangler file's
-//! `[[d1_databases]]` blocks follow the configuration (DESIGN.md §5).
+//! `[[d1_databases]]` blocks follow the configuration (docs/CONFIG.md, "`wrangler`").
 
 use crate::config::{self, Config};
 use crate::diagnostic::Diagnostics;
@@ -19,7 +19,7 @@ use std::path::Path;
 /// d1_codegen::build::configure().unwrap_or_else(|e| panic!("{e}"));
 /// ```
 pub fn configure() -> Result<(), Diagnostics> {
-    let root = crate::project::manifest_dir()?;
+    let root = crate::driver::project::manifest_dir()?;
     let config = config::load(&root)?;
     let errors = config::check_files(&config);
     if !errors.is_empty() {

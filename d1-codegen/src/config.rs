@@ -1,11 +1,36 @@
-//! `[package.metadata.d1kit]` of the application's Cargo.toml → [`Config`] (DESIGN.md §2), with wrangler's defaults when absent.
+//! `[package.metadata.d1kit]` of the application's Cargo.toml → [`Config`] (docs/CONFIG.md), with wrangler's defaults when absent.
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
-use crate::lint::Level;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
+
+/// How a lint is reported (`[package.metadata.d1kit.lints]`): not at all, as a warning
+/// (`d1kit check` prints it; a macro cannot warn on stable Rust, so it says nothing), or as an
+/// error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Level {
+    /// Not checked.
+    #[default]
+    Allow,
+    /// A warning.
+    Warn,
+    /// An error: the query does not compile.
+    Deny,
+}
+
+impl Level {
+    /// The level a configuration value names (`"allow"`, `"warn"`, `"deny"`).
+    pub fn parse(value: &str) -> Option<Level> {
+        match value {
+            "allow" => Some(Level::Allow),
+            "warn" => Some(Level::Warn),
+            "deny" => Some(Level::Deny),
+            _ => None,
+        }
+    }
+}
 
 /// The d1kit configuration of one crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +113,7 @@ pub const LOCATION_HINTS: &[&str] = &["wnam", "enam", "weur", "eeur", "apac", "o
 /// D1's jurisdictions.
 pub const JURISDICTIONS: &[&str] = &["eu", "fedramp"];
 
-/// The most bindings one Worker can have (D1_FACTS.md, "Bindings are static").
+/// The most bindings one Worker can have (docs/D1.md, "Bindings are static").
 pub const MAX_BINDINGS: u32 = 5000;
 
 impl DatabaseConfig {
@@ -258,7 +283,7 @@ pub fn load(root: &Path) -> Result<Config, Diagnostics> {
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see DESIGN.md §2: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
+            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }

@@ -210,7 +210,7 @@ pub fn unquote(s: &str) -> &str {
 }
 
 /// One statement of a larger SQL text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatementText {
     /// Byte offset of its first token in the whole text.
     pub start: usize,
@@ -393,7 +393,7 @@ pub fn for_d1(sql: &str, tokens: &[Token], params: &Params) -> String {
                 .map(|r| format!("?{}", r.number)),
             TokenKind::QuotedIdent if i > 0 && tokens[i - 1].is_word(sql, "AS") => {
                 let inner = unquote(t.text(sql));
-                let name = crate::analyze::strip_override(inner);
+                let name = crate::overrides::strip_override(inner);
                 (name != inner).then(|| format!("\"{}\"", name.replace('"', "\"\"")))
             }
             _ => None,
@@ -489,10 +489,21 @@ mod tests {
     }
 }
 
+/// A window frame's `EXCLUDE` clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exclude {
+    /// Byte offset of `EXCLUDE`.
+    pub start: usize,
+    /// Byte offset just past the clause.
+    pub end: usize,
+    /// Whether it can leave the current row out of the frame (every form but `NO OTHERS`).
+    pub drops_current_row: bool,
+}
+
 /// Byte ranges of window-frame `EXCLUDE CURRENT ROW | GROUP | TIES | NO OTHERS` clauses, which
 /// sqlparser cannot read. [`for_sqlparser`] blanks them; the analyzer still needs to know where
 /// one was, since every EXCLUDE but `NO OTHERS` can leave the current row out of the frame.
-pub fn window_excludes(sql: &str, tokens: &[Token]) -> Vec<(usize, usize, bool)> {
+pub fn window_excludes(sql: &str, tokens: &[Token]) -> Vec<Exclude> {
     let mut out = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         if !t.is_word(sql, "EXCLUDE") {
@@ -515,7 +526,11 @@ pub fn window_excludes(sql: &str, tokens: &[Token]) -> Vec<(usize, usize, bool)>
             }
             _ => continue,
         };
-        out.push((t.start, tokens[i + len - 1].end, drops_current));
+        out.push(Exclude {
+            start: t.start,
+            end: tokens[i + len - 1].end,
+            drops_current_row: drops_current,
+        });
     }
     out
 }
@@ -577,7 +592,7 @@ pub fn for_sqlparser<'s>(sql: &'s str, tokens: &[Token]) -> std::borrow::Cow<'s,
     blanks.extend(
         window_excludes(sql, tokens)
             .into_iter()
-            .map(|(a, b, _)| (a, b)),
+            .map(|e| (e.start, e.end)),
     );
     if blanks.is_empty() && joins.is_empty() {
         return std::borrow::Cow::Borrowed(sql);

@@ -4,7 +4,11 @@
 //! used only when nothing an analysis depends on has changed.)
 //!
 //! The pipeline runs one way, each stage a function from plain data to plain data:
-//! [`config`] → [`migrations`] → [`schema`] → [`analyze`] (with [`lint`] for D1's rules).
+//! [`config`] → [`migrations`] → [`schema`] → [`analyze`] → [`lint`] → [`driver`] →
+//! [`expand`]. [`rules`] (D1's hard rules), [`lex`], [`overrides`], [`types`] and
+//! [`diagnostic`] are leaves every stage may use; [`wrangler`] and [`build`] write the
+//! wrangler file from the configuration. `docs/ARCHITECTURE.md` draws the graph, and
+//! `tests/module_graph.rs` keeps it acyclic.
 //!
 //! ```
 //! use d1_codegen::{Analyzer, migrations::{Migration, MigrationSet}};
@@ -19,20 +23,25 @@
 //! assert_eq!(sig.params[0].ty.to_string(), "String");
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod analyze;
 pub mod build;
 pub mod config;
 pub mod diagnostic;
+pub mod driver;
 pub mod expand;
 pub mod lex;
 pub mod lint;
-mod memo;
 pub mod migrations;
-pub mod project;
+pub mod overrides;
+pub mod rules;
 pub mod schema;
+mod sqlast;
 pub mod types;
 pub mod wrangler;
 
-pub use analyze::{Analyzer, Checks, Param, ResultColumn, Signature, StatementKind};
+pub use analyze::{Analysis, Analyzer, Param, ResultColumn, Signature, StatementKind, TypedBy};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
+pub use lint::{Checks, QueryOptions};
 pub use types::{SqlType, Ty};

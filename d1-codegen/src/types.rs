@@ -1,4 +1,4 @@
-//! The types d1kit infers (DESIGN.md §3.1) and the rule from a declared SQL type to a Rust type.
+//! The types d1kit infers (docs/TYPING.md) and the rule from a declared SQL type to a Rust type.
 
 use std::fmt;
 
@@ -24,7 +24,7 @@ pub enum SqlType {
 }
 
 impl SqlType {
-    /// The type a declared column type maps to (DESIGN.md §3.1 "Columns read from a table or view").
+    /// The type a declared column type maps to (docs/TYPING.md, "Columns read from a table or view").
     pub fn from_declared(decl: &str) -> SqlType {
         let upper = decl.trim().to_ascii_uppercase();
         let base = upper.split('(').next().unwrap_or("").trim();

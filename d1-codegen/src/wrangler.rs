@@ -1,7 +1,8 @@
 //! Config → the `[[d1_databases]]` blocks of the crate's wrangler file (`wrangler.toml`,
 //! `wrangler.jsonc` or `wrangler.json`), rewritten in place: one block per binding of every
 //! database, repeated under each configured `[env.NAME]`, and every byte d1kit does not own
-//! left as it was. The rules are in `d1-codegen/WRANGLER.md`.
+//! left as it was. The rules are in the README, "Build time: `cargo build` writes the wrangler
+//! bindings".
 
 mod jsonc;
 mod toml_file;

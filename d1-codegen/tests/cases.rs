@@ -1,7 +1,7 @@
-//! Table-driven analysis cases: every `tests/cases/<suite>/*.toml` (and the shared practice corpus
-//! when it sits beside the repository) is checked against the signature d1kit infers. Expected
-//! answers were written by hand from DESIGN.md §3.1; each query is also prepared in SQLite by
-//! the analyzer, and a disagreement between the two fails the case.
+//! Table-driven analysis cases: every `tests/cases/<suite>/*.toml` (and an optional practice
+//! corpus when one sits beside the repository) is checked against the signature d1kit infers.
+//! Expected answers were written by hand from docs/TYPING.md; each query is also prepared in
+//! SQLite by the analyzer, and a disagreement between the two fails the case.
 
 use d1_codegen::{migrations, Analyzer, Signature};
 use serde::Deserialize;
@@ -260,7 +260,8 @@ fn analysis_cases() {
     );
 }
 
-/// The practice corpus of ../shared (sqlx's SQLite suite with answers by §3.1), when present.
+/// An optional practice corpus (sqlx's SQLite suite with answers by docs/TYPING.md), read from
+/// beside the repository when it is there; it is not part of the repository.
 #[test]
 fn shared_practice_corpus() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus-sample");
@@ -452,7 +453,7 @@ fn tenant_lint_sees_every_select() {
             let cases: CaseFile = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
             for case in &cases.query {
                 checked += 1;
-                match analyzer.analyze_with(&case.sql, checks) {
+                match d1_codegen::lint::check(&analyzer, &case.sql, checks) {
                     Ok(sig) => {
                         for w in sig.warnings.iter().filter(|w| w.message.contains("tenant")) {
                             missed.push(format!("{suite} {}: {}", case.name, w.message));

@@ -183,7 +183,7 @@ proptest! {
     fn analyze_never_panics_on_mutated_statements(sql in mutated()) {
         LOCAL.with(|a| { let _ = a.analyze(&sql); });
         // The tenant lint too (`notes.owner` as the tenant column).
-        LOCAL.with(|a| { let _ = a.analyze_with(&sql, Checks { tenant_column: Some("owner"), full_scan: d1_codegen::lint::Level::Deny }); });
+        LOCAL.with(|a| { let _ = d1_codegen::lint::check(a, &sql, Checks { tenant_column: Some("owner"), full_scan: d1_codegen::lint::Level::Deny }); });
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Macro input → the plain data `d1_codegen::expand` takes.
 
-use d1_codegen::expand::{self, QueryAttrs, QueryCall, QueryOptions, RowField, RowStruct};
+use d1_codegen::expand::{self, QueryAttrs, QueryCall, RowField, RowStruct};
+use d1_codegen::lint::QueryOptions;
 use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::{Data, DeriveInput, Error, Fields, LitStr, Result};
@@ -176,7 +177,7 @@ pub fn sql_as(input: TokenStream) -> Result<TokenStream> {
         )
     })?;
     let db = call.database.as_ref().map(|(n, s)| Ident::new(n, *s));
-    let mut rest = call.options.to_attributes();
+    let mut rest = expand::option_attributes(call.options);
     let lit_and_args = split_commas(input)
         .into_iter()
         .skip_while(|p| lit_str(p).is_none())
@@ -254,7 +255,7 @@ pub fn sql_as_with_fields(input: TokenStream) -> Result<TokenStream> {
         ident,
         fields,
     };
-    let mut call_input = options.to_attributes();
+    let mut call_input = expand::option_attributes(options);
     call_input.extend(db.clone());
     if !db.is_empty() {
         call_input.extend(quote!(,));

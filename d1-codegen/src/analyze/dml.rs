@@ -1,9 +1,9 @@
 //! INSERT (VALUES, SELECT, DEFAULT VALUES, upserts), UPDATE (incl. FROM) and DELETE, with RETURNING.
 
 use super::expr::Hint;
-use super::query::object_name;
-use super::{OutColumn, Scope, Source, Walker};
+use super::{OutColumn, ResultNames, Scope, Source, Walker};
 use crate::schema::Hidden;
+use crate::sqlast::object_name;
 use crate::types::Ty;
 use sqlparser::ast::{
     Assignment, AssignmentTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert,
@@ -40,7 +40,7 @@ impl<'a> Walker<'a> {
         for item in items {
             self.select_item(item, scope, &mut cols, &mut spans);
         }
-        if self.top {
+        if self.result_names == ResultNames::Checked {
             self.check_result_names(&cols, &spans);
         }
         cols
@@ -164,9 +164,9 @@ impl<'a> Walker<'a> {
                 }
                 _ => {}
             }
-            let top = std::mem::replace(&mut self.top, false);
+            let saved_names = std::mem::replace(&mut self.result_names, ResultNames::Free);
             self.query(source, None);
-            self.top = top;
+            self.result_names = saved_names;
         }
         if let Some(OnInsert::OnConflict(oc)) = &ins.on {
             if let OnConflictAction::DoUpdate(du) = &oc.action {

@@ -1,10 +1,11 @@
-//! Expression typing (DESIGN.md §3.1), parameter types from their context, and WHERE/ON narrowing facts.
+//! Expression typing (docs/TYPING.md), parameter types from their context, and WHERE/ON narrowing facts.
 
 use super::{Scope, Unresolved, Walker};
 use crate::diagnostic::{closest, Diagnostic};
+use crate::sqlast::strip_nested;
 use crate::types::{SqlType, Ty};
 use sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, Ident, InTarget, ObjectNamePart, UnaryOperator, Value as Lit,
+    BinaryOperator, CaseWhen, Expr, Ident, InTarget, UnaryOperator, Value as Lit,
 };
 
 /// How a parameter is used, when that decides its type.
@@ -15,14 +16,6 @@ pub(crate) enum Hint<'t> {
     Is(SqlType),
     /// Assigned to a column: the column's type; `None` allowed when `nullable`.
     Assign(&'t Ty, bool),
-}
-
-/// `e` without enclosing parentheses.
-pub(crate) fn strip_nested(e: &Expr) -> &Expr {
-    match e {
-        Expr::Nested(inner) => strip_nested(inner),
-        e => e,
-    }
 }
 
 fn is_comparison(op: &BinaryOperator) -> bool {
@@ -627,13 +620,5 @@ fn number_type(text: &str) -> SqlType {
         SqlType::Integer
     } else {
         SqlType::Real
-    }
-}
-
-/// The last identifier of a possibly qualified name.
-pub(crate) fn last_ident(parts: &[ObjectNamePart]) -> Option<&Ident> {
-    match parts.last()? {
-        ObjectNamePart::Identifier(i) => Some(i),
-        ObjectNamePart::Function(f) => Some(&f.name),
     }
 }

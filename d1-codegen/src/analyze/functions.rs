@@ -1,11 +1,10 @@
-//! Types of SQLite's built-in scalar, aggregate and window functions (DESIGN.md §3.1).
+//! Types of SQLite's built-in scalar, aggregate and window functions (docs/TYPING.md).
 
-use super::expr::{is_literal, last_ident, Hint};
+use super::expr::{is_literal, Hint};
 use super::{Scope, Walker};
+use crate::sqlast::{args, function_name, last_ident};
 use crate::types::{SqlType, Ty};
-use sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, WindowFrameBound, WindowType,
-};
+use sqlparser::ast::{Function, FunctionArguments, WindowFrameBound, WindowType};
 
 /// Aggregate functions (when called without OVER).
 pub(crate) const AGGREGATES: &[&str] = &[
@@ -33,36 +32,6 @@ pub(crate) fn is_aggregate_call(f: &Function) -> bool {
         return false;
     }
     !(matches!(name.as_str(), "min" | "max") && args(f).len() > 1)
-}
-
-pub(crate) fn function_name(f: &Function) -> String {
-    last_ident(&f.name.0)
-        .map(|i| i.value.to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
-/// The plain expression arguments of a call (`*` is left out).
-pub(crate) fn args(f: &Function) -> Vec<&Expr> {
-    match &f.args {
-        FunctionArguments::List(list) => list.args.iter().filter_map(arg_expr).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The expression of one call argument (none for `*` and the like).
-pub(crate) fn arg_expr(a: &FunctionArg) -> Option<&Expr> {
-    match a {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
-        | FunctionArg::Named {
-            arg: FunctionArgExpr::Expr(e),
-            ..
-        }
-        | FunctionArg::ExprNamed {
-            arg: FunctionArgExpr::Expr(e),
-            ..
-        } => Some(e),
-        _ => None,
-    }
 }
 
 /// Whether a window's frame holds the current row (the default frame always does).

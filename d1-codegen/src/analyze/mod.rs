@@ -1,4 +1,6 @@
-//! One SQL statement + the schema → its [`Signature`]: kind, typed parameters, typed result columns (DESIGN.md §3.1).
+//! One SQL statement + the schema → its [`Signature`]: kind, typed parameters, typed result
+//! columns (docs/TYPING.md). The statement is tokenized once here; what the lints and the
+//! macros need of it downstream travels in the [`Analysis`].
 
 mod dml;
 mod expr;
@@ -7,10 +9,11 @@ mod query;
 mod scope;
 
 use crate::diagnostic::{closest, plural, Diagnostic, Diagnostics, Location};
-use crate::lex::{self, Params};
-use crate::lint::{self, Context};
+use crate::lex::{self, Params, StatementText, Token};
 use crate::migrations::MigrationSet;
-use crate::schema::{self, Schema, TableKind};
+use crate::overrides::strip_override;
+use crate::rules::{self, Context};
+use crate::schema::{self, CascadeDrop, Schema, TableKind};
 use crate::types::{SqlType, Ty};
 use rusqlite::Connection;
 use sqlparser::ast::{Spanned, Statement};
@@ -82,28 +85,70 @@ pub struct Signature {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// The checks of [`Analyzer::analyze_with`] that depend on the database's configuration.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Checks<'a> {
-    /// The configured `tenant_column`: queries on tables that have it must constrain it to a
-    /// parameter ([`lint::tenant`]). `None` (no tenant column, or a query that opts out with
-    /// `#[cross_tenant]`): not checked.
-    pub tenant_column: Option<&'a str>,
-    /// The full-scan lint ([`lint::scan`]): off by default here; `d1kit check` warns, and the
-    /// macros ask for it only when the configuration denies scans (they cannot warn).
-    pub full_scan: lint::Level,
+/// Where a [`Signature`]'s types come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypedBy {
+    /// d1kit's own typing (docs/TYPING.md), which agrees with SQLite on the result's names.
+    D1kit,
+    /// SQLite's column metadata, every column `Option` (d1kit's parser could not read the
+    /// statement, or its reading disagrees with SQLite's; a warning says which).
+    SqliteMetadata,
 }
 
-impl Checks<'_> {
-    /// The warning for a statement the tenant lint could not look at (sqlparser cannot read it).
-    fn unchecked_tenant(&self) -> Option<Diagnostic> {
-        self.tenant_column.map(|c| {
-            Diagnostic::warning(format!(
-                "the tenant column `{c}` is not checked in this statement: d1kit's SQL parser cannot read it"
-            ))
-            .with_help(format!("make sure the query constrains it, e.g. `WHERE t.{c} = ?`"))
-        })
+/// One statement as the analysis read it: what the lints and the macros need of it, so that
+/// nothing downstream reads the text again.
+#[derive(Debug)]
+pub struct Analysis<'q> {
+    /// The query as written.
+    pub sql: &'q str,
+    /// The query up to the end of its one statement (what SQLite prepares).
+    pub text: &'q str,
+    /// The statement as sqlparser read it; `None` when it could not.
+    pub statement: Option<Statement>,
+    /// The signature, and where its types come from.
+    pub signature: Signature,
+    /// Where [`Analysis::signature`]'s types come from.
+    pub typed_by: TypedBy,
+    /// d1kit's own rules the statement breaks (an unaliased expression, duplicate names):
+    /// errors even where SQLite accepts it.
+    pub policy: Vec<Diagnostic>,
+    /// The statement's place in `sql`.
+    range: StatementText,
+    /// Its parameters, as SQLite numbers them.
+    params: Params,
+    /// Every token of `sql`.
+    tokens: Vec<Token>,
+}
+
+impl Analysis<'_> {
+    /// The tokens of the statement.
+    pub fn statement_tokens(&self) -> &[Token] {
+        lex::tokens_within(&self.tokens, &self.range)
     }
+
+    /// The SQL as D1 receives it: parameters numbered, override aliases plain
+    /// ([`lex::for_d1`]).
+    pub fn d1_sql(&self) -> String {
+        lex::for_d1(self.sql, &self.tokens, &self.params)
+    }
+
+    /// The signature, or the policy errors when there are any.
+    pub fn into_signature(self) -> Result<Signature, Diagnostics> {
+        if self.policy.is_empty() {
+            Ok(self.signature)
+        } else {
+            Err(Diagnostics(self.policy))
+        }
+    }
+}
+
+/// Whether a walk checks the names of the result columns it types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResultNames {
+    /// The statement's own result: names required, duplicates rejected.
+    Checked,
+    /// A subquery, CTE or view body: names are free.
+    Free,
 }
 
 /// A migrated schema ready to check queries: the catalog model plus the SQLite database it was
@@ -112,6 +157,9 @@ pub struct Analyzer {
     schema: Schema,
     conn: Connection,
     warnings: Vec<Diagnostic>,
+    /// What each `DROP TABLE` of the migrations did to the tables that reference it: the facts
+    /// the cascade-drop lint ([`crate::lint::cascade`]) reports.
+    cascade_drops: Vec<CascadeDrop>,
 }
 
 impl std::fmt::Debug for Analyzer {
@@ -123,42 +171,35 @@ impl std::fmt::Debug for Analyzer {
 }
 
 impl Analyzer {
-    /// Applies `set` to an in-memory SQLite and types the resulting schema (views included),
-    /// with the migration lints at their default levels.
+    /// Applies `set` to an in-memory SQLite and types the resulting schema (views included).
+    /// The migration lints are not applied here: [`crate::lint::load`] builds an analyzer with
+    /// them at the configured levels.
     pub fn from_migrations(set: &MigrationSet) -> Result<Analyzer, Diagnostics> {
-        Analyzer::from_migrations_with(set, &crate::config::Lints::default())
-    }
-
-    /// [`Analyzer::from_migrations`] with the migration lints at the levels of `lints`
-    /// (`cascade_drop`: a denied finding is an error, an allowed one is dropped).
-    pub fn from_migrations_with(
-        set: &MigrationSet,
-        lints: &crate::config::Lints,
-    ) -> Result<Analyzer, Diagnostics> {
         let applied = schema::apply_migrations(set)?;
-        let mut warnings = applied.warnings;
-        match lints.cascade_drop {
-            lint::Level::Allow => {}
-            lint::Level::Warn => warnings.extend(applied.cascade_drops),
-            lint::Level::Deny if applied.cascade_drops.is_empty() => {}
-            lint::Level::Deny => {
-                return Err(Diagnostics(
-                    applied
-                        .cascade_drops
-                        .into_iter()
-                        .map(Diagnostic::into_error)
-                        .collect(),
-                ))
-            }
-        }
         let schema = schema::read_catalog(&applied.conn)?;
         let mut analyzer = Analyzer {
             schema,
             conn: applied.conn,
-            warnings,
+            warnings: applied.warnings,
+            cascade_drops: applied.cascade_drops,
         };
         analyzer.type_views();
         Ok(analyzer)
+    }
+
+    /// The SQLite database the migrations were applied to (query plans are read from it).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// What the migrations' `DROP TABLE`s did to the tables referencing the dropped ones.
+    pub(crate) fn cascade_drops(&self) -> &[CascadeDrop] {
+        &self.cascade_drops
+    }
+
+    /// Adds a warning found about the migrations (by the lints).
+    pub(crate) fn warn(&mut self, d: Diagnostic) {
+        self.warnings.push(d);
     }
 
     /// The schema the migrations built.
@@ -191,7 +232,7 @@ impl Analyzer {
                 continue;
             };
             let params = Params::default();
-            let mut w = Walker::new(&self.schema, &sql, &params, &tokens, false);
+            let mut w = Walker::new(&self.schema, &sql, &params, &tokens, ResultNames::Free);
             let cols = w.query(&view.query, None);
             let clean = w.errors.is_empty();
             let table = &mut self.schema.tables[i];
@@ -220,77 +261,99 @@ impl Analyzer {
     }
 
     /// Checks one statement and infers its signature. Every error found is returned together.
+    /// No lint runs here ([`crate::lint::check`] runs them on the [`Analysis`]).
     pub fn analyze(&self, sql: &str) -> Result<Signature, Diagnostics> {
-        self.analyze_with(sql, Checks::default())
+        self.analysis(sql)?.into_signature()
     }
 
-    /// [`Analyzer::analyze`] with the checks that depend on the database's configuration.
-    pub fn analyze_with(&self, sql: &str, checks: Checks<'_>) -> Result<Signature, Diagnostics> {
+    /// Reads one statement: D1's rules, SQLite's verdict, then d1kit's typing. An error here
+    /// rejects the statement; what the walk found against d1kit's own rules is kept in
+    /// [`Analysis::policy`], so that the lints can report their errors with them.
+    pub fn analysis<'q>(&self, sql: &'q str) -> Result<Analysis<'q>, Diagnostics> {
         let tokens = lex::tokenize(sql);
         let statements = lex::split_tokens(sql, &tokens);
         let params = Params::of(sql, &tokens);
-        let mut errors = lint::query_rules(sql, &statements, &params);
+        let mut errors = rules::query_rules(sql, &statements, &params);
         if let Some(first) = statements.first() {
             let st_tokens = lex::tokens_within(&tokens, first);
-            let verdict = lint::statement_rules(sql, st_tokens, Context::Query);
+            let verdict = rules::statement_rules(sql, st_tokens, Context::Query);
             errors.extend(verdict.diagnostics.into_iter().filter(Diagnostic::is_error));
         }
         if !errors.is_empty() {
             return Err(Diagnostics(errors));
         }
-        let first = &statements[0];
+        let first = statements[0];
         let text = &sql[..first.end];
+        // The tokens of `text`: those of `sql` up to the statement's end.
+        let text_tokens = &tokens[..tokens.partition_point(|t| t.end <= first.end)];
+        let mut analysis = Analysis {
+            sql,
+            text,
+            statement: None,
+            typed_by: TypedBy::SqliteMetadata,
+            signature: Signature {
+                kind: StatementKind::Other,
+                params: Vec::new(),
+                columns: Vec::new(),
+                warnings: Vec::new(),
+            },
+            policy: Vec::new(),
+            range: first,
+            params,
+            tokens: Vec::new(),
+        };
 
         // SQLite decides validity.
         let stmt = match self.conn.prepare(text) {
             Ok(s) => s,
-            Err(e) => return Err(Diagnostics(self.sqlite_errors(sql, text, &params, &e))),
+            Err(e) => {
+                return Err(Diagnostics(self.sqlite_errors(
+                    sql,
+                    text,
+                    text_tokens,
+                    &analysis.params,
+                    &e,
+                )))
+            }
         };
         let oracle_names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
         drop(stmt);
 
-        let st_tokens = lex::tokens_within(&tokens, first);
+        let st_tokens = lex::tokens_within(&tokens, &first);
         let readable = lex::for_sqlparser(text, st_tokens);
         let statement = match Parser::parse_sql(&SQLiteDialect {}, &readable) {
             Ok(mut v) if v.len() == 1 => v.pop(),
             Ok(_) => None,
             Err(e) => {
-                let mut sig = self.fallback(text, &params);
-                sig.warnings.push(Diagnostic::warning(format!(
+                analysis.signature = self.fallback(text, text_tokens, &analysis.params);
+                analysis.signature.warnings.push(Diagnostic::warning(format!(
                     "d1kit's SQL parser cannot read this statement ({e}); SQLite accepts it, so its types come from SQLite's column metadata and every column is `Option`"
                 )).with_help("add `AS \"name!\"` overrides for columns you know are not NULL"));
-                sig.warnings.extend(checks.unchecked_tenant());
-                return Ok(sig);
+                analysis.tokens = tokens;
+                return Ok(analysis);
             }
         };
         let Some(statement) = statement else {
-            let mut sig = self.fallback(text, &params);
-            sig.warnings.extend(checks.unchecked_tenant());
-            return Ok(sig);
+            analysis.signature = self.fallback(text, text_tokens, &analysis.params);
+            analysis.tokens = tokens;
+            return Ok(analysis);
         };
 
-        let mut w = Walker::new(&self.schema, text, &params, st_tokens, true);
+        let mut w = Walker::new(
+            &self.schema,
+            text,
+            &analysis.params,
+            st_tokens,
+            ResultNames::Checked,
+        );
         let (kind, columns) = w.statement(&statement);
-        let mut lint_warnings = Vec::new();
-        if let Some(column) = checks.tenant_column {
-            for d in lint::tenant::check(&statement, text, &self.schema, column) {
-                if d.is_error() {
-                    w.policy.push(d);
-                } else {
-                    lint_warnings.push(d);
-                }
-            }
-        }
-        if !w.policy.is_empty() {
-            return Err(Diagnostics(w.policy));
-        }
         let names_agree = columns.len() == oracle_names.len()
             && columns
                 .iter()
                 .zip(&oracle_names)
                 .all(|(c, o)| c.name.eq_ignore_ascii_case(&strip_override(o)));
         if !w.errors.is_empty() || !names_agree {
-            let mut sig = self.fallback(text, &params);
+            let mut sig = self.fallback(text, text_tokens, &analysis.params);
             sig.kind = kind;
             let why = if let Some(e) = w.errors.first() {
                 e.message.clone()
@@ -308,33 +371,30 @@ impl Analyzer {
             sig.warnings.push(Diagnostic::warning(format!(
                 "d1kit and SQLite disagree about this statement ({why}); this is a d1kit bug, please report it. Types come from SQLite's column metadata, every column `Option`"
             )));
-            sig.warnings.extend(lint_warnings);
-            return Ok(sig);
+            let policy = w.policy;
+            analysis.signature = sig;
+            analysis.policy = policy;
+        } else {
+            let params = w.finish_params();
+            analysis.signature = Signature {
+                kind,
+                params,
+                columns: columns
+                    .into_iter()
+                    .map(|c| ResultColumn {
+                        name: c.name,
+                        ty: c.ty,
+                        origin: c.origin,
+                    })
+                    .collect(),
+                warnings: w.warnings,
+            };
+            analysis.policy = w.policy;
+            analysis.typed_by = TypedBy::D1kit;
         }
-        let params = w.finish_params();
-        w.warnings.extend(lint_warnings);
-        if checks.full_scan != lint::Level::Allow {
-            let scans = lint::scan::full_scans(&self.conn, &self.schema, text, st_tokens);
-            if checks.full_scan == lint::Level::Deny && !scans.is_empty() {
-                return Err(Diagnostics(
-                    scans.into_iter().map(Diagnostic::into_error).collect(),
-                ));
-            }
-            w.warnings.extend(scans);
-        }
-        Ok(Signature {
-            kind,
-            params,
-            columns: columns
-                .into_iter()
-                .map(|c| ResultColumn {
-                    name: c.name,
-                    ty: c.ty,
-                    origin: c.origin,
-                })
-                .collect(),
-            warnings: w.warnings,
-        })
+        analysis.statement = Some(statement);
+        analysis.tokens = tokens;
+        Ok(analysis)
     }
 
     /// SQLite's functions and their argument counts (-1: any), for suggestions.
@@ -352,20 +412,20 @@ impl Analyzer {
 
     /// SQLite rejected the statement: its message, rephrased with a suggestion, plus every other
     /// unknown name d1kit's own walk finds (so all of them are reported at once).
+    /// `tokens` are those of `text`.
     fn sqlite_errors(
         &self,
         sql: &str,
         text: &str,
+        tokens: &[Token],
         params: &Params,
         e: &rusqlite::Error,
     ) -> Vec<Diagnostic> {
         let (message, offset) = schema::sqlite_error_parts(e);
         let mut walked = Vec::new();
-        let tokens = lex::tokenize(text);
-        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text, &tokens))
-        {
+        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text, tokens)) {
             if let Some(statement) = v.pop() {
-                let mut w = Walker::new(&self.schema, text, params, &tokens, true);
+                let mut w = Walker::new(&self.schema, text, params, tokens, ResultNames::Checked);
                 let _ = w.statement(&statement);
                 walked = w.errors;
             }
@@ -481,7 +541,11 @@ impl Analyzer {
             tokens.iter().find(token).map(|t| t.start)
         });
         if let Some(offset) = offset {
-            let len = lex::tokenize(&sql[offset..]).first().map_or(1, |t| t.end);
+            // The token at the offset (`tokens` cover `text`, which ends at the statement).
+            let len = tokens.iter().find(|t| t.end > offset).map_or_else(
+                || lex::tokenize(&sql[offset..]).first().map_or(1, |t| t.end),
+                |t| t.end - offset,
+            );
             d = d.at(Location::at(sql, offset), len);
         }
         vec![d]
@@ -489,10 +553,10 @@ impl Analyzer {
 
     /// The signature SQLite's own metadata gives: names, declared types of origin columns, every
     /// column nullable, every parameter `Option<Value>`.
-    fn fallback(&self, text: &str, params: &Params) -> Signature {
+    fn fallback(&self, text: &str, tokens: &[Token], params: &Params) -> Signature {
         let columns = oracle_columns(&self.conn, &self.schema, text).unwrap_or_default();
         Signature {
-            kind: kind_from_tokens(text),
+            kind: kind_from_tokens(text, tokens),
             params: (1..=params.count())
                 .map(|i| Param {
                     index: i,
@@ -532,10 +596,10 @@ fn oracle_columns(conn: &Connection, schema: &Schema, sql: &str) -> Option<Vec<R
     Some(out)
 }
 
-fn kind_from_tokens(sql: &str) -> StatementKind {
-    let tokens = lex::tokenize(sql);
+/// `tokens` are those of `sql`.
+fn kind_from_tokens(sql: &str, tokens: &[Token]) -> StatementKind {
     let mut depth = 0;
-    for t in &tokens {
+    for t in tokens {
         match t.text(sql) {
             "(" => depth += 1,
             ")" => depth -= 1,
@@ -554,28 +618,6 @@ fn kind_from_tokens(sql: &str) -> StatementKind {
         }
     }
     StatementKind::Other
-}
-
-/// A result name with its override suffix removed: `n!`, `n?`, `n: T`, `n!: T` → `n`.
-pub fn strip_override(alias: &str) -> String {
-    parse_override(alias).0
-}
-
-/// What an alias asks for: `(name, nullability override, type override)`.
-pub fn parse_override(alias: &str) -> (String, Option<bool>, Option<String>) {
-    let (left, ty) = match alias.split_once(':') {
-        Some((l, t)) if !t.trim().is_empty() => (l, Some(t.trim().to_string())),
-        _ => (alias, None),
-    };
-    let left = left.trim_end();
-    let (name, nullable) = if let Some(n) = left.strip_suffix('!') {
-        (n, Some(false))
-    } else if let Some(n) = left.strip_suffix('?') {
-        (n, Some(true))
-    } else {
-        (left, None)
-    };
-    (name.trim().to_string(), nullable, ty)
 }
 
 /// A result column while it is being computed.
@@ -598,8 +640,9 @@ pub(crate) struct Walker<'a> {
     pub policy: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
     pub ctes: Vec<(String, Vec<SourceColumn>)>,
-    /// Whether this is the statement's own result (names required, duplicates rejected).
-    pub top: bool,
+    /// Whether the result being typed is the statement's own (names required, duplicates
+    /// rejected) or a nested one.
+    pub result_names: ResultNames,
     /// Byte offsets of window-frame EXCLUDE clauses that can leave out the current row.
     pub excludes: Vec<usize>,
     /// The statement's tokens, for locations sqlparser's spans do not give exactly.
@@ -614,7 +657,7 @@ impl<'a> Walker<'a> {
         sql: &'a str,
         params: &'a Params,
         tokens: &'a [lex::Token],
-        top: bool,
+        result_names: ResultNames,
     ) -> Walker<'a> {
         Walker {
             schema,
@@ -625,11 +668,11 @@ impl<'a> Walker<'a> {
             policy: Vec::new(),
             warnings: Vec::new(),
             ctes: Vec::new(),
-            top,
+            result_names,
             excludes: lex::window_excludes(sql, tokens)
                 .into_iter()
-                .filter(|e| e.2)
-                .map(|e| e.0)
+                .filter(|e| e.drops_current_row)
+                .map(|e| e.start)
                 .collect(),
             tokens,
             next_id: 0,
@@ -866,24 +909,4 @@ fn values_for_table(message: &str) -> Option<(&str, usize, usize)> {
     let (columns, rest) = rest.split_once(" columns but ")?;
     let values = rest.strip_suffix(" values were supplied")?;
     Some((table, columns.parse().ok()?, values.parse().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn override_suffixes() {
-        assert_eq!(parse_override("n!"), ("n".into(), Some(false), None));
-        assert_eq!(parse_override("n?"), ("n".into(), Some(true), None));
-        assert_eq!(
-            parse_override("n: chrono::NaiveDate"),
-            ("n".into(), None, Some("chrono::NaiveDate".into()))
-        );
-        assert_eq!(
-            parse_override("n!: T"),
-            ("n".into(), Some(false), Some("T".into()))
-        );
-        assert_eq!(parse_override("plain"), ("plain".into(), None, None));
-    }
 }

@@ -1,9 +1,11 @@
 //! SELECT: FROM and joins, WHERE narrowing, GROUP BY, projections, CTEs, compound queries and subqueries.
 
-use super::expr::{last_ident, strip_nested, Hint};
-use super::functions::{args, is_aggregate_call};
-use super::{parse_override, OutColumn, Rowid, Scope, Source, SourceColumn, Walker};
+use super::expr::Hint;
+use super::functions::is_aggregate_call;
+use super::{OutColumn, ResultNames, Rowid, Scope, Source, SourceColumn, Walker};
 use crate::diagnostic::{closest, Diagnostic};
+use crate::overrides::parse_override;
+use crate::sqlast::{args, last_ident, object_name, strip_nested};
 use crate::types::{SqlType, Ty};
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, GroupByExpr, JoinConstraint, JoinOperator, LimitClause,
@@ -60,14 +62,14 @@ impl<'a> Walker<'a> {
     /// The result columns of a query (with its CTEs, ORDER BY and LIMIT).
     pub(crate) fn query(&mut self, q: &Query, parent: Option<&Scope<'_>>) -> Vec<OutColumn> {
         let ctes_before = self.ctes.len();
-        let top = std::mem::replace(&mut self.top, false);
+        let saved_names = std::mem::replace(&mut self.result_names, ResultNames::Free);
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
                 let cols = self.cte(cte, with.recursive, parent);
                 self.ctes.push((cte.alias.name.value.clone(), cols));
             }
         }
-        self.top = top;
+        self.result_names = saved_names;
         let order_by = q.order_by.as_ref().and_then(|o| match &o.kind {
             OrderByKind::Expressions(v) => Some(v.as_slice()),
             OrderByKind::All(_) => None,
@@ -158,9 +160,9 @@ impl<'a> Walker<'a> {
             SetExpr::Query(q) => self.query(q, parent),
             SetExpr::SetOperation { left, right, .. } => {
                 let mut cols = self.set_expr(left, parent);
-                let top = std::mem::replace(&mut self.top, false);
+                let saved_names = std::mem::replace(&mut self.result_names, ResultNames::Free);
                 let rhs = self.set_expr(right, parent);
-                self.top = top;
+                self.result_names = saved_names;
                 for (c, r) in cols.iter_mut().zip(rhs) {
                     // An `AS "n: T"` override in the first arm names the type of the column.
                     let ty = match &c.ty.ty {
@@ -488,9 +490,9 @@ impl<'a> Walker<'a> {
 
     /// The result columns of a subquery seen from `scope` (correlated references allowed).
     pub(crate) fn subquery_columns(&mut self, q: &Query, scope: &Scope<'_>) -> Vec<OutColumn> {
-        let top = std::mem::replace(&mut self.top, false);
+        let saved_names = std::mem::replace(&mut self.result_names, ResultNames::Free);
         let cols = self.query(q, Some(scope));
-        self.top = top;
+        self.result_names = saved_names;
         cols
     }
 
@@ -526,7 +528,7 @@ impl<'a> Walker<'a> {
         order_by: &[sqlparser::ast::OrderByExpr],
     ) -> Vec<OutColumn> {
         let mut scope = Scope::new(parent);
-        let top = std::mem::replace(&mut self.top, false);
+        let saved_names = std::mem::replace(&mut self.result_names, ResultNames::Free);
         self.from(&s.from, &mut scope);
         if let Some(w) = &s.selection {
             self.expr(w, &scope);
@@ -542,17 +544,17 @@ impl<'a> Walker<'a> {
                 .iter()
                 .filter_map(select_item_expr)
                 .any(has_aggregate);
-        self.top = top;
+        self.result_names = saved_names;
 
         let mut cols = Vec::new();
         let mut spans = Vec::new();
         for item in &s.projection {
             self.select_item(item, &scope, &mut cols, &mut spans);
         }
-        if self.top {
+        if self.result_names == ResultNames::Checked {
             self.check_result_names(&cols, &spans);
         }
-        let top = std::mem::replace(&mut self.top, false);
+        let saved_names = std::mem::replace(&mut self.result_names, ResultNames::Free);
         scope.aliases = cols
             .iter()
             .map(|c| (c.name.clone(), c.ty.clone()))
@@ -581,7 +583,7 @@ impl<'a> Walker<'a> {
                 self.expr(&o.expr, &scope);
             }
         }
-        self.top = top;
+        self.result_names = saved_names;
         cols
     }
 
@@ -606,7 +608,7 @@ impl<'a> Walker<'a> {
                         let at = self.location(e.span()).map_or(0, |l| l.offset);
                         let (start, end) = self.item_range(at);
                         let text = self.sql[start..end].to_string();
-                        if self.top {
+                        if self.result_names == ResultNames::Checked {
                             self.policy.push(
                                 Diagnostic::error(format!("result column `{text}` needs a name"))
                                     .with_help(format!(
@@ -623,11 +625,12 @@ impl<'a> Walker<'a> {
             }
             SelectItem::ExprWithAlias { expr, alias } => {
                 let mut ty = self.expr(expr, scope);
-                let (name, nullable, custom) = parse_override(&alias.value);
-                if let Some(n) = nullable {
+                let over = parse_override(&alias.value);
+                let name = over.name;
+                if let Some(n) = over.nullable {
                     ty.nullable = n;
                 }
-                if let Some(t) = custom {
+                if let Some(t) = over.ty {
                     ty.ty = SqlType::Custom(t);
                 }
                 let origin = match strip_nested(expr) {
@@ -712,11 +715,4 @@ impl<'a> Walker<'a> {
             Err(_) => (column.to_string(), None),
         }
     }
-}
-
-/// `main.notes` → `notes`; quoted names keep their text.
-pub(crate) fn object_name(name: &ObjectName) -> String {
-    last_ident(&name.0)
-        .map(|i| i.value.clone())
-        .unwrap_or_default()
 }

@@ -15,9 +15,9 @@
 //! week are removed. It is off where the compiler is not cargo's rustc (rust-analyzer's
 //! proc-macro server, tests calling the expansion directly), and when `D1KIT_CACHE=off`.
 
+use super::project::{hash128, Fingerprint};
 use crate::analyze::{Param, ResultColumn, Signature, StatementKind};
-use crate::expand::QueryOptions;
-use crate::project::{hash128, Fingerprint};
+use crate::lint::QueryOptions;
 use crate::types::{SqlType, Ty};
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -36,7 +36,7 @@ const MAX_FILE: u64 = 16 << 20;
 
 /// A kept analysis: what the expansion needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Analysis {
+pub(crate) struct Kept {
     /// The signature, without its warnings (the macros cannot show them).
     pub sig: Signature,
     /// The SQL as D1 receives it.
@@ -44,19 +44,14 @@ pub(crate) struct Analysis {
 }
 
 /// The analysis of `sql` kept by an earlier run with the same build and `fingerprint`.
-pub(crate) fn get(fingerprint: &Fingerprint, sql: &str, options: QueryOptions) -> Option<Analysis> {
+pub(crate) fn get(fingerprint: &Fingerprint, sql: &str, options: QueryOptions) -> Option<Kept> {
     let dir = store_dir()?;
     with_store(dir, fingerprint, |store| store.get(sql, options))
 }
 
 /// Keeps the analysis of `sql` for later runs (best effort: a store that cannot be written is
 /// no error).
-pub(crate) fn put(
-    fingerprint: &Fingerprint,
-    sql: &str,
-    options: QueryOptions,
-    analysis: &Analysis,
-) {
+pub(crate) fn put(fingerprint: &Fingerprint, sql: &str, options: QueryOptions, analysis: &Kept) {
     if let Some(dir) = store_dir() {
         with_store(dir, fingerprint, |store| {
             store.put(sql, options, analysis);
@@ -206,13 +201,13 @@ impl Store {
         Store { file, entries }
     }
 
-    fn get(&self, sql: &str, options: QueryOptions) -> Option<Analysis> {
+    fn get(&self, sql: &str, options: QueryOptions) -> Option<Kept> {
         let payload = self.entries.get(&query_key(sql, options))?;
         let (text, kept, analysis) = decode(payload)?;
         (text == sql && kept == options).then_some(analysis)
     }
 
-    fn put(&mut self, sql: &str, options: QueryOptions, analysis: &Analysis) {
+    fn put(&mut self, sql: &str, options: QueryOptions, analysis: &Kept) {
         let key = query_key(sql, options);
         let payload = encode(sql, options, analysis);
         if self.entries.get(&key) == Some(&payload) {
@@ -358,7 +353,7 @@ fn optional(v: Option<&str>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("+{v}"))
 }
 
-fn encode(sql: &str, options: QueryOptions, a: &Analysis) -> String {
+fn encode(sql: &str, options: QueryOptions, a: &Kept) -> String {
     let mut fields: Vec<String> = vec![
         sql.to_owned(),
         options.bits().to_string(),
@@ -389,7 +384,7 @@ fn encode(sql: &str, options: QueryOptions, a: &Analysis) -> String {
     out
 }
 
-fn decode(payload: &str) -> Option<(String, QueryOptions, Analysis)> {
+fn decode(payload: &str) -> Option<(String, QueryOptions, Kept)> {
     let mut fields = payload.split('\t').map(unescape);
     let mut next = || fields.next().flatten();
     let parse_optional = |s: String| -> Option<Option<String>> {
@@ -439,7 +434,7 @@ fn decode(payload: &str) -> Option<(String, QueryOptions, Analysis)> {
         columns,
         warnings: Vec::new(),
     };
-    Some((sql, options, Analysis { sig, d1_sql }))
+    Some((sql, options, Kept { sig, d1_sql }))
 }
 
 #[cfg(test)]
@@ -448,7 +443,7 @@ mod tests {
     use crate::migrations::{Migration, MigrationSet};
     use crate::Analyzer;
 
-    fn analysis(sql: &str) -> Analysis {
+    fn analysis(sql: &str) -> Kept {
         let set = MigrationSet::from_migrations(vec![Migration::new(
             "0001.sql",
             "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, title TEXT, body BLOB);",
@@ -458,7 +453,7 @@ mod tests {
             .analyze(sql)
             .unwrap();
         sig.warnings.clear();
-        Analysis {
+        Kept {
             sig,
             d1_sql: format!("{sql} -- for D1"),
         }

@@ -2,10 +2,11 @@
 //! migrations and analyzer, loaded once per compiler process and reused while the files on
 //! disk are unchanged (one rustc process expands every macro of a crate).
 
+use crate::analyze::Analyzer;
 use crate::config::{self, Config, DatabaseConfig};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::lint;
 use crate::migrations::{self, MigrationSet};
-use crate::Analyzer;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -262,7 +263,7 @@ pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
 
 fn load(database: DatabaseConfig) -> Result<Shared, Diagnostics> {
     let migrations = migrations::load(&database.migrations)?;
-    let analyzer = Analyzer::from_migrations_with(&migrations, &database.lints)?;
+    let analyzer = lint::load(&migrations, &database.lints)?;
     Ok(Arc::new(Mutex::new(Loaded {
         database,
         migrations,

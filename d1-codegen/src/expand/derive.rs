@@ -4,8 +4,10 @@
 
 use super::names::column_of;
 use super::rows::{fields_of, row_struct, RowField};
-use super::{check, describe_params, tracking, with_database, Errors, QueryOptions};
+use super::{check, describe_params, failure_errors, option_attributes, tracking, Errors};
 use crate::diagnostic::closest;
+use crate::driver;
+use crate::lint::QueryOptions;
 use proc_macro2::{Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 
@@ -143,7 +145,7 @@ pub fn derive_query(
             let db = attrs.database.as_ref().map(|(n, s)| Ident::new(n, *s));
             let mut lit = Literal::string(&attrs.sql);
             lit.set_span(attrs.sql_span);
-            let options = attrs.options.to_attributes();
+            let options = option_attributes(attrs.options);
             (
                 path.clone(),
                 quote!(const _: () = { #tramp!{ @check (#db) #options #lit } };),
@@ -200,8 +202,8 @@ pub fn derive_query(
 /// `#[derive(Database)]`: the configured database `name` (or the only one) as constants.
 pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream {
     let span = name.map_or_else(|| ident.span(), |(_, s)| s);
-    let result = with_database(name.map(|(n, _)| n), span, |loaded| {
-        let files = crate::project::fingerprint(Some(&loaded.database.name))
+    let result = driver::with_database(name.map(|(n, _)| n), |loaded| {
+        let files = driver::project::fingerprint(Some(&loaded.database.name))
             .map_or_else(|_| Vec::new(), |f| f.untracked_files());
         let track = tracking(&files);
         let db = &loaded.database;
@@ -249,5 +251,7 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
             ::d1kit::__database_runtime!(#ident);
         })
     });
-    result.unwrap_or_else(Errors::into_tokens)
+    result
+        .map_err(|f| failure_errors(f, "", span, span))
+        .unwrap_or_else(Errors::into_tokens)
 }

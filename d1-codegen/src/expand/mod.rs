@@ -1,4 +1,4 @@
-//! Signature → Rust tokens: what the macros emit. Small code on purpose (rustc pays for every
+//! A checked query ([`crate::driver`]) → Rust tokens: what the macros emit. Small code on purpose (rustc pays for every
 //! token): a plain row struct, a `'static` SQL string, and binds and decodes through generic
 //! functions of the runtime instead of code repeated per column.
 
@@ -14,9 +14,8 @@ pub use rows::{check_fields, RowField, RowStruct};
 
 use crate::analyze::{Param, Signature};
 use crate::diagnostic::{plural, Diagnostics};
-use crate::lex;
-use crate::memo;
-use crate::project::{self, Loaded};
+use crate::driver::{self, Checked, Failure};
+use crate::lint::QueryOptions;
 use crate::types::{SqlType, Ty};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -37,43 +36,17 @@ pub struct QueryCall {
     pub options: QueryOptions,
 }
 
-/// The options a query is checked with, written before it (`sql!(#[cross_tenant]
-/// #[allow(full_scan)] "...")`) or in `#[d1(cross_tenant, allow(full_scan), ..)]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct QueryOptions {
-    /// `cross_tenant`: the query may cross tenants, so the tenant column is not checked.
-    pub cross_tenant: bool,
-    /// `allow(full_scan)`: a plan that reads every row of a table is no error for this query,
-    /// whatever `lints.full_scan` says (an admin export, a nightly job).
-    pub allow_full_scan: bool,
-}
-
-impl QueryOptions {
-    /// The attributes that write these options (how `sql_as!` and `#[d1(row = ..)]` forward
-    /// them to the row type's trampoline).
-    pub fn to_attributes(self) -> TokenStream {
-        let mut out = TokenStream::new();
-        if self.cross_tenant {
-            out.extend(quote!(#[cross_tenant]));
-        }
-        if self.allow_full_scan {
-            out.extend(quote!(#[allow(full_scan)]));
-        }
-        out
+/// The attributes that write `options` (how `sql_as!` and `#[d1(row = ..)]` forward them to
+/// the row type's trampoline).
+pub fn option_attributes(options: QueryOptions) -> TokenStream {
+    let mut out = TokenStream::new();
+    if options.cross_tenant {
+        out.extend(quote!(#[cross_tenant]));
     }
-
-    /// One bit per option (how the memo keeps them).
-    pub(crate) fn bits(self) -> u8 {
-        u8::from(self.cross_tenant) | (u8::from(self.allow_full_scan) << 1)
+    if options.allow_full_scan {
+        out.extend(quote!(#[allow(full_scan)]));
     }
-
-    /// The options of [`QueryOptions::bits`].
-    pub(crate) fn from_bits(bits: u8) -> Option<QueryOptions> {
-        (bits < 4).then_some(QueryOptions {
-            cross_tenant: bits & 1 != 0,
-            allow_full_scan: bits & 2 != 0,
-        })
-    }
+    out
 }
 
 /// Errors to report, each at its span; emitted together as `compile_error!`s.
@@ -120,50 +93,6 @@ impl Errors {
     }
 }
 
-/// Loads the database a call names and runs `f` on it; configuration and migration errors
-/// become errors at `span`.
-pub(crate) fn with_database<R>(
-    database: Option<&str>,
-    span: Span,
-    f: impl FnOnce(&mut Loaded) -> Result<R, Errors>,
-) -> Result<R, Errors> {
-    let shared = project::database(database).map_err(|mut d| {
-        // `sql!(cross_tenant, ..)` names a database; the opt-out is an attribute.
-        if let Some(name @ ("cross_tenant" | "unscoped")) = database {
-            for diag in &mut d.0 {
-                diag.help = Some(format!(
-                    "to skip the tenant-column check, write `sql!(#[cross_tenant] \"...\")` (`{name}` here names a database)"
-                ));
-            }
-        }
-        let mut e = Errors::default();
-        e.diagnostics(span, &d, None);
-        e
-    })?;
-    let mut loaded = shared.lock().unwrap_or_else(|e| e.into_inner());
-    f(&mut loaded)
-}
-
-/// A query analysed and ready to emit.
-pub(crate) struct Checked {
-    pub sig: Signature,
-    /// The SQL as D1 receives it.
-    pub d1_sql: String,
-    /// Files rustc must track (only on the first expansion of the process).
-    pub track: Vec<PathBuf>,
-    /// The database's routing when it scopes tenants by a column and the query does not opt
-    /// out: what `#[derive(Query)]` needs to route by the tenant field.
-    pub routing: Option<Routing>,
-}
-
-/// How a tenant-scoped query finds its database: the tenant column, and the pool's binding
-/// and size.
-pub(crate) struct Routing {
-    pub tenant_column: String,
-    pub binding: String,
-    pub shards: u32,
-}
-
 fn check_call(call: &QueryCall) -> Result<Checked, Errors> {
     let db = call.database.as_ref().map(|(n, _)| n.as_str());
     // A configuration error (say, a database name that does not exist) points at the name.
@@ -171,10 +100,8 @@ fn check_call(call: &QueryCall) -> Result<Checked, Errors> {
     check(db, &call.sql, config_span, call.sql_span, call.options)
 }
 
-/// Analyses `sql` against the named database: configuration and migration errors point at
-/// `config_span`, SQL errors at `span`. The database's tenant column is checked unless
-/// `options.cross_tenant`, full scans are denied as `lints.full_scan` says unless
-/// `options.allow_full_scan`.
+/// [`driver::check`], its errors at spans: configuration and migration errors at
+/// `config_span`, SQL errors at `span`.
 pub(crate) fn check(
     database: Option<&str>,
     sql: &str,
@@ -182,66 +109,18 @@ pub(crate) fn check(
     span: Span,
     options: QueryOptions,
 ) -> Result<Checked, Errors> {
-    // Configuration errors are left to `with_database`, which reports them.
-    let fingerprint = project::fingerprint(database).ok();
-    let track = || {
-        fingerprint
-            .as_ref()
-            .map_or_else(Vec::new, |f| f.untracked_files())
-    };
-    let routing = |db: &crate::config::DatabaseConfig| {
-        db.tenant_column
-            .as_ref()
-            .filter(|_| !options.cross_tenant)
-            .map(|column| Routing {
-                tenant_column: column.clone(),
-                binding: db.binding.clone(),
-                shards: db.shards,
-            })
-    };
-    if let Some(f) = &fingerprint {
-        if let Some(kept) = memo::get(f, sql, options) {
-            return Ok(Checked {
-                sig: kept.sig,
-                d1_sql: kept.d1_sql,
-                routing: routing(&f.database),
-                track: track(),
-            });
-        }
+    driver::check(database, sql, options)
+        .map_err(|failure| failure_errors(failure, sql, config_span, span))
+}
+
+/// The errors of a [`Failure`], each at its span.
+pub(crate) fn failure_errors(failure: Failure, sql: &str, config_span: Span, span: Span) -> Errors {
+    let mut e = Errors::default();
+    match failure {
+        Failure::Config(d) => e.diagnostics(config_span, &d, None),
+        Failure::Sql(d) => e.diagnostics(span, &d, Some(sql)),
     }
-    with_database(database, config_span, |loaded| {
-        let checks = crate::Checks {
-            tenant_column: loaded
-                .database
-                .tenant_column
-                .as_deref()
-                .filter(|_| !options.cross_tenant),
-            // A proc macro cannot warn on stable: only a denied lint is worth the plan.
-            full_scan: match loaded.database.lints.full_scan {
-                crate::lint::Level::Deny if !options.allow_full_scan => crate::lint::Level::Deny,
-                _ => crate::lint::Level::Allow,
-            },
-        };
-        let mut sig = loaded.analyzer.analyze_with(sql, checks).map_err(|d| {
-            let mut e = Errors::default();
-            e.diagnostics(span, &d, Some(sql));
-            e
-        })?;
-        let tokens = lex::tokenize(sql);
-        let d1_sql = lex::for_d1(sql, &tokens, &lex::Params::of(sql, &tokens));
-        // The macros cannot show warnings; the memo does not keep them.
-        sig.warnings.clear();
-        let analysis = memo::Analysis { sig, d1_sql };
-        if let Some(f) = &fingerprint {
-            memo::put(f, sql, options, &analysis);
-        }
-        Ok(Checked {
-            sig: analysis.sig,
-            d1_sql: analysis.d1_sql,
-            routing: routing(&loaded.database),
-            track: track(),
-        })
-    })
+    e
 }
 
 /// `include_bytes!` of each file, so rustc rebuilds the crate when one changes.

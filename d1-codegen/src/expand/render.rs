@@ -9,7 +9,7 @@ pub fn render(d: &Diagnostic, sql: Option<&str>) -> String {
     match (&d.span.file, d.span.location, sql) {
         (Some(file), location, _) => {
             // Relative to the crate, as cargo shows paths.
-            let root = crate::project::manifest_dir().ok();
+            let root = crate::driver::project::manifest_dir().ok();
             let shown = root
                 .as_deref()
                 .and_then(|r| file.strip_prefix(r).ok())

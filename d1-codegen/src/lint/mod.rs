@@ -1,262 +1,118 @@
-//! D1's own rules (no explicit transactions, PRAGMA allowlist, no ATTACH, 100 parameters, 100 KB) checked on the tokens of a statement,
-//! and the lints on parsed statements ([`tenant`]: tenant scoping), on query plans ([`scan`]:
-//! full scans) and on the schema a migration changes ([`cascade`]: dropping a table that
-//! children reference with an `ON DELETE` action).
+//! The configurable lints (`[package.metadata.d1kit.lints]` and the tenant column), run on what
+//! the analysis read: [`tenant`] (tenant scoping, on the parsed statement), [`scan`] (full
+//! scans, on the query plan) and [`cascade`] (dropping a table that children reference with an
+//! `ON DELETE` action, on the migrations). D1's hard rules are in [`crate::rules`]: no
+//! configuration turns those off.
 
 pub mod cascade;
 pub mod scan;
 pub mod tenant;
 
-/// How a lint is reported (`[package.metadata.d1kit.lints]`): not at all, as a warning
-/// (`d1kit check` prints it; a macro cannot warn on stable Rust, so it says nothing), or as an
-/// error.
+pub use crate::config::Level;
+
+use crate::analyze::{Analysis, Analyzer, Signature, TypedBy};
+use crate::config::Lints;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::migrations::MigrationSet;
+
+/// The lints of [`check`] that depend on the database's configuration and on the query's
+/// options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Level {
-    /// Not checked.
-    #[default]
-    Allow,
-    /// A warning.
-    Warn,
-    /// An error: the query does not compile.
-    Deny,
+pub struct Checks<'a> {
+    /// The configured `tenant_column`: queries on tables that have it must constrain it to a
+    /// parameter ([`tenant`]). `None` (no tenant column, or a query that opts out with
+    /// `#[cross_tenant]`): not checked.
+    pub tenant_column: Option<&'a str>,
+    /// The full-scan lint ([`scan`]): off by default here; `d1kit check` warns, and the
+    /// macros ask for it only when the configuration denies scans (they cannot warn).
+    pub full_scan: Level,
 }
 
-impl Level {
-    /// The level a configuration value names (`"allow"`, `"warn"`, `"deny"`).
-    pub fn parse(value: &str) -> Option<Level> {
-        match value {
-            "allow" => Some(Level::Allow),
-            "warn" => Some(Level::Warn),
-            "deny" => Some(Level::Deny),
-            _ => None,
-        }
+/// The options a query is checked with, written before it (`sql!(#[cross_tenant]
+/// #[allow(full_scan)] "...")`) or in `#[d1(cross_tenant, allow(full_scan), ..)]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct QueryOptions {
+    /// `cross_tenant`: the query may cross tenants, so the tenant column is not checked.
+    pub cross_tenant: bool,
+    /// `allow(full_scan)`: a plan that reads every row of a table is no error for this query,
+    /// whatever `lints.full_scan` says (an admin export, a nightly job).
+    pub allow_full_scan: bool,
+}
+
+impl QueryOptions {
+    /// One bit per option (how the memo keeps them).
+    pub(crate) fn bits(self) -> u8 {
+        u8::from(self.cross_tenant) | (u8::from(self.allow_full_scan) << 1)
+    }
+
+    /// The options of [`QueryOptions::bits`].
+    pub(crate) fn from_bits(bits: u8) -> Option<QueryOptions> {
+        (bits < 4).then_some(QueryOptions {
+            cross_tenant: bits & 1 != 0,
+            allow_full_scan: bits & 2 != 0,
+        })
     }
 }
 
-use crate::diagnostic::Diagnostic;
-use crate::lex::{self, Params, StatementText, Token, TokenKind};
-
-/// The most parameters a D1 statement may bind (the Worker binding's limit).
-pub const MAX_PARAMS: u32 = 100;
-/// The longest SQL statement D1 accepts, in bytes.
-pub const MAX_STATEMENT_BYTES: usize = 100_000;
-
-/// PRAGMAs D1 allows (D1_FACTS.md).
-pub const PRAGMA_ALLOWLIST: &[&str] = &[
-    "table_list",
-    "table_info",
-    "table_xinfo",
-    "index_list",
-    "index_info",
-    "index_xinfo",
-    "foreign_key_list",
-    "foreign_key_check",
-    "quick_check",
-    "optimize",
-    "data_version",
-    "page_size",
-    "case_sensitive_like",
-    "foreign_keys",
-    "defer_foreign_keys",
-    "ignore_check_constraints",
-    "legacy_alter_table",
-    "recursive_triggers",
-    "reverse_unordered_selects",
-];
-
-/// Where a statement is found: the rules differ slightly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Context {
-    /// A query in application code.
-    Query,
-    /// A statement of a migration file.
-    Migration,
+/// The analyzer of a database's migrations, with the migration lints (`cascade_drop`) at the
+/// levels of `lints`: a denied finding is an error, a warned one is among the analyzer's
+/// warnings, an allowed one is dropped.
+pub fn load(set: &MigrationSet, lints: &Lints) -> Result<Analyzer, Diagnostics> {
+    let mut analyzer = Analyzer::from_migrations(set)?;
+    cascade::apply(&mut analyzer, lints.cascade_drop)?;
+    Ok(analyzer)
 }
 
-/// What the statement-level rules decided.
-#[derive(Debug, Default)]
-pub struct Verdict {
-    /// Errors and warnings, located in the text the tokens came from.
-    pub diagnostics: Vec<Diagnostic>,
-    /// Whether the statement should run when applying a migration (D1 ignores
-    /// `PRAGMA foreign_keys`, so the local schema build does too).
-    pub execute: bool,
+/// Analyses `sql` and runs the lints `checks` asks for on the analysis. Every error found is
+/// returned together: the tenant lint's with d1kit's own rules'.
+pub fn check(analyzer: &Analyzer, sql: &str, checks: Checks<'_>) -> Result<Signature, Diagnostics> {
+    let analysis = analyzer.analysis(sql)?;
+    lint(analyzer, analysis, checks)
 }
 
-/// Checks one statement (its tokens, offsets into `sql`) against D1's rules.
-pub fn statement_rules(sql: &str, tokens: &[Token], ctx: Context) -> Verdict {
-    let mut v = Verdict {
-        diagnostics: Vec::new(),
-        execute: true,
-    };
-    let Some(first) = tokens.first() else {
-        return v;
-    };
-    let word = |t: &Token| (t.kind == TokenKind::Word).then(|| t.text(sql).to_ascii_uppercase());
-    let Some(keyword) = word(first) else {
-        return v;
-    };
-    let at = |d: Diagnostic, t: &Token| d.at_offset(sql, t.start, t.end - t.start);
-    match keyword.as_str() {
-        "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
-            let help = match ctx {
-                Context::Query => "D1 runs the statements of one `batch` as a single transaction: pass them to `batch` instead",
-                Context::Migration => "each migration file already runs as one transaction: remove this statement",
-            };
-            v.diagnostics.push(at(
-                Diagnostic::error(format!("D1 rejects explicit transactions (`{keyword}`)"))
-                    .with_help(help),
-                first,
+/// The lints `checks` asks for, on a statement `analyzer` has read.
+pub fn lint(
+    analyzer: &Analyzer,
+    mut analysis: Analysis<'_>,
+    checks: Checks<'_>,
+) -> Result<Signature, Diagnostics> {
+    if let Some(column) = checks.tenant_column {
+        match &analysis.statement {
+            Some(statement) => {
+                let found = tenant::check(
+                    statement,
+                    analysis.text,
+                    analysis.statement_tokens(),
+                    analyzer.schema(),
+                    column,
+                );
+                for d in found {
+                    if d.is_error() {
+                        analysis.policy.push(d);
+                    } else {
+                        analysis.signature.warnings.push(d);
+                    }
+                }
+            }
+            None => analysis.signature.warnings.push(tenant::unchecked(column)),
+        }
+    }
+    if !analysis.policy.is_empty() {
+        return Err(Diagnostics(analysis.policy));
+    }
+    if checks.full_scan != Level::Allow && analysis.typed_by == TypedBy::D1kit {
+        let scans = scan::full_scans(
+            analyzer.connection(),
+            analyzer.schema(),
+            analysis.text,
+            analysis.statement_tokens(),
+        );
+        if checks.full_scan == Level::Deny && !scans.is_empty() {
+            return Err(Diagnostics(
+                scans.into_iter().map(Diagnostic::into_error).collect(),
             ));
         }
-        "ATTACH" | "DETACH" => {
-            v.diagnostics.push(at(
-                Diagnostic::error(format!(
-                    "`{keyword}` is not allowed on D1 (no ATTACH/DETACH): each database is reached through its own binding"
-                ))
-                    .with_help("query the other database through its own binding or executor"),
-                first,
-            ));
-        }
-        "PRAGMA" => pragma(sql, tokens, ctx, &mut v),
-        _ => {}
+        analysis.signature.warnings.extend(scans);
     }
-    v
-}
-
-fn pragma(sql: &str, tokens: &[Token], ctx: Context, v: &mut Verdict) {
-    // PRAGMA [schema.]name [= value | (value)]
-    let mut i = 1;
-    if tokens.get(i + 1).is_some_and(|t| t.text(sql) == ".") {
-        i += 2;
-    }
-    let Some(name_tok) = tokens.get(i) else {
-        return;
-    };
-    let name = lex::unquote(name_tok.text(sql)).to_ascii_lowercase();
-    let value = match tokens.get(i + 1).map(|t| t.text(sql)) {
-        Some("=") => tokens.get(i + 2),
-        Some("(") => tokens.get(i + 2),
-        _ => None,
-    }
-    .map(|t| lex::unquote(t.text(sql)).to_ascii_lowercase());
-    let first = &tokens[0];
-    let allowed =
-        PRAGMA_ALLOWLIST.contains(&name.as_str()) && !(name == "page_size" && value.is_some());
-    if !allowed {
-        let what = if name == "page_size" {
-            "setting `page_size`".to_string()
-        } else {
-            format!("PRAGMA `{name}`")
-        };
-        v.diagnostics.push(
-            Diagnostic::error(format!("{what} is not allowed on D1"))
-                .with_help(format!(
-                    "D1 allows only these PRAGMAs: {}",
-                    PRAGMA_ALLOWLIST.join(", ")
-                ))
-                .at_offset(sql, first.start, name_tok.end - first.start),
-        );
-        v.execute = false;
-        return;
-    }
-    if name == "foreign_keys" && value.is_some() {
-        v.execute = false;
-        if ctx == Context::Migration
-            && matches!(value.as_deref(), Some("off" | "0" | "false" | "no"))
-        {
-            v.diagnostics.push(
-                Diagnostic::warning("D1 ignores `PRAGMA foreign_keys = OFF`: foreign keys stay enforced")
-                    .with_help("use `PRAGMA defer_foreign_keys = on` to defer the checks to the end of the migration")
-                    .at_offset(sql, first.start, tokens.last().map_or(1, |t| t.end - first.start)),
-            );
-        }
-    }
-}
-
-/// Rules on the whole text of one query: one statement only, at most 100 parameters, at most 100 KB.
-pub fn query_rules(sql: &str, statements: &[StatementText], params: &Params) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    if statements.is_empty() {
-        out.push(Diagnostic::error("the query is empty").with_help("write one SQL statement"));
-    }
-    if let Some(second) = statements.get(1) {
-        out.push(
-            Diagnostic::error(format!(
-                "a query must be one statement, found {}",
-                statements.len()
-            ))
-            .with_help("run several statements together with `batch`; one statement per query (a trailing `;` is fine)")
-            .at_offset(sql, second.start, second.end - second.start),
-        );
-    }
-    if let Some(r) = params.refs.iter().find(|r| r.number > MAX_PARAMS) {
-        out.push(
-            Diagnostic::error(format!(
-                "more than {MAX_PARAMS} parameters: this statement binds {} and D1 accepts at most {MAX_PARAMS}",
-                if params.count() == u32::MAX { "too many".to_string() } else { params.count().to_string() }
-            ))
-            .with_help("split the work into several statements run together with `batch`, or pass a list as one JSON parameter read with `json_each(?)`")
-            .at_offset(sql, r.start, r.end - r.start),
-        );
-    }
-    if sql.trim().len() > MAX_STATEMENT_BYTES {
-        out.push(
-            Diagnostic::error(format!(
-                "the statement is {} bytes, over 100 KB: D1 rejects statements longer than {MAX_STATEMENT_BYTES} bytes",
-                sql.trim().len()
-            ))
-            .with_help("bind large values as parameters, or split the statement"),
-        );
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::lex::tokenize;
-
-    fn rules(sql: &str, ctx: Context) -> Verdict {
-        statement_rules(sql, &tokenize(sql), ctx)
-    }
-
-    #[test]
-    fn transactions_attach_and_pragmas() {
-        assert!(rules("BEGIN IMMEDIATE", Context::Query).diagnostics[0]
-            .message
-            .contains("explicit transactions"));
-        assert!(rules("savepoint a", Context::Query).diagnostics[0].is_error());
-        assert!(rules("ATTACH 'x' AS y", Context::Query).diagnostics[0]
-            .message
-            .contains("ATTACH"));
-        assert!(rules("PRAGMA database_list", Context::Query).diagnostics[0]
-            .message
-            .contains("is not allowed on D1"));
-        assert!(
-            rules("PRAGMA main.journal_mode = WAL", Context::Query).diagnostics[0]
-                .message
-                .contains("journal_mode")
-        );
-        assert!(rules("PRAGMA table_info(notes)", Context::Query)
-            .diagnostics
-            .is_empty());
-        assert!(rules("PRAGMA page_size", Context::Query)
-            .diagnostics
-            .is_empty());
-        assert!(rules("PRAGMA page_size = 4096", Context::Query).diagnostics[0].is_error());
-    }
-
-    #[test]
-    fn foreign_keys_off_is_a_warning_and_not_run() {
-        let v = rules("PRAGMA foreign_keys=OFF", Context::Migration);
-        assert!(!v.execute);
-        assert!(!v.diagnostics[0].is_error());
-        assert!(v.diagnostics[0]
-            .help
-            .as_deref()
-            .unwrap()
-            .contains("defer_foreign_keys"));
-        assert!(rules("PRAGMA defer_foreign_keys = ON", Context::Migration).execute);
-    }
+    Ok(analysis.signature)
 }

@@ -132,6 +132,7 @@ fn resolve<'t>(
 
 #[cfg(test)]
 mod tests {
+    use crate::lint::check;
     use crate::lint::Level;
     use crate::migrations::{Migration, MigrationSet};
     use crate::{Analyzer, Checks};
@@ -156,7 +157,7 @@ mod tests {
             full_scan: Level::Warn,
             ..Checks::default()
         };
-        let sig = a.analyze_with(sql, checks).unwrap();
+        let sig = check(&a, sql, checks).unwrap();
         sig.warnings
             .into_iter()
             .filter(|w| w.message.contains("D1 bills every row read"))
@@ -235,14 +236,14 @@ mod tests {
             full_scan: Level::Deny,
             ..Checks::default()
         };
-        let err = a.analyze_with(sql, deny).unwrap_err();
+        let err = check(&a, sql, deny).unwrap_err();
         assert!(err.0[0].is_error(), "{err}");
         assert!(err.0[0]
             .help
             .as_deref()
             .unwrap()
             .contains("full_scan = \"allow\""));
-        let sig = a.analyze_with(sql, Checks::default()).unwrap();
+        let sig = check(&a, sql, Checks::default()).unwrap();
         assert!(sig.warnings.is_empty(), "{:?}", sig.warnings);
     }
 }

@@ -1,10 +1,11 @@
 //! Applies migrations to an in-memory SQLite, as D1 would, and reads the schema back from the catalog.
 
+use super::drops::{dropped_table, references, CascadeDrop};
 use super::*;
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location, Span};
 use crate::lex;
-use crate::lint::{self, Context};
 use crate::migrations::MigrationSet;
+use crate::rules::{self, Context};
 use rusqlite::Connection;
 
 /// How long one migration statement may run while the schema is built.
@@ -16,9 +17,9 @@ pub struct Applied {
     pub conn: Connection,
     /// Warnings from the migrations (file naming, D1's rules).
     pub warnings: Vec<Diagnostic>,
-    /// The cascade-drop lint's findings ([`lint::cascade`]), as warnings: the configuration
-    /// decides whether they are shown, or are errors.
-    pub cascade_drops: Vec<Diagnostic>,
+    /// Each `DROP TABLE` of a table that others reference with an `ON DELETE` action (the
+    /// cascade-drop lint reports them).
+    pub cascade_drops: Vec<CascadeDrop>,
 }
 
 /// Applies `set` in order to a fresh in-memory SQLite with foreign keys on (as on D1), each file
@@ -61,7 +62,7 @@ pub fn apply_migrations_within(
         let mut runnable = Vec::new();
         for st in &statements {
             let st_tokens = lex::tokens_within(&tokens, st);
-            let verdict = lint::statement_rules(&m.sql, st_tokens, Context::Migration);
+            let verdict = rules::statement_rules(&m.sql, st_tokens, Context::Migration);
             for d in verdict.diagnostics {
                 let d = d.in_file(&m.path);
                 if d.is_error() {
@@ -82,14 +83,18 @@ pub fn apply_migrations_within(
         for st in runnable {
             // Before the DROP runs, while the children it would act on are still listed.
             if let Some((table, start, len)) =
-                lint::cascade::dropped_table(&m.sql, lex::tokens_within(&tokens, st))
+                dropped_table(&m.sql, lex::tokens_within(&tokens, st))
             {
-                for r in lint::cascade::references(&conn, &table) {
-                    cascade_drops.push(
-                        lint::cascade::diagnostic(&table, &r)
-                            .at_offset(&m.sql, start, len)
-                            .in_file(&m.path),
-                    );
+                for reference in references(&conn, &table) {
+                    cascade_drops.push(CascadeDrop {
+                        parent: table.clone(),
+                        reference,
+                        span: Span {
+                            file: Some(m.path.clone()),
+                            location: Some(Location::at(&m.sql, start)),
+                            len: len.max(1),
+                        },
+                    });
                 }
             }
             if let Ok(mut d) = deadline.lock() {

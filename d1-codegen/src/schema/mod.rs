@@ -1,12 +1,14 @@
 //! The schema model: tables, views, columns, indexes and triggers, as SQLite's catalog reports them after the migrations ran.
 
 mod build;
+mod drops;
 
 pub(crate) use build::missing_table;
 pub use build::{
     apply_migrations, apply_migrations_within, read_catalog, sqlite_error_parts, Applied,
     STATEMENT_BUDGET,
 };
+pub use drops::{dropped_table, references, CascadeDrop, Reference};
 
 use crate::types::{Affinity, SqlType, Ty};
 
@@ -135,7 +137,7 @@ pub struct Column {
     pub decl_type: String,
     /// SQLite's affinity for the declared type.
     pub affinity: Affinity,
-    /// The Rust type and nullability d1kit gives it (DESIGN.md §3.1).
+    /// The Rust type and nullability d1kit gives it (docs/TYPING.md).
     pub ty: Ty,
     /// `NOT NULL` was declared.
     pub not_null: bool,
@@ -152,7 +154,7 @@ pub struct Column {
 }
 
 impl Column {
-    /// A column of a table, typed and given nullability by DESIGN.md §3.1.
+    /// A column of a table, typed and given nullability by docs/TYPING.md.
     pub fn declared(
         name: &str,
         decl_type: &str,
