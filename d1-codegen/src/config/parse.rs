@@ -1,0 +1,343 @@
+//! Cargo.toml's `[package.metadata.d1kit]` read into a [`Config`], each key checked where it is
+//! written (file:line:column), every error of the table reported together.
+
+use super::{
+    check_bindings, check_name_pattern, is_js_identifier, Config, DatabaseConfig, Level, Lints,
+    WranglerSetting, JURISDICTIONS, LOCATION_HINTS, MAX_BINDINGS,
+};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+struct Manifest {
+    package: Option<Package>,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    d1kit: Option<RawConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    wrangler: Option<Spanned<RawWrangler>>,
+    environments: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    databases: BTreeMap<Spanned<String>, RawDatabase>,
+    lints: Option<RawLints>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLints {
+    full_scan: Option<Spanned<String>>,
+    cascade_drop: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawWrangler {
+    Path(String),
+    Enabled(bool),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    migrations: Option<Spanned<String>>,
+    binding: Option<Spanned<String>>,
+    shards: Option<Spanned<u32>>,
+    tenant_column: Option<String>,
+    database_name: Option<Spanned<String>>,
+    location_hint: Option<Spanned<String>>,
+    jurisdiction: Option<Spanned<String>>,
+}
+
+/// Parses the configuration out of Cargo.toml text; `path` names the file in errors.
+///
+/// Checks everything that needs no file system: unknown keys, `shards` in 1..=5000, bindings
+/// that are JavaScript identifiers and distinct across databases, `database_name` patterns,
+/// environment names. [`super::check_files`] checks the migrations directories.
+pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
+    let manifest: Manifest = toml::from_str(text).map_err(|e| {
+        let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
+            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
+        if let Some(span) = e.span() {
+            d = d.at(Location::at(text, span.start), span.len());
+        }
+        Diagnostics(vec![d.in_file(path)])
+    })?;
+    let package = manifest.package.as_ref().and_then(|p| p.name.clone());
+    let Some(raw) = manifest
+        .package
+        .and_then(|p| p.metadata)
+        .and_then(|m| m.d1kit)
+    else {
+        return Ok(Config {
+            package,
+            ..Config::default_for(root)
+        });
+    };
+    let mut reader = Reader {
+        text,
+        path,
+        keys: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    let wrangler = reader.wrangler(raw.wrangler, root);
+    let environments = reader.environments(raw.environments);
+    let lints = reader.lints(raw.lints);
+    let databases = raw
+        .databases
+        .into_iter()
+        .map(|(name, db)| reader.database(name, db, lints, root))
+        .collect();
+    let Reader {
+        keys, mut errors, ..
+    } = reader;
+    let mut config = Config {
+        root: root.to_path_buf(),
+        package,
+        wrangler,
+        environments,
+        databases,
+        keys,
+    };
+    if config.databases.is_empty() {
+        config.databases = Config::default_for(root).databases;
+        for db in &mut config.databases {
+            db.lints = lints;
+        }
+    }
+    errors.extend(check_bindings(&config, text, path));
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
+    }
+    Ok(config)
+}
+
+/// The state of one reading: where each key was written, and the errors found so far.
+struct Reader<'t> {
+    text: &'t str,
+    path: &'t Path,
+    keys: BTreeMap<String, Location>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Reader<'_> {
+    /// Records where `key` (its path below `[package.metadata.d1kit]`) is written.
+    fn at(&mut self, key: String, span: Range<usize>) {
+        self.keys.insert(key, Location::at(self.text, span.start));
+    }
+
+    /// An error at `span` of Cargo.toml.
+    fn error(&self, span: Range<usize>, message: String) -> Diagnostic {
+        Diagnostic::error(message)
+            .in_file(self.path)
+            .at_offset(self.text, span.start, span.len())
+    }
+
+    fn wrangler(&mut self, raw: Option<Spanned<RawWrangler>>, root: &Path) -> WranglerSetting {
+        let Some(w) = raw else {
+            return WranglerSetting::Detect;
+        };
+        self.at("wrangler".into(), w.span());
+        match w.into_inner() {
+            RawWrangler::Path(p) => WranglerSetting::File(root.join(p)),
+            RawWrangler::Enabled(true) => WranglerSetting::Detect,
+            RawWrangler::Enabled(false) => WranglerSetting::Off,
+        }
+    }
+
+    fn environments(&mut self, raw: Option<Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
+        let mut environments: Vec<String> = Vec::new();
+        let Some(envs) = raw else {
+            return environments;
+        };
+        self.at("environments".into(), envs.span());
+        for env in envs.into_inner() {
+            let span = env.span();
+            let env = env.into_inner();
+            if env.trim().is_empty() {
+                let e = self.error(
+                    span,
+                    "`package.metadata.d1kit.environments` holds an empty environment name".into(),
+                );
+                self.errors.push(e);
+            } else if environments.contains(&env) {
+                let e = self.error(
+                    span,
+                    format!("`package.metadata.d1kit.environments` lists `{env}` twice"),
+                );
+                self.errors.push(e);
+            } else {
+                environments.push(env);
+            }
+        }
+        environments
+    }
+
+    fn lints(&mut self, raw: Option<RawLints>) -> Lints {
+        let mut lints = Lints::default();
+        let Some(raw) = raw else {
+            return lints;
+        };
+        for (field, value, slot) in [
+            ("full_scan", raw.full_scan, &mut lints.full_scan),
+            ("cascade_drop", raw.cascade_drop, &mut lints.cascade_drop),
+        ] {
+            let Some(value) = value else { continue };
+            self.at(format!("lints.{field}"), value.span());
+            match Level::parse(value.get_ref()) {
+                Some(level) => *slot = level,
+                None => {
+                    let e = self
+                        .error(
+                            value.span(),
+                            format!(
+                                "`package.metadata.d1kit.lints.{field}` = `{}` is not a lint level",
+                                value.get_ref()
+                            ),
+                        )
+                        .with_help("one of: \"allow\", \"warn\" (the default), \"deny\"");
+                    self.errors.push(e);
+                }
+            }
+        }
+        lints
+    }
+
+    fn database(
+        &mut self,
+        name: Spanned<String>,
+        db: RawDatabase,
+        lints: Lints,
+        root: &Path,
+    ) -> DatabaseConfig {
+        let name_span = name.span();
+        let name = name.into_inner();
+        let key = |k: &str| format!("databases.{name}.{k}");
+        self.at(format!("databases.{name}"), name_span.clone());
+        let shards = self.shards(&name, db.shards);
+        let binding = self.binding(&name, name_span, db.binding);
+        let migrations = match db.migrations {
+            None => "migrations".to_string(),
+            Some(m) => {
+                self.at(key("migrations"), m.span());
+                m.into_inner()
+            }
+        };
+        let database_name = match db.database_name {
+            None => None,
+            Some(p) => {
+                self.at(key("database_name"), p.span());
+                if let Err(why) = check_name_pattern(p.get_ref(), shards) {
+                    let e = self.error(p.span(),
+                        format!("`package.metadata.d1kit.databases.{name}.database_name` = `{}` {why}", p.get_ref()),
+                    ).with_help("a pattern of `{worker}` (the Worker's name), `{name}` (the database's name in d1kit) and `{n}` (the shard), e.g. \"{worker}-{name}-{n}\"");
+                    self.errors.push(e);
+                }
+                Some(p.into_inner())
+            }
+        };
+        let location_hint = self.choice(&name, "location_hint", db.location_hint, LOCATION_HINTS);
+        let jurisdiction = self.choice(&name, "jurisdiction", db.jurisdiction, JURISDICTIONS);
+        DatabaseConfig {
+            location_hint,
+            jurisdiction,
+            lints,
+            migrations: root.join(migrations),
+            binding,
+            shards,
+            tenant_column: db.tenant_column,
+            database_name,
+            name,
+        }
+    }
+
+    /// `shards`: 1 when absent, at least 1 and at most a Worker's bindings.
+    fn shards(&mut self, name: &str, raw: Option<Spanned<u32>>) -> u32 {
+        let Some(s) = raw else {
+            return 1;
+        };
+        self.at(format!("databases.{name}.shards"), s.span());
+        let n = *s.get_ref();
+        if n == 0 {
+            let e = self.error(
+                s.span(),
+                format!("`package.metadata.d1kit.databases.{name}.shards` must be at least 1"),
+            );
+            self.errors.push(e);
+        } else if n > MAX_BINDINGS {
+            let e = self.error(s.span(),
+                format!("`package.metadata.d1kit.databases.{name}.shards` is {n}: a Worker can have at most {MAX_BINDINGS} bindings"),
+            ).with_help("D1 bindings are static; for more tenants than a pool can bind, use the REST API or pin tenants to shards with a directory");
+            self.errors.push(e);
+        }
+        n.clamp(1, MAX_BINDINGS)
+    }
+
+    /// `binding`: the database's name upper-cased when absent; a JavaScript identifier.
+    fn binding(
+        &mut self,
+        name: &str,
+        name_span: Range<usize>,
+        raw: Option<Spanned<String>>,
+    ) -> String {
+        let Some(b) = raw else {
+            let b = name.to_ascii_uppercase();
+            if !is_js_identifier(&b) {
+                let e = self.error(name_span,
+                    format!("the default binding of database `{name}`, `{b}` (its name upper-cased), is not a JavaScript identifier"),
+                )
+                .with_help(format!("set `binding` under [package.metadata.d1kit.databases.{name}]: letters, digits, `_` and `$`, not starting with a digit"));
+                self.errors.push(e);
+            }
+            return b;
+        };
+        self.at(format!("databases.{name}.binding"), b.span());
+        if !is_js_identifier(b.get_ref()) {
+            let e = self.error(b.span(),
+                format!("`package.metadata.d1kit.databases.{name}.binding` = `{}` is not a JavaScript identifier", b.get_ref()),
+            ).with_help("a Worker reads the binding as `env.NAME`: letters, digits, `_` and `$`, not starting with a digit, not a reserved word");
+            self.errors.push(e);
+        }
+        b.into_inner()
+    }
+
+    /// A key whose value is one of `allowed`.
+    fn choice(
+        &mut self,
+        name: &str,
+        field: &str,
+        value: Option<Spanned<String>>,
+        allowed: &[&str],
+    ) -> Option<String> {
+        let value = value?;
+        self.at(format!("databases.{name}.{field}"), value.span());
+        if !allowed.contains(&value.get_ref().as_str()) {
+            let e = self
+                .error(
+                    value.span(),
+                    format!(
+                        "`package.metadata.d1kit.databases.{name}.{field}` = `{}` is not one D1 knows",
+                        value.get_ref()
+                    ),
+                )
+                .with_help(format!("one of: {}", allowed.join(", ")));
+            self.errors.push(e);
+        }
+        Some(value.into_inner())
+    }
+}
