@@ -188,6 +188,11 @@ impl Error {
         }
     }
 
+    /// A statement the database rejected, with the start of its SQL (every backend's errors).
+    #[cfg_attr(
+        not(any(feature = "local", feature = "worker", feature = "rest")),
+        allow(dead_code)
+    )]
     pub(crate) fn query(message: impl Into<String>, sql: &str) -> Error {
         let trimmed = sql.trim();
         let mut shown: String = trimmed.chars().take(200).collect();

@@ -120,15 +120,12 @@ pub const MAX_BINDINGS: u32 = 5000;
 
 impl DatabaseConfig {
     /// The bindings of this database: `BINDING` for one database, `BINDING_0` ..
-    /// `BINDING_{shards-1}` for a pool (as `d1kit::route::binding_of` names them at run time).
+    /// `BINDING_{shards-1}` for a pool: `d1_runtime::route::binding_of`, the rule the Worker
+    /// applies at run time.
     pub fn bindings(&self) -> Vec<String> {
-        if self.shards <= 1 {
-            vec![self.binding.clone()]
-        } else {
-            (0..self.shards)
-                .map(|n| format!("{}_{n}", self.binding))
-                .collect()
-        }
+        (0..self.shards.max(1))
+            .map(|n| d1_runtime::route::binding_of(&self.binding, self.shards, n))
+            .collect()
     }
 
     /// The D1 database name of shard `n` (0 for a single database) of a Worker named `worker`.
