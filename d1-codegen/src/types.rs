@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// The Rust type of a column or parameter, before nullability.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SqlType {
     /// `i64`
     Integer,
@@ -89,7 +89,7 @@ impl fmt::Display for SqlType {
 }
 
 /// A type and whether it may be NULL (`Option<T>`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Ty {
     /// The type.
     pub ty: SqlType,

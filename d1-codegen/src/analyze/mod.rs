@@ -26,7 +26,7 @@ pub(crate) use scope::{Rowid, Scope, Source, SourceColumn, Unresolved};
 pub(crate) use walker::{OutColumn, ResultNames, Walker};
 
 /// What a statement does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum StatementKind {
     /// `SELECT`, `VALUES`, `WITH ... SELECT`.
     Select,
@@ -54,7 +54,7 @@ impl StatementKind {
 }
 
 /// One bound parameter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Param {
     /// SQLite's number for it (1-based).
     pub index: u32,
@@ -65,7 +65,7 @@ pub struct Param {
 }
 
 /// One result column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResultColumn {
     /// Its name (the alias with any override suffix removed, or the column's name).
     pub name: String,

@@ -18,7 +18,8 @@
 use super::project::{hash128, Fingerprint};
 use crate::analyze::{Param, ResultColumn, Signature, StatementKind};
 use crate::lint::QueryOptions;
-use crate::types::{SqlType, Ty};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
@@ -276,165 +277,45 @@ fn prune(dir: &Path) {
     }
 }
 
-// The line format: tab-separated fields, each escaped (`\\`, `\t`, `\n`, `\r`):
-// sql, the options (`QueryOptions::bits`), d1_sql, kind, then the parameter count and per
-// parameter its index, name (`-` or `+name`) and type, then the column count and per column
-// its name, type and origin (`-` `-` or `+table` `+column`). A type is `?` when nullable, then one letter, or `c`
-// and the name of an `AS "x: Type"` override.
-
-fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn unescape(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next()? {
-            '\\' => '\\',
-            't' => '\t',
-            'n' => '\n',
-            'r' => '\r',
-            _ => return None,
-        });
-    }
-    Some(out)
-}
-
-fn ty_code(ty: &Ty) -> String {
-    let mut s = String::from(if ty.nullable { "?" } else { "" });
-    match &ty.ty {
-        SqlType::Integer => s.push('i'),
-        SqlType::Real => s.push('r'),
-        SqlType::Text => s.push('t'),
-        SqlType::Blob => s.push('b'),
-        SqlType::Bool => s.push('B'),
-        SqlType::Value => s.push('v'),
-        SqlType::Null => s.push('n'),
-        SqlType::Custom(name) => {
-            s.push('c');
-            s.push_str(name);
-        }
-    }
-    s
-}
-
-fn parse_ty(s: &str) -> Option<Ty> {
-    let (nullable, s) = match s.strip_prefix('?') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let ty = match s {
-        "i" => SqlType::Integer,
-        "r" => SqlType::Real,
-        "t" => SqlType::Text,
-        "b" => SqlType::Blob,
-        "B" => SqlType::Bool,
-        "v" => SqlType::Value,
-        "n" => SqlType::Null,
-        _ => SqlType::Custom(s.strip_prefix('c')?.to_owned()),
-    };
-    Some(Ty { ty, nullable })
-}
-
-fn optional(v: Option<&str>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| format!("+{v}"))
+/// A line's payload: the query, its options and what was kept of its analysis, as JSON (no raw
+/// tab or newline, so a line stays one line).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line<'a> {
+    #[serde(borrow)]
+    sql: Cow<'a, str>,
+    /// [`QueryOptions::bits`].
+    options: u8,
+    #[serde(borrow)]
+    d1_sql: Cow<'a, str>,
+    kind: StatementKind,
+    params: Cow<'a, [Param]>,
+    columns: Cow<'a, [ResultColumn]>,
 }
 
 fn encode(sql: &str, options: QueryOptions, a: &Kept) -> String {
-    let mut fields: Vec<String> = vec![
-        sql.to_owned(),
-        options.bits().to_string(),
-        a.d1_sql.clone(),
-        a.sig.kind.as_str().to_owned(),
-        a.sig.params.len().to_string(),
-    ];
-    for p in &a.sig.params {
-        fields.push(p.index.to_string());
-        fields.push(optional(p.name.as_deref()));
-        fields.push(ty_code(&p.ty));
-    }
-    fields.push(a.sig.columns.len().to_string());
-    for c in &a.sig.columns {
-        fields.push(c.name.clone());
-        fields.push(ty_code(&c.ty));
-        let origin = c.origin.as_ref();
-        fields.push(optional(origin.map(|o| o.0.as_str())));
-        fields.push(optional(origin.map(|o| o.1.as_str())));
-    }
-    let mut out = String::new();
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push('\t');
-        }
-        escape(f, &mut out);
-    }
-    out
+    let line = Line {
+        sql: Cow::Borrowed(sql),
+        options: options.bits(),
+        d1_sql: Cow::Borrowed(&a.d1_sql),
+        kind: a.sig.kind,
+        params: Cow::Borrowed(&a.sig.params),
+        columns: Cow::Borrowed(&a.sig.columns),
+    };
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 fn decode(payload: &str) -> Option<(String, QueryOptions, Kept)> {
-    let mut fields = payload.split('\t').map(unescape);
-    let mut next = || fields.next().flatten();
-    let parse_optional = |s: String| -> Option<Option<String>> {
-        match s.as_str() {
-            "-" => Some(None),
-            _ => Some(Some(s.strip_prefix('+')?.to_owned())),
-        }
-    };
-    let sql = next()?;
-    let options = QueryOptions::from_bits(next()?.parse().ok()?)?;
-    let d1_sql = next()?;
-    let kind = match next()?.as_str() {
-        "select" => StatementKind::Select,
-        "insert" => StatementKind::Insert,
-        "update" => StatementKind::Update,
-        "delete" => StatementKind::Delete,
-        "other" => StatementKind::Other,
-        _ => return None,
-    };
-    let count: usize = next()?.parse().ok()?;
-    let mut params = Vec::with_capacity(count.min(100));
-    for _ in 0..count {
-        params.push(Param {
-            index: next()?.parse().ok()?,
-            name: parse_optional(next()?)?,
-            ty: parse_ty(&next()?)?,
-        });
-    }
-    let count: usize = next()?.parse().ok()?;
-    let mut columns = Vec::with_capacity(count.min(1000));
-    for _ in 0..count {
-        let name = next()?;
-        let ty = parse_ty(&next()?)?;
-        let origin = match (parse_optional(next()?)?, parse_optional(next()?)?) {
-            (Some(t), Some(c)) => Some((t, c)),
-            (None, None) => None,
-            _ => return None,
-        };
-        columns.push(ResultColumn { name, ty, origin });
-    }
-    if next().is_some() {
-        return None;
-    }
+    let line: Line<'_> = serde_json::from_str(payload).ok()?;
+    let options = QueryOptions::from_bits(line.options)?;
     let sig = Signature {
-        kind,
-        params,
-        columns,
+        kind: line.kind,
+        params: line.params.into_owned(),
+        columns: line.columns.into_owned(),
         warnings: Vec::new(),
     };
-    Some((sql, options, Kept { sig, d1_sql }))
+    let d1_sql = line.d1_sql.into_owned();
+    Some((line.sql.into_owned(), options, Kept { sig, d1_sql }))
 }
 
 #[cfg(test)]
@@ -491,10 +372,11 @@ mod tests {
             &a,
         );
         for bad in [
-            line.replacen("\t0\t", "\t4\t", 1),
+            line.replacen("\"options\":0", "\"options\":4", 1),
             format!("{line}\textra"),
-            line.rsplit_once('\t').unwrap().0.to_owned(),
-            line.replace("select", "selekt"),
+            line[..line.len() - 1].to_owned(),
+            line.replace("Select", "Selekt"),
+            format!("{},\"extra\":1}}", &line[..line.len() - 1]),
             "\\x".to_owned(),
         ] {
             assert_eq!(decode(&bad), None, "{bad:?}");
