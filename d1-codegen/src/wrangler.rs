@@ -747,7 +747,7 @@ fn conflict(
     .at(Location::at(text, b.offset), 1)
 }
 
-fn file_name(path: &Path) -> String {
+pub(super) fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

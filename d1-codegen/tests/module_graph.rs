@@ -60,7 +60,11 @@ fn crate_paths(code: &str) -> Vec<String> {
             }
             out.push(item);
         } else {
-            out.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+            out.push(
+                rest.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect(),
+            );
         }
     }
     out.into_iter()
@@ -100,7 +104,9 @@ fn graph() -> Graph {
         .filter_map(|l| {
             let l = l.trim();
             let l = l.strip_prefix("pub ").unwrap_or(l);
-            l.strip_prefix("mod ")?.strip_suffix(';').map(str::to_string)
+            l.strip_prefix("mod ")?
+                .strip_suffix(';')
+                .map(str::to_string)
         })
         .collect();
     let exports = root_exports(&lib);
@@ -114,7 +120,11 @@ fn graph() -> Graph {
         if module == "lib" {
             continue;
         }
-        assert!(modules.contains(&module), "{} is in no module", file.display());
+        assert!(
+            modules.contains(&module),
+            "{} is in no module",
+            file.display()
+        );
         let edges = graph.entry(module.clone()).or_default();
         for name in crate_paths(&code(&file)) {
             let target = if modules.contains(&name) {
@@ -122,7 +132,10 @@ fn graph() -> Graph {
             } else if let Some(m) = exports.get(&name) {
                 m.clone()
             } else {
-                panic!("{}: `crate::{name}` is neither a module nor a re-export", file.display());
+                panic!(
+                    "{}: `crate::{name}` is neither a module nor a re-export",
+                    file.display()
+                );
             };
             if target != module {
                 edges.insert(target);
@@ -171,7 +184,10 @@ fn the_module_graph_has_no_cycle() {
         eprintln!("{module} -> {edges:?}");
     }
     if let Some(c) = cycle(&graph) {
-        panic!("d1-codegen's modules import each other in a cycle: {}", c.join(" -> "));
+        panic!(
+            "d1-codegen's modules import each other in a cycle: {}",
+            c.join(" -> ")
+        );
     }
 }
 
