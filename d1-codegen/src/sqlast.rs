@@ -2,8 +2,8 @@
 //! knows sqlparser and nothing of d1kit).
 
 use sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart,
 };
 
 /// The last identifier of a possibly qualified name.
@@ -58,4 +58,19 @@ pub(crate) fn object_name(name: &ObjectName) -> String {
     last_ident(&name.0)
         .map(|i| i.value.clone())
         .unwrap_or_default()
+}
+
+/// The top-level AND-terms of a condition.
+pub(crate) fn and_terms<'t>(e: &'t Expr, out: &mut Vec<&'t Expr>) {
+    match strip_nested(e) {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            and_terms(left, out);
+            and_terms(right, out);
+        }
+        e => out.push(e),
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{Scope, Unresolved, Walker};
 use crate::diagnostic::{closest, Diagnostic};
-use crate::sqlast::strip_nested;
+use crate::sqlast::{and_terms, strip_nested};
 use crate::types::{SqlType, Ty};
 use sqlparser::ast::{
     BinaryOperator, CaseWhen, Expr, Ident, InTarget, UnaryOperator, Value as Lit,
@@ -561,16 +561,17 @@ impl<'a> Walker<'a> {
     }
 
     fn collect_narrowing(&self, e: &Expr, scope: &Scope<'_>, out: &mut Vec<(usize, usize)>) {
+        let mut terms = Vec::new();
+        and_terms(e, &mut terms);
+        for term in terms {
+            self.term_narrowing(term, scope, out);
+        }
+    }
+
+    /// The narrowing facts of one AND-term.
+    fn term_narrowing(&self, term: &Expr, scope: &Scope<'_>, out: &mut Vec<(usize, usize)>) {
         let mut operands: Vec<&Expr> = Vec::new();
-        match strip_nested(e) {
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::And,
-                right,
-            } => {
-                self.collect_narrowing(left, scope, out);
-                self.collect_narrowing(right, scope, out);
-            }
+        match term {
             Expr::IsNotNull(x) => operands.push(x),
             Expr::BinaryOp { left, op, right }
                 if is_comparison(op) || *op == BinaryOperator::Glob =>

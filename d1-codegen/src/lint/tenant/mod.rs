@@ -27,7 +27,7 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::lex::Token;
 use crate::overrides::strip_override;
 use crate::schema::{Hidden, Schema};
-use crate::sqlast::{arg_expr, object_name, strip_nested};
+use crate::sqlast::{and_terms, arg_expr, object_name, strip_nested};
 use sqlparser::ast::{
     BinaryOperator, Delete, Expr, FromTable, Function, FunctionArgumentClause, FunctionArguments,
     GroupByExpr, InTarget, Insert, JoinConstraint, JoinOperator, NamedWindowExpr, ObjectName,
@@ -134,21 +134,6 @@ fn column_ref(e: &Expr) -> Option<(Option<&str>, &str)> {
             _ => None,
         },
         _ => None,
-    }
-}
-
-/// The top-level AND-terms of a condition.
-fn and_terms<'t>(e: &'t Expr, out: &mut Vec<&'t Expr>) {
-    match strip_nested(e) {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            and_terms(left, out);
-            and_terms(right, out);
-        }
-        e => out.push(e),
     }
 }
 
