@@ -160,6 +160,20 @@ pub struct Rewrite {
     pub changes: Vec<Change>,
     /// Worth knowing, e.g. a removed block that named a real database.
     pub warnings: Vec<Diagnostic>,
+    /// The blocks kept for retired shards: no longer configured, but naming real databases
+    /// that may hold tenants (`d1kit reshard` drains them).
+    pub retired: Vec<Retired>,
+}
+
+/// A block kept for a retired shard of a configured pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// The environment (`None`: the top level).
+    pub env: Option<String>,
+    /// Its binding.
+    pub binding: String,
+    /// The configured database whose pool it was part of.
+    pub database: String,
 }
 
 /// What [`sync`] did to the crate's wrangler file.
@@ -253,17 +267,34 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The rewrite of one wrangler file's text (`""` for a file that does not exist yet).
+///
+/// A block of a configured pool that the configuration no longer asks for is removed when its
+/// id is d1kit's placeholder. One that names a real database is kept, with a warning: the
+/// shard is retired, and its tenants' rows are out of the application's reach until
+/// `d1kit reshard` has moved them, which then releases the block ([`rewrite_releasing`]).
 pub fn rewrite(text: &str, file: &WranglerFile, config: &Config) -> Result<Rewrite, Diagnostics> {
+    rewrite_releasing(text, file, config, &[])
+}
+
+/// [`rewrite`], also removing the retired blocks `released` names (`(environment, binding)`):
+/// those whose databases `d1kit reshard` has drained.
+pub fn rewrite_releasing(
+    text: &str,
+    file: &WranglerFile,
+    config: &Config,
+    released: &[(Option<String>, String)],
+) -> Result<Rewrite, Diagnostics> {
     let found = match file.format {
         Format::Toml => toml_file::read(text, &file.path, &config.environments)?,
         Format::Json => jsonc::read(text, &file.path, &config.environments)?,
     };
-    let plan = plan(text, file, config, &found)?;
+    let plan = plan(text, file, config, &found, released)?;
     if plan.changes.is_empty() {
         return Ok(Rewrite {
             text: text.to_string(),
             changes: plan.changes,
             warnings: plan.warnings,
+            retired: plan.retired,
         });
     }
     let new = match file.format {
@@ -274,6 +305,7 @@ pub fn rewrite(text: &str, file: &WranglerFile, config: &Config) -> Result<Rewri
         text: new,
         changes: plan.changes,
         warnings: plan.warnings,
+        retired: plan.retired,
     })
 }
 
@@ -423,6 +455,7 @@ struct Plan {
     scopes: Vec<ScopePlan>,
     changes: Vec<Change>,
     warnings: Vec<Diagnostic>,
+    retired: Vec<Retired>,
 }
 
 /// A binding the configuration asks for in one scope.
@@ -448,6 +481,7 @@ fn plan(
     file: &WranglerFile,
     config: &Config,
     found: &Found,
+    released: &[(Option<String>, String)],
 ) -> Result<Plan, Diagnostics> {
     let dir = file.path.parent().unwrap_or(Path::new(""));
     let top_worker = found
@@ -584,32 +618,97 @@ fn plan(
                 });
             }
         }
-        // Blocks of d1kit's that no slot wants any more.
+        // Blocks of d1kit's that no slot wants any more: removed, unless they name a real
+        // database that may still hold tenants (retired until `d1kit reshard` drains it).
         for (i, b) in blocks.iter().enumerate() {
             if wanted_at[i] || !is_stale_own(b, config, &worker, dir) {
                 continue;
             }
             let binding = b.binding.clone().unwrap_or_default();
+            let real_id = b.database_id.as_ref().filter(|_| !is_placeholder_of(b));
+            let is_released = released.iter().any(|(e, r)| *e == env && *r == binding);
+            if let (Some(id), false) = (real_id, is_released) {
+                if let Some(db) = config
+                    .databases
+                    .iter()
+                    .find(|db| family_index(b, db, &worker, dir).is_some())
+                {
+                    result.retired.push(Retired {
+                        env: env.clone(),
+                        binding: binding.clone(),
+                        database: db.name.clone(),
+                    });
+                }
+                result.warnings.push(
+                    Diagnostic::warning(format!(
+                        "kept the [[{}]] block `{binding}` (database `{}`, id `{id}`) though the configuration no longer asks for it: its database may hold tenants, out of the application's reach until they are moved",
+                        scope_name(&env),
+                        b.database_name.as_deref().unwrap_or("?"),
+                    ))
+                    .with_help("run `d1kit migrate` and `d1kit reshard` to move its tenants to the configured shards: reshard then removes this block")
+                    .in_file(&file.path)
+                    .at(Location::at(text, b.offset), 1),
+                );
+                continue;
+            }
             sp.remove.push(i);
             result.changes.push(Change::Remove {
                 env: env.clone(),
                 binding: binding.clone(),
                 line: at(b),
             });
-            if !is_placeholder_of(b) {
-                if let Some(id) = &b.database_id {
-                    result.warnings.push(
-                        Diagnostic::warning(format!(
-                            "removed the [[{}]] block `{binding}` (database `{}`, id `{id}`): the configuration no longer asks for it; the D1 database itself still exists",
-                            scope_name(&env),
-                            b.database_name.as_deref().unwrap_or("?"),
-                        ))
-                        .with_help("delete it with `wrangler d1 delete` once its data is moved, or raise `shards` again to bind it")
-                        .in_file(&file.path)
-                        .at(Location::at(text, b.offset), 1),
-                    );
-                }
+            if let Some(id) = real_id {
+                result.warnings.push(
+                    Diagnostic::warning(format!(
+                        "removed the [[{}]] block `{binding}` (database `{}`, id `{id}`): `d1kit reshard` moved its tenants; the D1 database itself still exists",
+                        scope_name(&env),
+                        b.database_name.as_deref().unwrap_or("?"),
+                    ))
+                    .with_help("delete it with `wrangler d1 delete` when you no longer need it")
+                    .in_file(&file.path)
+                    .at(Location::at(text, b.offset), 1),
+                );
             }
+        }
+        // A pool laid out in the file for another number of shards, with a real database
+        // among them: the hash now sends some tenants to shards that do not hold their rows.
+        for db in &config.databases {
+            let family: Vec<(&FoundBlock, Option<u32>)> = blocks
+                .iter()
+                .filter_map(|b| Some((b, family_index(b, db, &worker, dir)?)))
+                .collect();
+            let Some((first, _)) = family
+                .iter()
+                .find(|(b, _)| b.database_id.is_some() && !is_placeholder_of(b))
+            else {
+                continue;
+            };
+            let was = family
+                .iter()
+                .map(|(_, i)| i.map_or(1, |n| n + 1))
+                .max()
+                .unwrap_or(1);
+            if was == db.shards {
+                continue;
+            }
+            let (low, high) = (was.min(db.shards), was.max(db.shards));
+            let percent = (200 * (high - low) + high) / (2 * high);
+            let how = if db.tenant_column.is_some() {
+                "run `d1kit provision`, `d1kit migrate` and `d1kit reshard` to move them (offline: the application should not write meanwhile)".to_string()
+            } else {
+                format!("`{}` has no `tenant_column`, so d1kit cannot tell its tenants' rows apart to move them", db.name)
+            };
+            result.warnings.push(
+                Diagnostic::warning(format!(
+                    "[[{}]] `{}` goes from {was} to {} shards: about {percent}% of its tenants now route to a shard that does not hold their rows",
+                    scope_name(&env),
+                    db.name,
+                    db.shards
+                ))
+                .with_help(how)
+                .in_file(&file.path)
+                .at(Location::at(text, first.offset), 1),
+            );
         }
         // A new block goes after the kept block of its database with the next lower shard,
         // else before the one with the next higher shard, else at the end of the array.
@@ -657,43 +756,46 @@ fn is_placeholder_of(b: &FoundBlock) -> bool {
     }
 }
 
-/// Whether an unwanted block is d1kit's, so that it is removed: its id is d1kit's placeholder,
-/// or it is exactly what d1kit would write for a binding of a configured database's family
-/// (`BINDING`, `BINDING_<n>`) that the configuration no longer asks for.
+/// Whether an unwanted block is d1kit's: its id is d1kit's placeholder, or it is exactly what
+/// d1kit would write for a binding of a configured database's family (`BINDING`,
+/// `BINDING_<n>`) that the configuration no longer asks for.
 fn is_stale_own(b: &FoundBlock, config: &Config, worker: &str, dir: &Path) -> bool {
-    if is_placeholder_of(b) {
-        return true;
-    }
-    let Some(binding) = &b.binding else {
-        return false;
+    is_placeholder_of(b)
+        || config
+            .databases
+            .iter()
+            .any(|db| family_index(b, db, worker, dir).is_some())
+}
+
+/// Which binding of `db`'s family the block is, when it is exactly what d1kit writes for it:
+/// `Some(None)` for `BINDING`, `Some(Some(n))` for `BINDING_<n>`.
+fn family_index(
+    b: &FoundBlock,
+    db: &DatabaseConfig,
+    worker: &str,
+    dir: &Path,
+) -> Option<Option<u32>> {
+    let binding = b.binding.as_ref()?;
+    let index = if *binding == db.binding {
+        None
+    } else {
+        let n = binding.strip_prefix(&db.binding)?.strip_prefix('_')?;
+        if !(n == "0" || (!n.starts_with('0') && n.bytes().all(|c| c.is_ascii_digit()))) {
+            return None;
+        }
+        Some(n.parse::<u32>().ok()?)
     };
-    config.databases.iter().any(|db| {
-        let index = if *binding == db.binding {
-            Some(None)
-        } else {
-            binding
-                .strip_prefix(&db.binding)
-                .and_then(|r| r.strip_prefix('_'))
-                .filter(|n| {
-                    *n == "0" || (!n.starts_with('0') && n.bytes().all(|c| c.is_ascii_digit()))
-                })
-                .and_then(|n| n.parse::<u32>().ok())
-                .map(Some)
-        };
-        let Some(index) = index else {
-            return false;
-        };
-        // The name d1kit gave this binding when the pool had that shape.
-        let shape = DatabaseConfig {
-            shards: if index.is_some() { 2 } else { 1 },
-            ..db.clone()
-        };
-        let name = shape.database_name_for(worker, index.unwrap_or(0));
-        b.database_name.as_deref() == Some(name.as_str())
-            && b.migrations_dir
-                .as_deref()
-                .is_some_and(|m| same_dir(dir, m, &db.migrations))
-    })
+    // The name d1kit gave this binding when the pool had that shape.
+    let shape = DatabaseConfig {
+        shards: if index.is_some() { 2 } else { 1 },
+        ..db.clone()
+    };
+    let name = shape.database_name_for(worker, index.unwrap_or(0));
+    let same = b.database_name.as_deref() == Some(name.as_str())
+        && b.migrations_dir
+            .as_deref()
+            .is_some_and(|m| same_dir(dir, m, &db.migrations));
+    same.then_some(index)
 }
 
 fn conflict(
