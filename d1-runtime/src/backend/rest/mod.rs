@@ -1,0 +1,50 @@
+//! The REST backend (feature `rest`): D1 through Cloudflare's v4 API, with no binding.
+//!
+//! - [`Client`]: one account and API token. It manages databases ([`Client::create_database`],
+//!   [`Client::create_or_adopt`], [`Client::list_databases`], [`Client::delete_database`]) and
+//!   opens any of them by id as a [`Database`], an [`Executor`](crate::Executor): every typed
+//!   query, `batch` included, runs over `POST .../raw` (a batch is one request, one
+//!   transaction).
+//! - [`Tenants`]: one database per tenant, created the first time the tenant shows up
+//!   (`<prefix>-<tenant>`), migrated with the embedded migrations, and recorded in a
+//!   [`DatabaseDirectory`](crate::route::DatabaseDirectory).
+//!
+//! Values are bound and decoded by d1kit with the Worker backend's rules: D1 writes its JSON
+//! from JavaScript values, so only integers within ±(2^53 − 1) cross, both ways; a larger
+//! one is an error, never a rounded number. The API has no BLOB parameter (JSON has no bytes,
+//! and D1 refuses arrays): binding a BLOB is an error that says to bind hex text and write
+//! `unhex(?N)`. A BLOB result arrives as an array of byte values and is decoded as bytes.
+//!
+//! Requests are retried: HTTP 429 after its `retry-after` (and every request of the same
+//! [`Client`], clones included, waits with it: the token's budget is shared), 5xx and
+//! connection failures with exponential backoff and jitter. A statement that may write is
+//! retried after a 5xx only with [`Retry::writes`] (D1 may have applied it before failing);
+//! migrations are always retried, since their `d1_migrations` row makes a second application
+//! fail as a whole. [`Client::with_request_budget`] also paces requests on the client side.
+//!
+//! Natively the HTTP client is ureq (blocking, rustls): run the futures with
+//! [`crate::block_on`], or from a blocking thread of an async runtime. On wasm32 (with the
+//! `worker` feature too) requests go through the Workers fetch API.
+
+// One job per file: `client` (the account: database management, the retry loop), `executor`
+// (one database as an `Executor`), `tenants` (a database per tenant), `wire` (the API's JSON:
+// envelopes, parameters, results, URL components), `gate` (the shared request budget) and
+// `transport` (HTTP, the clock and sleeping, per platform).
+mod client;
+mod executor;
+mod gate;
+mod tenants;
+mod transport;
+mod wire;
+
+pub use client::{Client, CreateOptions, Created, DatabaseInfo, Retry};
+pub use executor::Database;
+pub use tenants::{database_name, Tenants};
+
+/// Cloudflare's API, version 4.
+pub const API_BASE: &str = "https://api.cloudflare.com/client/v4";
+
+/// A D1 error code: a database with that name already exists.
+pub const NAME_TAKEN: u32 = 7502;
+/// A D1 error code: the account has reached its maximum number of databases.
+pub const DATABASE_LIMIT: u32 = 7406;
