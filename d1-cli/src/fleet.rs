@@ -11,11 +11,12 @@ use d1_codegen::{migrations, Diagnostic, Diagnostics};
 use d1_runtime::fleet::{self as runtime_fleet, Target};
 use d1_runtime::{local, rest, Batch, Executor, Migration, Query, RunResult};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Cloudflare's request budget per API token (D1_FACTS.md, "REST API"): the client paces the
+/// Cloudflare's request budget per API token (docs/D1.md, "REST API"): the client paces the
 /// fleet's requests to stay within it rather than run into 429s.
 const REQUESTS_PER_WINDOW: u32 = 1200;
 const WINDOW: Duration = Duration::from_secs(300);
@@ -440,30 +441,21 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Runs `work` on each item with at most `concurrency` threads (items taken in order), calling
-/// `done` as each finishes; the results in the items' order.
+/// `done` as each finishes; the results in the items' order. The work queue is the migrator's
+/// own ([`runtime_fleet::for_each_concurrent`]), never stopped early here.
 pub fn each<T: Sync, R: Send>(
     items: &[T],
     concurrency: usize,
     work: impl Fn(&T) -> R + Sync,
     done: impl Fn(&R) + Sync,
 ) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..concurrency.clamp(1, items.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(item) = items.get(i) else { return };
-                let r = work(item);
-                done(&r);
-                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            });
-        }
-    });
-    results
-        .into_iter()
-        .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
-        .collect()
+    runtime_fleet::for_each_concurrent(
+        items,
+        concurrency,
+        |item| ControlFlow::Continue(work(item)),
+        done,
+    )
+    .into_iter()
+    .flatten()
+    .collect()
 }

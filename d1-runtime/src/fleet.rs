@@ -1,5 +1,5 @@
 //! Fleets: the same migrations on every database of a pool, a tenant directory or a list of
-//! ids, safely (DESIGN.md §6).
+//! ids, safely (docs/FLEET.md, "The fleet").
 //!
 //! [`run`] migrates (or, with [`Options::dry_run`], plans) every [`Target`] with bounded
 //! concurrency: each database is opened in the worker thread that migrates it (so executors
@@ -16,6 +16,7 @@ use crate::database::Migration;
 use crate::executor::{Executor, Sql};
 use crate::migrate::{self, MigrateReport};
 use crate::{Error, Result, Value};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -189,56 +190,94 @@ where
 {
     let start = Instant::now();
     let targets = dedup(targets);
-    let slots: Vec<Mutex<Option<DatabaseReport>>> =
-        targets.iter().map(|_| Mutex::new(None)).collect();
-    let stop = AtomicBool::new(false);
+    let mut slots: Vec<Option<DatabaseReport>> = targets.iter().map(|_| None).collect();
+    let mut stop = false;
     let canary = options.canary.min(targets.len());
     let phases = [(0, canary), (canary, targets.len())];
     for (from, to) in phases {
-        if from == to || stop.load(Ordering::SeqCst) {
+        if from == to || stop {
             continue;
         }
-        let next = AtomicUsize::new(from);
         let is_canary = to == canary && canary > 0;
-        let workers = options.concurrency.max(1).min(to - from);
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| loop {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= to {
-                        return;
-                    }
-                    let report = crate::block_on(one(&targets[i], migrations, options, &open));
-                    if !report.is_ok() && (options.fail_fast || is_canary) {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    progress(&report);
-                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
-                });
-            }
-        });
+        let stops = |report: &DatabaseReport| !report.is_ok() && (options.fail_fast || is_canary);
+        let reports = for_each_concurrent(
+            &targets[from..to],
+            options.concurrency,
+            |target| {
+                let report = crate::block_on(one(target, migrations, options, &open));
+                if stops(&report) {
+                    ControlFlow::Break(report)
+                } else {
+                    ControlFlow::Continue(report)
+                }
+            },
+            &progress,
+        );
+        stop = reports.iter().flatten().any(stops);
+        for (slot, report) in slots[from..to].iter_mut().zip(reports) {
+            *slot = report;
+        }
     }
     let databases = slots
         .into_iter()
         .zip(&targets)
         .map(|(slot, t)| {
-            slot.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| DatabaseReport {
-                    label: t.label.clone(),
-                    id: t.id.clone(),
-                    skipped: true,
-                    ..DatabaseReport::default()
-                })
+            slot.unwrap_or_else(|| DatabaseReport {
+                label: t.label.clone(),
+                id: t.id.clone(),
+                skipped: true,
+                ..DatabaseReport::default()
+            })
         })
         .collect();
     Report {
         databases,
         elapsed: start.elapsed(),
     }
+}
+
+/// Runs `work` on each item with at most `concurrency` scoped threads (at least one, and no
+/// more than there are items), each thread taking the next item in the items' order until none
+/// is left. A `work` that returns [`ControlFlow::Break`] stops the run: no item is started
+/// after it (the items in hand finish). `done` hears each result, from the worker threads in
+/// completion order, once its break (if any) has been raised. The results come back in the
+/// items' order, `None` for an item never started.
+///
+/// What [`run`] and the `d1kit` command's fleet-wide commands share; not a stable API.
+#[doc(hidden)]
+pub fn for_each_concurrent<T: Sync, R: Send>(
+    items: &[T],
+    concurrency: usize,
+    work: impl Fn(&T) -> ControlFlow<R, R> + Sync,
+    done: impl Fn(&R) + Sync,
+) -> Vec<Option<R>> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency.clamp(1, items.len().max(1)) {
+            s.spawn(|| loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = items.get(i) else { return };
+                let result = match work(item) {
+                    ControlFlow::Continue(result) => result,
+                    ControlFlow::Break(result) => {
+                        stop.store(true, Ordering::SeqCst);
+                        result
+                    }
+                };
+                done(&result);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
 }
 
 /// One database, with its retries.
