@@ -2,6 +2,8 @@
 //! wrangler file's D1 bindings in line with Cargo.toml, provision the databases they name, and
 //! migrate, inspect and compare every database of the fleet.
 
+#![forbid(unsafe_code)]
+
 mod api;
 mod check;
 mod config;

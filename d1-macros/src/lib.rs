@@ -1,6 +1,8 @@
 //! d1kit's procedural macros: each parses its input and hands it to `d1_codegen::expand`,
 //! where everything that can be tested without a compiler lives.
 
+#![forbid(unsafe_code)]
+
 mod input;
 
 use proc_macro::TokenStream;
