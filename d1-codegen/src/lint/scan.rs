@@ -157,7 +157,7 @@ mod tests {
             full_scan: Level::Warn,
             ..Checks::default()
         };
-        let sig = check(&a, sql, checks).unwrap();
+        let sig = check(a, sql, checks).unwrap();
         sig.warnings
             .into_iter()
             .filter(|w| w.message.contains("D1 bills every row read"))

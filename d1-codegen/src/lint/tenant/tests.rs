@@ -44,7 +44,7 @@ fn run(a: &Analyzer, sql: &str) -> Result<Vec<String>, Vec<(String, u32, u32)>> 
         tenant_column: Some("user_id"),
         ..Checks::default()
     };
-    match check(&a, sql, checks) {
+    match check(a, sql, checks) {
         Ok(sig) => Ok(sig.warnings.into_iter().map(|w| w.message).collect()),
         Err(d) => Err(d
             .0
