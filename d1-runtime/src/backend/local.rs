@@ -243,10 +243,15 @@ impl Executor for Database {
 
     async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
         let statements = b.into_statements();
-        let tx = self
-            .connection()
-            .unchecked_transaction()
-            .map_err(|e| Error::Backend(e.to_string()))?;
+        // IMMEDIATE: the write lock is taken at the start, where the busy timeout waits for
+        // it. A deferred transaction that reads, then writes, while another connection writes
+        // fails at once with "database is locked" (SQLite cannot wait without risking a
+        // deadlock).
+        let tx = rusqlite::Transaction::new_unchecked(
+            self.connection(),
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| Error::Backend(e.to_string()))?;
         let mut results = Vec::with_capacity(statements.len());
         for (i, statement) in statements.iter().enumerate() {
             // On error `tx` is dropped, which rolls every earlier statement back.
