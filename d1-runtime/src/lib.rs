@@ -2,6 +2,10 @@
 //! default feature; `worker`: workers-rs D1 bindings on wasm32), rows decoded without panics, tenants
 //! routed to their database, migrations applied as wrangler applies them.
 
+// The one module with unsafe code is `row::layout` (generated rows decoded through generic
+// code), which allows it for itself.
+#![deny(unsafe_code)]
+
 mod backoff;
 mod database;
 mod decode;
@@ -13,6 +17,7 @@ pub mod fleet;
 #[cfg(any(feature = "worker", feature = "rest"))]
 mod js_number;
 pub mod migrate;
+pub mod reshard;
 pub mod route;
 mod row;
 mod value;
@@ -26,7 +31,7 @@ pub mod local;
 pub mod worker;
 
 #[cfg(all(feature = "rest", any(not(target_arch = "wasm32"), feature = "worker")))]
-#[path = "backend/rest.rs"]
+#[path = "backend/rest/mod.rs"]
 pub mod rest;
 
 #[cfg(all(feature = "rest", target_arch = "wasm32", not(feature = "worker")))]
@@ -49,7 +54,7 @@ pub use error::{Error, Result};
 pub use executor::{
     Arg, Args, Batch, Executor, Params, Query, RawResults, Results, RunResult, Sql, Statement,
 };
-pub use row::{FromRow, OwnedRow, Row, RowSource};
+pub use row::{FromRow, OwnedRow, Row, RowSource, Values};
 pub use value::Value;
 
 macro_rules! value_from {

@@ -107,6 +107,20 @@ impl FromRow for () {
     }
 }
 
+/// A row of any width, each column as the [`Value`] the database gave (for statements built
+/// at run time, whose columns no Rust type names).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Values(pub Vec<Value>);
+
+impl FromRow for Values {
+    fn from_row(row: &mut Row<'_>) -> Result<Self> {
+        (0..row.source.len())
+            .map(|i| row.get_at::<Value>(i))
+            .collect::<Result<Vec<_>>>()
+            .map(Values)
+    }
+}
+
 macro_rules! tuple_rows {
     ($($t:ident $i:tt),+) => {
         /// Columns by position, for queries written by hand.
@@ -127,6 +141,7 @@ tuple_rows!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_rows!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// Generated rows decoded through generic code (see [`layout::ColumnLayout`]).
+#[allow(unsafe_code)] // An unsafe trait and the transmute its promise makes sound.
 pub(crate) mod layout {
     use super::{FromRow, Row};
     use crate::{Decode, Result};
@@ -277,6 +292,7 @@ mod tests {
     }
 
     // SAFETY: `#[repr(C)]`, the fields of `Columns6` in the same order.
+    #[allow(unsafe_code)] // What the macros emit in the user's crate, tested here.
     unsafe impl layout::ColumnLayout for Generated {
         type Columns = layout::Columns6<bool, Option<String>, i64, String, Option<f64>, Vec<u8>>;
     }

@@ -1,0 +1,769 @@
+//! Tenants moved between the databases of a pool, without loss: what `d1kit reshard` and
+//! `d1kit tenant move` run, on any [`Executor`].
+//!
+//! A pool scopes tenants by a column (`tenant_column`): every table that has the column holds
+//! rows of many tenants, and each tenant belongs on the shard the configuration routes it to
+//! ([`crate::route::shard_for`], unless pinned). [`plan`] finds the tenants in the data itself
+//! (the distinct values of the column in each shard) and lists the moves that bring each to
+//! its shard; [`move_tenant`] makes one.
+//!
+//! A move never loses, duplicates or splits a tenant, whatever moment the process dies:
+//! 1. Everything that can refuse the move is checked first, changing nothing: a key of a
+//!    moving row (primary key or UNIQUE) that the target already holds, and rows of tables
+//!    without the tenant column that reference the tenant's rows (they would stay behind).
+//! 2. One batch on the target (one transaction): the tenant's rows, parents first, with every
+//!    value as it is (primary keys included), and a record of the move in [`JOURNAL`]. Either
+//!    the target has all of it, or nothing.
+//! 3. One batch on the source: the tenant's rows deleted, children first.
+//! 4. The record removed from the target.
+//!
+//! A run that dies after 2 leaves the record: the next [`plan`] finds it and its
+//! [`Plan::unfinished`] move is finished ([`finish`]: steps 3 and 4) before anything else.
+//! A run that dies before 2 committed changed nothing. Tables without the tenant column
+//! belong to their shard and are never read or written.
+
+use crate::executor::{Executor, Sql};
+use crate::route::shard_for;
+use crate::{Error, Result, Value};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Mutex;
+
+/// The table, on the shard a tenant moves to, that records the move until it is complete.
+pub const JOURNAL: &str = "d1kit_moves";
+
+/// The most values one statement binds (D1's limit).
+const MAX_PARAMS: usize = 100;
+
+/// A table whose rows belong to tenants: it has the tenant column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantTable {
+    /// Its name.
+    pub name: String,
+    /// The columns a row is copied by (generated columns left out: SQLite computes them).
+    pub columns: Vec<String>,
+    /// Its keys: the primary key and each UNIQUE index over plain columns.
+    pub keys: Vec<Vec<String>>,
+}
+
+/// A foreign key from a table without the tenant column to a tenant table: the rows it
+/// references cannot move without leaving these behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    /// The referencing table (no tenant column).
+    pub table: String,
+    /// Its referencing columns.
+    pub columns: Vec<String>,
+    /// The referenced tenant table.
+    pub parent: String,
+    /// The referenced columns.
+    pub parent_columns: Vec<String>,
+}
+
+/// What moves in a database: its tenant tables, parents before children, and the tables that
+/// would keep references to moving rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The tenant column.
+    pub tenant_column: String,
+    /// The tables that have it, each after the tables its foreign keys reference.
+    pub tables: Vec<TenantTable>,
+    /// Foreign keys into tenant tables from tables that lack the column.
+    pub dependents: Vec<Dependent>,
+}
+
+/// One tenant: its key as routing sees it, and the value its rows hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    /// The key the application routes by (`shard_for(key)`): the text, or an integer's digits.
+    pub key: String,
+    /// The value of the tenant column (text or integer).
+    pub value: Value,
+}
+
+impl Tenant {
+    fn from_value(value: Value) -> Option<Tenant> {
+        let key = match &value {
+            Value::Text(s) => s.clone(),
+            Value::Integer(i) => i.to_string(),
+            _ => return None,
+        };
+        Some(Tenant { key, value })
+    }
+}
+
+/// A move of one tenant's rows from one shard to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Where its rows are.
+    pub from: u32,
+    /// Where they belong.
+    pub to: u32,
+}
+
+/// The work that brings every tenant to its shard.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Moves an earlier run committed on the target and did not finish: finished first.
+    pub unfinished: Vec<Move>,
+    /// The moves to make, by tenant key.
+    pub moves: Vec<Move>,
+    /// Per shard: how many tenants it holds now.
+    pub tenants: Vec<usize>,
+    /// Values of the tenant column that are no tenant key (NULL, a real, a blob): their rows
+    /// stay where they are. `(shard, table, value as SQL shows it)`.
+    pub strays: Vec<(u32, String, String)>,
+}
+
+/// Why a tenant was not moved. It stays whole where it was.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// A moving row's key is already on the target.
+    KeyConflict {
+        /// The table.
+        table: String,
+        /// The key's columns.
+        columns: Vec<String>,
+        /// The key's values, as SQL shows them, of the first conflicts.
+        values: Vec<String>,
+    },
+    /// Rows of a table without the tenant column reference the tenant's rows.
+    Dependents {
+        /// The referencing table.
+        table: String,
+        /// The referenced tenant table.
+        parent: String,
+        /// How many rows.
+        rows: i64,
+    },
+    /// The target refused the copy (say, a foreign key into a table of its own that lacks
+    /// the referenced row); nothing was written.
+    Rejected(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::KeyConflict {
+                table,
+                columns,
+                values,
+            } => write!(
+                f,
+                "`{table}` on the target already holds ({}) = {}",
+                columns.join(", "),
+                values.join(", ")
+            ),
+            Refusal::Dependents {
+                table,
+                parent,
+                rows,
+            } => write!(
+                f,
+                "{rows} row{} of `{table}`, which has no tenant column, reference the tenant's rows of `{parent}`: they would be left behind",
+                if *rows == 1 { "" } else { "s" }
+            ),
+            Refusal::Rejected(why) => write!(f, "the target refused the rows: {why}"),
+        }
+    }
+}
+
+/// What a move did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every row is on the target, none on the source.
+    Moved {
+        /// Rows moved, over every table.
+        rows: u64,
+    },
+    /// Nothing changed; the tenant stays whole on the source.
+    Refused(Refusal),
+}
+
+/// Quotes an identifier for SQL.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A statement built at run time, as the `'static` text queries take. Each distinct text is
+/// kept once for the life of the process; a run builds a few per table.
+fn statement(sql: String) -> &'static str {
+    static TEXTS: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    let texts = texts.get_or_insert_with(HashSet::new);
+    if let Some(kept) = texts.get(sql.as_str()) {
+        return kept;
+    }
+    let kept: &'static str = Box::leak(sql.into_boxed_str());
+    texts.insert(kept);
+    kept
+}
+
+fn query<R>(sql: String, params: Vec<Value>) -> Sql<R> {
+    Sql::new(statement(sql), params)
+}
+
+/// SQL text for a value, for reports.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(r) => r.to_string(),
+        Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        Value::Blob(b) => format!(
+            "X'{}'",
+            b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+        ),
+    }
+}
+
+/// Tables d1kit or the platform keeps, never tenant data.
+fn is_internal(table: &str) -> bool {
+    let lower = table.to_ascii_lowercase();
+    lower.starts_with("sqlite_")
+        || lower.starts_with("_cf_")
+        || lower.starts_with("d1kit_")
+        || lower == "d1_migrations"
+}
+
+/// One column of a foreign key, as `pragma_foreign_key_list` gives it: the key's id, the
+/// referencing column, the referenced column (`None`: the parent's primary key), the parent.
+type ForeignKeyPart = (i64, String, Option<String>, String);
+
+/// Reads what moves in `db`: the tables with `tenant_column` in foreign-key order, and the
+/// foreign keys into them from tables without it.
+pub async fn layout<E: Executor>(db: &E, tenant_column: &str) -> Result<Layout> {
+    let names: Vec<(String,)> = db
+        .all(Sql::<(String,)>::new(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
+            Vec::<Value>::new(),
+        ))
+        .await?;
+    let mut tables = Vec::new();
+    let mut others = Vec::new();
+    let mut foreign: BTreeMap<String, Vec<ForeignKeyPart>> = BTreeMap::new();
+    for (name,) in names.into_iter().filter(|(n,)| !is_internal(n)) {
+        let columns: Vec<(String, i64, i64)> = db
+            .all(Sql::<(String, i64, i64)>::new(
+                "SELECT name, hidden, pk FROM pragma_table_xinfo(?1)",
+                vec![Value::Text(name.clone())],
+            ))
+            .await?;
+        let keys: Vec<ForeignKeyPart> = db
+            .all(Sql::<ForeignKeyPart>::new(
+                "SELECT id, \"from\", \"to\", \"table\" FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+                vec![Value::Text(name.clone())],
+            ))
+            .await?;
+        foreign.insert(name.clone(), keys);
+        if !columns
+            .iter()
+            .any(|(c, hidden, _)| *hidden == 0 && c.eq_ignore_ascii_case(tenant_column))
+        {
+            others.push(name);
+            continue;
+        }
+        let mut pk: Vec<(i64, String)> = columns
+            .iter()
+            .filter(|(_, _, pk)| *pk > 0)
+            .map(|(c, _, pk)| (*pk, c.clone()))
+            .collect();
+        pk.sort();
+        let mut table_keys = Vec::new();
+        if !pk.is_empty() {
+            table_keys.push(pk.into_iter().map(|(_, c)| c).collect::<Vec<_>>());
+        }
+        let indexes: Vec<(String,)> = db
+            .all(Sql::<(String,)>::new(
+                "SELECT name FROM pragma_index_list(?1) WHERE \"unique\" = 1 AND origin <> 'pk'",
+                vec![Value::Text(name.clone())],
+            ))
+            .await?;
+        for (index,) in indexes {
+            let cols: Vec<(Option<String>,)> = db
+                .all(Sql::<(Option<String>,)>::new(
+                    "SELECT name FROM pragma_index_info(?1) ORDER BY seqno",
+                    vec![Value::Text(index)],
+                ))
+                .await?;
+            // An index over an expression: a conflict there fails the copy as a whole.
+            if let Some(cols) = cols.into_iter().map(|(c,)| c).collect::<Option<Vec<_>>>() {
+                if !table_keys.contains(&cols) {
+                    table_keys.push(cols);
+                }
+            }
+        }
+        tables.push(TenantTable {
+            name,
+            columns: columns
+                .into_iter()
+                .filter(|(_, hidden, _)| *hidden == 0)
+                .map(|(c, _, _)| c)
+                .collect(),
+            keys: table_keys,
+        });
+    }
+    let tenant_names: BTreeSet<String> =
+        tables.iter().map(|t| t.name.to_ascii_lowercase()).collect();
+    // Parents first: a table comes after every tenant table its foreign keys reference.
+    let mut ordered: Vec<TenantTable> = Vec::new();
+    let mut left = tables;
+    while !left.is_empty() {
+        let placed: BTreeSet<String> = ordered
+            .iter()
+            .map(|t| t.name.to_ascii_lowercase())
+            .collect();
+        let ready = left.iter().position(|t| {
+            foreign[&t.name].iter().all(|(_, _, _, parent)| {
+                let p = parent.to_ascii_lowercase();
+                p == t.name.to_ascii_lowercase()
+                    || !tenant_names.contains(&p)
+                    || placed.contains(&p)
+            })
+        });
+        // A cycle of foreign keys: any order does, the copy defers its checks to the commit.
+        ordered.push(left.remove(ready.unwrap_or(0)));
+    }
+    let mut dependents = Vec::new();
+    for table in others {
+        let mut by_id: BTreeMap<i64, Dependent> = BTreeMap::new();
+        for (id, from, to, parent) in &foreign[&table] {
+            let Some(p) = ordered.iter().find(|t| t.name.eq_ignore_ascii_case(parent)) else {
+                continue;
+            };
+            let d = by_id.entry(*id).or_insert_with(|| Dependent {
+                table: table.clone(),
+                columns: Vec::new(),
+                parent: p.name.clone(),
+                parent_columns: Vec::new(),
+            });
+            d.columns.push(from.clone());
+            // `REFERENCES parent` alone names the parent's primary key.
+            let to = to.clone().or_else(|| {
+                p.keys
+                    .first()
+                    .and_then(|k| k.get(d.parent_columns.len()).cloned())
+            });
+            d.parent_columns.push(to.unwrap_or_else(|| "rowid".into()));
+        }
+        dependents.extend(by_id.into_values());
+    }
+    Ok(Layout {
+        tenant_column: tenant_column.to_string(),
+        tables: ordered,
+        dependents,
+    })
+}
+
+/// The tenants whose rows `db` holds, by key, and the values of the tenant column that are no
+/// tenant (`(table, value)`).
+pub async fn tenants<E: Executor>(
+    db: &E,
+    layout: &Layout,
+) -> Result<(BTreeMap<String, Tenant>, Vec<(String, String)>)> {
+    let mut found = BTreeMap::new();
+    let mut strays = Vec::new();
+    let column = ident(&layout.tenant_column);
+    for table in &layout.tables {
+        let rows: Vec<(Value,)> = db
+            .all(query::<(Value,)>(
+                format!("SELECT DISTINCT {column} FROM {}", ident(&table.name)),
+                Vec::new(),
+            ))
+            .await?;
+        for (value,) in rows {
+            match Tenant::from_value(value.clone()) {
+                Some(t) => {
+                    found.entry(t.key.clone()).or_insert(t);
+                }
+                None => strays.push((table.name.clone(), shown(&value))),
+            }
+        }
+    }
+    Ok((found, strays))
+}
+
+/// The moves an earlier run recorded on `db` (shard `to`) and did not finish.
+pub async fn journal<E: Executor>(db: &E, to: u32) -> Result<Vec<Move>> {
+    let exists: Option<(i64,)> = db
+        .first(Sql::<(i64,)>::new(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            vec![Value::Text(JOURNAL.into())],
+        ))
+        .await?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, Value, i64)> = db
+        .all(Sql::<(String, Value, i64)>::new(
+            "SELECT tenant, value, from_shard FROM d1kit_moves ORDER BY tenant",
+            Vec::<Value>::new(),
+        ))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, value, from)| Move {
+            tenant: Tenant { key, value },
+            from: u32::try_from(from).unwrap_or(u32::MAX),
+            to,
+        })
+        .collect())
+}
+
+/// Where `tenant` belongs: its pin when it has one, else its hash over `shards`.
+pub fn destination(tenant: &str, shards: u32, pin: Option<u32>) -> u32 {
+    pin.unwrap_or_else(|| shard_for(tenant.as_bytes(), shards))
+}
+
+/// The plan for a pool whose shard `i` is `dbs[i]`: the first `shards` are the pool the
+/// configuration routes to, any further ones are retired and drained. `pin` gives a tenant's
+/// pinned shard, if any.
+pub async fn plan<E: Executor>(
+    dbs: &[E],
+    shards: u32,
+    layout: &Layout,
+    pin: impl Fn(&str) -> Option<u32>,
+) -> Result<Plan> {
+    let mut out = Plan::default();
+    for (i, db) in dbs.iter().enumerate() {
+        let here = i as u32;
+        out.unfinished.extend(journal(db, here).await?);
+        let (found, strays) = tenants(db, layout).await?;
+        out.tenants.push(found.len());
+        out.strays
+            .extend(strays.into_iter().map(|(t, v)| (here, t, v)));
+        for (key, tenant) in found {
+            let to = destination(&key, shards, pin(&key));
+            if to != here {
+                out.moves.push(Move {
+                    tenant,
+                    from: here,
+                    to,
+                });
+            }
+        }
+    }
+    // A tenant whose unfinished move is finished first is planned from where it is now.
+    let unfinished: HashSet<(String, u32)> = out
+        .unfinished
+        .iter()
+        .map(|m| (m.tenant.key.clone(), m.from))
+        .collect();
+    out.moves
+        .retain(|m| !unfinished.contains(&(m.tenant.key.clone(), m.from)));
+    out.moves
+        .sort_by(|a, b| a.tenant.key.cmp(&b.tenant.key).then(a.from.cmp(&b.from)));
+    Ok(out)
+}
+
+/// The rows of `tenant` in each tenant table of `db`, in `layout`'s order.
+async fn rows_of<E: Executor>(
+    db: &E,
+    layout: &Layout,
+    tenant: &Tenant,
+) -> Result<Vec<Vec<Vec<Value>>>> {
+    let column = ident(&layout.tenant_column);
+    let mut out = Vec::with_capacity(layout.tables.len());
+    for table in &layout.tables {
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+        let rows: Vec<crate::row::Values> = db
+            .all(query::<crate::row::Values>(
+                format!(
+                    "SELECT {} FROM {} WHERE {column} = ?1",
+                    columns.join(", "),
+                    ident(&table.name)
+                ),
+                vec![tenant.value.clone()],
+            ))
+            .await?;
+        out.push(rows.into_iter().map(|r| r.0).collect());
+    }
+    Ok(out)
+}
+
+/// The first keys of `rows` that `target` already holds in `table`, if any.
+async fn conflicts<E: Executor>(
+    target: &E,
+    table: &TenantTable,
+    rows: &[Vec<Value>],
+) -> Result<Option<Refusal>> {
+    for key in &table.keys {
+        let at: Vec<usize> = key
+            .iter()
+            .filter_map(|k| table.columns.iter().position(|c| c.eq_ignore_ascii_case(k)))
+            .collect();
+        if at.len() != key.len() {
+            continue; // a key over a generated column: the copy's own check covers it
+        }
+        // NULL is never equal to NULL: such keys cannot conflict.
+        let values: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|r| at.iter().map(|&i| r[i].clone()).collect::<Vec<_>>())
+            .filter(|k| !k.iter().any(|v| matches!(v, Value::Null)))
+            .collect();
+        let per = (MAX_PARAMS / key.len()).max(1);
+        let columns: Vec<String> = key.iter().map(|c| ident(c)).collect();
+        let mut found = Vec::new();
+        for chunk in values.chunks(per) {
+            let tuple = |n: usize| {
+                let marks: Vec<String> = (0..key.len())
+                    .map(|j| format!("?{}", n * key.len() + j + 1))
+                    .collect();
+                format!("({})", marks.join(", "))
+            };
+            let sql = format!(
+                "SELECT {} FROM {} WHERE ({}) IN (VALUES {}) LIMIT 5",
+                columns.join(", "),
+                ident(&table.name),
+                columns.join(", "),
+                (0..chunk.len()).map(tuple).collect::<Vec<_>>().join(", ")
+            );
+            let hits: Vec<crate::row::Values> = target
+                .all(query::<crate::row::Values>(sql, chunk.concat()))
+                .await?;
+            found.extend(hits.into_iter().map(|r| {
+                let v: Vec<String> = r.0.iter().map(shown).collect();
+                if v.len() == 1 {
+                    v[0].clone()
+                } else {
+                    format!("({})", v.join(", "))
+                }
+            }));
+            if found.len() >= 5 {
+                break;
+            }
+        }
+        if !found.is_empty() {
+            return Ok(Some(Refusal::KeyConflict {
+                table: table.name.clone(),
+                columns: key.clone(),
+                values: found,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Rows of tables without the tenant column that reference `tenant`'s rows in `source`.
+async fn dependents<E: Executor>(
+    source: &E,
+    layout: &Layout,
+    tenant: &Tenant,
+) -> Result<Option<Refusal>> {
+    for d in &layout.dependents {
+        let cols: Vec<String> = d.columns.iter().map(|c| ident(c)).collect();
+        let parent_cols: Vec<String> = d.parent_columns.iter().map(|c| ident(c)).collect();
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE ({}) IN (SELECT {} FROM {} WHERE {} = ?1)",
+            ident(&d.table),
+            cols.join(", "),
+            parent_cols.join(", "),
+            ident(&d.parent),
+            ident(&layout.tenant_column)
+        );
+        let (rows,): (i64,) = source
+            .first(query::<(i64,)>(sql, vec![tenant.value.clone()]))
+            .await?
+            .unwrap_or((0,));
+        if rows > 0 {
+            return Ok(Some(Refusal::Dependents {
+                table: d.table.clone(),
+                parent: d.parent.clone(),
+                rows,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+const CREATE_JOURNAL: &str = "CREATE TABLE IF NOT EXISTS d1kit_moves (tenant TEXT PRIMARY KEY, value, from_shard INTEGER NOT NULL, to_shard INTEGER NOT NULL, moved_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+
+/// Moves `mv`'s tenant from `source` (shard `mv.from`) to `target` (shard `mv.to`), or
+/// refuses and changes nothing. See the module's documentation for the steps.
+pub async fn move_tenant<S: Executor, T: Executor>(
+    layout: &Layout,
+    mv: &Move,
+    source: &S,
+    target: &T,
+) -> Result<Outcome> {
+    let rows = rows_of(source, layout, &mv.tenant).await?;
+    if let Some(r) = dependents(source, layout, &mv.tenant).await? {
+        return Ok(Outcome::Refused(r));
+    }
+    for (table, rows) in layout.tables.iter().zip(&rows) {
+        if let Some(r) = conflicts(target, table, rows).await? {
+            return Ok(Outcome::Refused(r));
+        }
+    }
+    let mut copy: Vec<Sql<()>> = vec![
+        Sql::new(CREATE_JOURNAL, Vec::<Value>::new()),
+        Sql::new("PRAGMA defer_foreign_keys = ON", Vec::<Value>::new()),
+        Sql::new(
+            "INSERT INTO d1kit_moves (tenant, value, from_shard, to_shard) VALUES (?1, ?2, ?3, ?4)",
+            vec![
+                Value::Text(mv.tenant.key.clone()),
+                mv.tenant.value.clone(),
+                Value::Integer(mv.from.into()),
+                Value::Integer(mv.to.into()),
+            ],
+        ),
+    ];
+    let mut moved = 0u64;
+    for (table, rows) in layout.tables.iter().zip(&rows) {
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+        let per = (MAX_PARAMS / columns.len().max(1)).max(1);
+        for chunk in rows.chunks(per) {
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|n| {
+                    let marks: Vec<String> = (0..columns.len())
+                        .map(|j| format!("?{}", n * columns.len() + j + 1))
+                        .collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            copy.push(query(
+                format!(
+                    "INSERT INTO {} ({}) VALUES {}",
+                    ident(&table.name),
+                    columns.join(", "),
+                    tuples.join(", ")
+                ),
+                chunk.concat(),
+            ));
+            moved += chunk.len() as u64;
+        }
+    }
+    if let Err(e) = target.batch(copy).await {
+        return match e {
+            // The target said no (a constraint: a foreign key into a table it lacks the row
+            // of, a CHECK...): nothing was written there. Anything else is an error a rerun
+            // may not meet.
+            Error::Query { message, .. } if message.contains("constraint failed") => {
+                Ok(Outcome::Refused(Refusal::Rejected(message)))
+            }
+            other => Err(other),
+        };
+    }
+    finish(layout, mv, source, target).await?;
+    Ok(Outcome::Moved { rows: moved })
+}
+
+/// Steps 3 and 4 of a move whose copy is committed on `target`: the tenant's rows deleted from
+/// `source`, then the record removed. Safe to run again.
+pub async fn finish<S: Executor, T: Executor>(
+    layout: &Layout,
+    mv: &Move,
+    source: &S,
+    target: &T,
+) -> Result<()> {
+    let column = ident(&layout.tenant_column);
+    let mut delete: Vec<Sql<()>> = vec![Sql::new(
+        "PRAGMA defer_foreign_keys = ON",
+        Vec::<Value>::new(),
+    )];
+    for table in layout.tables.iter().rev() {
+        delete.push(query(
+            format!("DELETE FROM {} WHERE {column} = ?1", ident(&table.name)),
+            vec![mv.tenant.value.clone()],
+        ));
+    }
+    source.batch(delete).await?;
+    target
+        .run(Sql::<()>::new(
+            "DELETE FROM d1kit_moves WHERE tenant = ?1",
+            vec![Value::Text(mv.tenant.key.clone())],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// What happened to one shard in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardReport {
+    /// Tenants moved onto it.
+    pub tenants_in: usize,
+    /// Tenants moved off it.
+    pub tenants_out: usize,
+    /// Rows moved onto it.
+    pub rows_in: u64,
+    /// Rows moved off it.
+    pub rows_out: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// Per shard, by index.
+    pub shards: Vec<ShardReport>,
+    /// Unfinished moves of an earlier run that this one finished.
+    pub finished: Vec<Move>,
+    /// Moves made, with the rows each moved.
+    pub moved: Vec<(Move, u64)>,
+    /// Moves refused: each tenant stays whole where it was.
+    pub refused: Vec<(Move, Refusal)>,
+    /// Moves that failed with an error: each tenant stays whole on one shard (a rerun
+    /// resumes).
+    pub failed: Vec<(Move, String)>,
+}
+
+impl Report {
+    /// Rows moved in all.
+    pub fn rows(&self) -> u64 {
+        self.moved.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Brings every tenant of the pool `dbs` to its shard (see [`plan`]), one move at a time:
+/// unfinished moves first, then the plan. `each` is told of every move as it ends. A refused
+/// or failed move is reported and the run goes on with the others.
+pub async fn run<E: Executor>(
+    dbs: &[E],
+    shards: u32,
+    layout: &Layout,
+    pin: impl Fn(&str) -> Option<u32>,
+    mut each: impl FnMut(&Move),
+) -> Result<Report> {
+    let plan = plan(dbs, shards, layout, pin).await?;
+    let mut report = Report {
+        shards: vec![ShardReport::default(); dbs.len()],
+        ..Report::default()
+    };
+    let at = |i: u32| dbs.get(i as usize);
+    for mv in plan.unfinished {
+        match (at(mv.from), at(mv.to)) {
+            (Some(source), Some(target)) => {
+                finish(layout, &mv, source, target).await?;
+                report.finished.push(mv.clone());
+            }
+            _ => report.failed.push((
+                mv.clone(),
+                format!("shard {} of its record is not in the pool", mv.from),
+            )),
+        }
+        each(&mv);
+    }
+    for mv in plan.moves {
+        let (Some(source), Some(target)) = (at(mv.from), at(mv.to)) else {
+            report
+                .failed
+                .push((mv.clone(), format!("shard {} is not in the pool", mv.to)));
+            each(&mv);
+            continue;
+        };
+        match move_tenant(layout, &mv, source, target).await {
+            Ok(Outcome::Moved { rows }) => {
+                let (from, to) = (mv.from as usize, mv.to as usize);
+                report.shards[from].tenants_out += 1;
+                report.shards[from].rows_out += rows;
+                report.shards[to].tenants_in += 1;
+                report.shards[to].rows_in += rows;
+                report.moved.push((mv.clone(), rows));
+            }
+            Ok(Outcome::Refused(r)) => report.refused.push((mv.clone(), r)),
+            Err(e) => report.failed.push((mv.clone(), e.to_string())),
+        }
+        each(&mv);
+    }
+    Ok(report)
+}
