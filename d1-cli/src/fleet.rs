@@ -18,8 +18,9 @@ use std::time::Duration;
 
 /// Cloudflare's request budget per API token (docs/D1.md, "REST API"): the client paces the
 /// fleet's requests to stay within it rather than run into 429s.
-const REQUESTS_PER_WINDOW: u32 = 1200;
-const WINDOW: Duration = Duration::from_secs(300);
+pub const REQUESTS_PER_WINDOW: u32 = 1200;
+/// The window of [`REQUESTS_PER_WINDOW`].
+pub const WINDOW: Duration = Duration::from_secs(300);
 
 /// The databases of one configured database (`[package.metadata.d1kit.databases.NAME]`), and
 /// the migrations they get.

@@ -12,6 +12,7 @@ mod fleet;
 mod migrate;
 mod provision;
 mod report;
+mod reshard;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -53,6 +54,13 @@ enum Command {
     /// object and column by column. Exit status: 0 none drifts, 1 some drift (or a database
     /// could not be read), 2 usage or configuration error.
     Drift(StatusArgs),
+    /// Move every tenant of a pool (a database with `tenant_column` and `shards`) to the shard
+    /// the configuration routes it to, after `shards` changed: rows copied with their keys,
+    /// parents first, then deleted from the old shard; retired shards drained and their
+    /// blocks removed. Offline: the application must not write meanwhile. Resumable: run it
+    /// again after a crash. Exit status: 0 done, 1 a tenant could not be moved, 2 usage or
+    /// configuration error.
+    Reshard(ReshardArgs),
 }
 
 /// Output format.
@@ -206,6 +214,41 @@ struct MigrateArgs {
 }
 
 #[derive(clap::Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["remote", "local"])))]
+struct ReshardArgs {
+    /// The databases on Cloudflare, through the REST API (CLOUDFLARE_API_TOKEN,
+    /// CLOUDFLARE_ACCOUNT_ID).
+    #[arg(long)]
+    remote: bool,
+    /// The SQLite files of `wrangler dev --local`.
+    #[arg(long)]
+    local: bool,
+    /// The configured database whose pool is resharded (needed when several are configured).
+    #[arg(long, value_name = "NAME")]
+    database: Option<String>,
+    /// The pool of [env.NAME] instead of the top level.
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
+    /// wrangler's local state directory (default: .wrangler/state beside the wrangler file).
+    #[arg(long, value_name = "DIR", requires = "local")]
+    persist_to: Option<PathBuf>,
+    /// Print the plan (tenants per shard, moves); change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Move without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Tenants moved at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// The crate's Cargo.toml (default: the one in the current directory).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct StatusArgs {
     #[command(flatten)]
     fleet: FleetArgs,
@@ -246,5 +289,6 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate::run(args),
         Command::Status(args) => migrate::status(args),
         Command::Drift(args) => drift::run(args),
+        Command::Reshard(args) => reshard::run(args),
     }
 }

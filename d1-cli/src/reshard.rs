@@ -1,0 +1,581 @@
+//! `d1kit reshard (--local | --remote) [--dry-run]`: every tenant of a pool brought to the
+//! shard the configuration routes it to, through `d1_runtime::reshard` (each move checked,
+//! copied in one batch with a record of itself, then deleted from its old shard; a rerun
+//! finishes what a crash left). Retired shards (blocks `d1kit config` kept because their
+//! databases may hold tenants) are drained, and their blocks removed once empty.
+//!
+//! Offline: the application must not write to the pool while it runs (there is no directory
+//! to refuse a moving tenant's requests yet); the output says so.
+
+use crate::api;
+use crate::config::{self, Crate};
+use crate::fleet::{each, short_id, table, Db, REQUESTS_PER_WINDOW, WINDOW};
+use crate::report::{self, count};
+use crate::{Format, ReshardArgs};
+use d1_codegen::config::DatabaseConfig;
+use d1_codegen::wrangler::{self, FileBlock};
+use d1_codegen::{Diagnostic, Diagnostics};
+use d1_runtime::reshard::{self, Layout, Move, Outcome, Plan, Refusal};
+use d1_runtime::{block_on, local};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One database of the pool: its shard index, binding and id.
+struct Shard {
+    binding: String,
+    id: String,
+    /// No longer configured: drained, then its block removed.
+    retired: bool,
+}
+
+/// Where the pool's databases are.
+enum Where {
+    Local(PathBuf),
+    Remote(d1_runtime::rest::Client),
+}
+
+impl Where {
+    fn open(&self, shard: &Shard) -> d1_runtime::Result<Db> {
+        match self {
+            Where::Local(dir) => {
+                let path = local::wrangler_state_file(dir, &shard.id);
+                if !path.exists() {
+                    return Err(d1_runtime::Error::Backend(format!(
+                        "{} has no local database yet ({} does not exist): run `d1kit migrate --local` first",
+                        shard.binding,
+                        path.display()
+                    )));
+                }
+                local::Database::open(path).map(Db::Local)
+            }
+            Where::Remote(client) => Ok(Db::Remote(client.database(shard.id.clone()))),
+        }
+    }
+}
+
+fn error(message: impl Into<String>) -> Diagnostics {
+    Diagnostics(vec![Diagnostic::error(message)])
+}
+
+/// `d1kit reshard`.
+pub fn run(args: ReshardArgs) -> ExitCode {
+    match reshard(&args) {
+        Ok(attention) => ExitCode::from(u8::from(attention)),
+        Err(d) => {
+            if args.format == Format::Json {
+                println!("{}", report::json_errors(&d));
+            }
+            config::failed(&d)
+        }
+    }
+}
+
+/// The pool, planned and (unless `--dry-run`) moved; `Ok(true)` when a tenant could not be
+/// moved.
+fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
+    let krate = Crate::load(args.manifest_path.clone())?;
+    let db = krate
+        .config
+        .database(args.database.as_deref())
+        .map_err(|d| Diagnostics(vec![d]))?
+        .clone();
+    let Some(tenant_column) = db.tenant_column.clone() else {
+        return Err(Diagnostics(vec![Diagnostic::error(format!(
+            "database `{}` has no `tenant_column`: d1kit cannot tell its tenants' rows apart to move them",
+            db.name
+        ))
+        .with_help(format!(
+            "set `tenant_column` under [package.metadata.d1kit.databases.{}]",
+            db.name
+        ))]));
+    };
+    let (shards, synced) = pool(&krate, &db, args)?;
+    let place = if args.remote {
+        let client = api::client(
+            "`--remote` reaches the databases through Cloudflare's API",
+            "`--local` works on the local state files instead",
+        )?;
+        Where::Remote(client.with_request_budget(REQUESTS_PER_WINDOW, WINDOW))
+    } else {
+        Where::Local(krate.persist_to(args.persist_to.as_deref()))
+    };
+    let dbs: Vec<Db> = shards
+        .iter()
+        .map(|s| place.open(s))
+        .collect::<d1_runtime::Result<_>>()
+        .map_err(|e| error(e.to_string()))?;
+    let layout = read_layout(&dbs, &shards, &tenant_column)?;
+    let plan = block_on(reshard::plan(&dbs, db.shards, &layout, |_| None))
+        .map_err(|e| error(format!("reading the pool: {e}")))?;
+    let json = args.format == Format::Json;
+    if !json {
+        eprintln!(
+            "reshard of `{}` ({} configured, {}): offline, the application must not write to these databases until it ends",
+            db.name,
+            count(db.shards as usize, "shard"),
+            match shards.iter().filter(|s| s.retired).count() {
+                0 => "none retired".to_string(),
+                n => format!("{n} retired to drain"),
+            }
+        );
+        for (shard, table, value) in &plan.strays {
+            eprintln!(
+                "warning: {}: `{table}` has rows whose {tenant_column} is {value}, no tenant: they stay",
+                shards[*shard as usize].binding
+            );
+        }
+    }
+    if args.dry_run {
+        match args.format {
+            Format::Json => println!("{}", plan_json(&db, &shards, &plan)),
+            Format::Text => print!("{}", plan_text(&shards, &plan)),
+        }
+        return Ok(false);
+    }
+    if !args.yes && !confirm(&plan)? {
+        return Err(error("nothing moved: not confirmed"));
+    }
+    let start = Instant::now();
+    let work = plan.unfinished.len() + plan.moves.len();
+    let bar = progress(json, work);
+    // Unfinished moves of an earlier run first, each tenant's in order.
+    let mut finished = Vec::new();
+    for mv in &plan.unfinished {
+        let (from, to) = (&dbs[mv.from as usize], &dbs[mv.to as usize]);
+        block_on(reshard::finish(&layout, mv, from, to))
+            .map_err(|e| error(format!("finishing the move of `{}`: {e}", mv.tenant.key)))?;
+        finished.push(mv.clone());
+        bar.inc(1);
+    }
+    // Then every tenant's moves, tenants in parallel: each worker opens its own connections.
+    let mut by_tenant: Vec<Vec<Move>> = Vec::new();
+    for mv in &plan.moves {
+        match by_tenant.last_mut() {
+            Some(last) if last[0].tenant.key == mv.tenant.key => last.push(mv.clone()),
+            _ => by_tenant.push(vec![mv.clone()]),
+        }
+    }
+    let failures = Mutex::new(0usize);
+    let results: Vec<Vec<(Move, Result<Outcome, String>)>> = each(
+        &by_tenant,
+        args.concurrency as usize,
+        |moves| {
+            moves
+                .iter()
+                .map(|mv| {
+                    let outcome = place
+                        .open(&shards[mv.from as usize])
+                        .and_then(|from| {
+                            let to = place.open(&shards[mv.to as usize])?;
+                            block_on(reshard::move_tenant(&layout, mv, &from, &to))
+                        })
+                        .map_err(|e| e.to_string());
+                    (mv.clone(), outcome)
+                })
+                .collect()
+        },
+        |outcomes: &Vec<(Move, Result<Outcome, String>)>| {
+            bar.inc(outcomes.len() as u64);
+            let bad = outcomes
+                .iter()
+                .filter(|(_, o)| !matches!(o, Ok(Outcome::Moved { .. })))
+                .count();
+            if bad > 0 {
+                let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+                *f += bad;
+                bar.set_message(format!("({} not moved)", *f));
+            }
+        },
+    );
+    bar.finish_and_clear();
+    let elapsed = start.elapsed();
+    let mut report = reshard::Report {
+        shards: vec![reshard::ShardReport::default(); shards.len()],
+        finished,
+        ..reshard::Report::default()
+    };
+    for (mv, outcome) in results.into_iter().flatten() {
+        match outcome {
+            Ok(Outcome::Moved { rows }) => {
+                let (from, to) = (mv.from as usize, mv.to as usize);
+                report.shards[from].tenants_out += 1;
+                report.shards[from].rows_out += rows;
+                report.shards[to].tenants_in += 1;
+                report.shards[to].rows_in += rows;
+                report.moved.push((mv, rows));
+            }
+            Ok(Outcome::Refused(r)) => report.refused.push((mv, r)),
+            Err(e) => report.failed.push((mv, e)),
+        }
+    }
+    let released = release(&krate, &synced, &dbs, &shards, &layout, args)?;
+    match args.format {
+        Format::Json => println!("{}", report_json(&db, &shards, &report, elapsed, &released)),
+        Format::Text => print!("{}", report_text(&shards, &report, elapsed, &released)),
+    }
+    Ok(!report.refused.is_empty() || !report.failed.is_empty())
+}
+
+/// The pool's databases from the wrangler file as `d1kit config` would leave it: the
+/// configured shards in order, then the retired blocks it keeps.
+fn pool(
+    krate: &Crate,
+    db: &DatabaseConfig,
+    args: &ReshardArgs,
+) -> Result<(Vec<Shard>, wrangler::Synced), Diagnostics> {
+    if let Some(env) = &args.env {
+        if !krate.config.environments.contains(env) {
+            return Err(error(format!(
+                "no environment `{env}` in `package.metadata.d1kit.environments`"
+            )));
+        }
+    }
+    let synced = krate.sync_wrangler(
+        false,
+        "no pool to reshard",
+        "the pool is the databases the wrangler file's d1kit blocks bind: run `d1kit config` (or `cargo build`) first",
+    )?;
+    let shown = krate.shown(&synced.file.path);
+    let blocks = wrangler::file_blocks(&synced.rewrite.text, &synced.file)?;
+    let in_scope = |binding: &str| -> Option<&FileBlock> {
+        blocks
+            .iter()
+            .find(|b| b.env == args.env && b.binding.as_deref() == Some(binding))
+    };
+    let id_of = |b: &FileBlock| -> Result<String, Diagnostics> {
+        if args.remote && b.has_placeholder_id() {
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "{shown}: {} still holds d1kit's placeholder id, not a database on Cloudflare",
+                b.describe()
+            ))
+            .with_help("run `d1kit provision --remote` first")]));
+        }
+        let id = if args.remote {
+            b.database_id.as_deref()
+        } else {
+            b.local_id()
+        };
+        id.map(str::to_string)
+            .ok_or_else(|| error(format!("{shown}: {} has no database_id", b.describe())))
+    };
+    let mut shards = Vec::new();
+    for binding in db.bindings() {
+        let Some(b) = in_scope(&binding) else {
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "{shown} has no block for `{binding}`"
+            ))
+            .with_help("run `d1kit config` (or `cargo build`) to write it")]));
+        };
+        shards.push(Shard {
+            binding,
+            id: id_of(b)?,
+            retired: false,
+        });
+    }
+    for r in &synced.rewrite.retired {
+        if r.env != args.env || r.database != db.name {
+            continue;
+        }
+        if let Some(b) = in_scope(&r.binding) {
+            shards.push(Shard {
+                binding: r.binding.clone(),
+                id: id_of(b)?,
+                retired: true,
+            });
+        }
+    }
+    // One database bound twice would be moved onto itself.
+    let mut ids: Vec<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(error(format!(
+            "{shown}: database id `{}` is bound to two shards of `{}`",
+            w[0], db.name
+        )));
+    }
+    Ok((shards, synced))
+}
+
+/// The tenant tables, read from the first shard; every other shard must have the same.
+fn read_layout(dbs: &[Db], shards: &[Shard], column: &str) -> Result<Layout, Diagnostics> {
+    let mut layout: Option<Layout> = None;
+    for (db, shard) in dbs.iter().zip(shards) {
+        let here = block_on(reshard::layout(db, column))
+            .map_err(|e| error(format!("{}: reading its tables: {e}", shard.binding)))?;
+        match &layout {
+            None if here.tables.is_empty() => {
+                return Err(Diagnostics(vec![Diagnostic::error(format!(
+                    "{}: no table has the tenant column `{column}`",
+                    shard.binding
+                ))
+                .with_help(
+                    "run `d1kit migrate` first: every shard must have the schema",
+                )]))
+            }
+            None => layout = Some(here),
+            Some(first) if *first != here => {
+                return Err(Diagnostics(vec![Diagnostic::error(format!(
+                    "{} has other tenant tables than {}: {} against {}",
+                    shard.binding,
+                    shards[0].binding,
+                    names(&here),
+                    names(first)
+                ))
+                .with_help(
+                    "run `d1kit migrate` so that every shard has the same schema",
+                )]))
+            }
+            Some(_) => {}
+        }
+    }
+    layout.ok_or_else(|| error("the pool has no database"))
+}
+
+fn names(l: &Layout) -> String {
+    l.tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Asks on a terminal; without one (a script), `--yes` is required.
+fn confirm(plan: &Plan) -> Result<bool, Diagnostics> {
+    let moves = plan.moves.len() + plan.unfinished.len();
+    if moves == 0 {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Diagnostics(vec![Diagnostic::error(format!(
+            "reshard would move {}, and stdin is not a terminal to confirm it",
+            count(moves, "tenant")
+        ))
+        .with_help("pass --yes to move them, or --dry-run to see the plan")]));
+    }
+    eprint!("move {} between shards? [y/N] ", count(moves, "tenant"));
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn progress(hidden: bool, len: usize) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "moving [{bar:30}] {pos}/{len} tenants, {per_sec}, ETA {eta} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Retired shards left without tenants: their blocks removed from the wrangler file.
+fn release(
+    krate: &Crate,
+    synced: &wrangler::Synced,
+    dbs: &[Db],
+    shards: &[Shard],
+    layout: &Layout,
+    args: &ReshardArgs,
+) -> Result<Vec<String>, Diagnostics> {
+    let mut drained = Vec::new();
+    for (db, shard) in dbs.iter().zip(shards).filter(|(_, s)| s.retired) {
+        let (tenants, strays) = block_on(reshard::tenants(db, layout))
+            .map_err(|e| error(format!("{}: {e}", shard.binding)))?;
+        let record = block_on(reshard::journal(db, 0)).map_err(|e| error(e.to_string()))?;
+        if tenants.is_empty() && strays.is_empty() && record.is_empty() {
+            drained.push((args.env.clone(), shard.binding.clone()));
+        }
+    }
+    if drained.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&synced.file.path)
+        .map_err(|e| error(format!("cannot read `{}`: {e}", synced.file.path.display())))?;
+    let rewrite = wrangler::rewrite_releasing(&text, &synced.file, &krate.config, &drained)?;
+    if rewrite.text != text {
+        wrangler::write(&synced.file, &rewrite.text)?;
+    }
+    Ok(drained.into_iter().map(|(_, b)| b).collect())
+}
+
+fn refusal_text(r: &Refusal) -> String {
+    r.to_string()
+}
+
+fn plan_text(shards: &[Shard], plan: &Plan) -> String {
+    let mut rows = Vec::new();
+    for (i, s) in shards.iter().enumerate() {
+        let out = plan.moves.iter().filter(|m| m.from as usize == i).count();
+        let into = plan.moves.iter().filter(|m| m.to as usize == i).count();
+        rows.push(vec![
+            i.to_string(),
+            s.binding.clone(),
+            short_id(&s.id),
+            if s.retired { "retired" } else { "" }.to_string(),
+            plan.tenants.get(i).copied().unwrap_or(0).to_string(),
+            into.to_string(),
+            out.to_string(),
+        ]);
+    }
+    let mut out = table(
+        &["shard", "binding", "id", "", "tenants", "in", "out"],
+        &rows,
+    );
+    if !plan.unfinished.is_empty() {
+        out.push_str(&format!(
+            "{} of an earlier run to finish\n",
+            count(plan.unfinished.len(), "move")
+        ));
+    }
+    out.push_str(&format!(
+        "plan: {} to move (dry run: nothing changed)\n",
+        count(plan.moves.len(), "tenant")
+    ));
+    out
+}
+
+fn plan_json(db: &DatabaseConfig, shards: &[Shard], plan: &Plan) -> Value {
+    json!({
+        "database": db.name,
+        "dry_run": true,
+        "shards": shards.iter().enumerate().map(|(i, s)| json!({
+            "shard": i,
+            "binding": s.binding,
+            "id": s.id,
+            "retired": s.retired,
+            "tenants": plan.tenants.get(i).copied().unwrap_or(0),
+        })).collect::<Vec<_>>(),
+        "unfinished": plan.unfinished.iter().map(move_json).collect::<Vec<_>>(),
+        "moves": plan.moves.iter().map(move_json).collect::<Vec<_>>(),
+    })
+}
+
+fn move_json(m: &Move) -> Value {
+    json!({ "tenant": m.tenant.key, "from": m.from, "to": m.to })
+}
+
+fn report_text(
+    shards: &[Shard],
+    report: &reshard::Report,
+    elapsed: Duration,
+    released: &[String],
+) -> String {
+    let rows: Vec<Vec<String>> = shards
+        .iter()
+        .zip(&report.shards)
+        .enumerate()
+        .map(|(i, (s, r))| {
+            vec![
+                i.to_string(),
+                s.binding.clone(),
+                short_id(&s.id),
+                if s.retired { "retired" } else { "" }.to_string(),
+                r.tenants_in.to_string(),
+                r.tenants_out.to_string(),
+                (r.rows_in + r.rows_out).to_string(),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "shard",
+            "binding",
+            "id",
+            "",
+            "tenants in",
+            "tenants out",
+            "rows moved",
+        ],
+        &rows,
+    );
+    for (mv, r) in &report.refused {
+        out.push_str(&format!(
+            "not moved: `{}` stays whole on {}: {}\n",
+            mv.tenant.key.escape_debug(),
+            shards[mv.from as usize].binding,
+            refusal_text(r)
+        ));
+    }
+    for (mv, e) in &report.failed {
+        out.push_str(&format!(
+            "failed: `{}` ({} → {}): {e} (run reshard again to resume)\n",
+            mv.tenant.key.escape_debug(),
+            shards[mv.from as usize].binding,
+            shards[mv.to as usize].binding
+        ));
+    }
+    if !report.finished.is_empty() {
+        out.push_str(&format!(
+            "finished {} an earlier run left\n",
+            count(report.finished.len(), "move")
+        ));
+    }
+    for b in released {
+        out.push_str(&format!(
+            "released {b}: drained, its block removed from the wrangler file (the database itself still exists)\n"
+        ));
+    }
+    let rows = report.rows();
+    out.push_str(&format!(
+        "{} moved, {} in {:.2} s ({:.0} rows/s)\n",
+        count(report.moved.len(), "tenant"),
+        count(rows as usize, "row"),
+        elapsed.as_secs_f64(),
+        rows as f64 / elapsed.as_secs_f64().max(1e-9)
+    ));
+    out
+}
+
+fn report_json(
+    db: &DatabaseConfig,
+    shards: &[Shard],
+    report: &reshard::Report,
+    elapsed: Duration,
+    released: &[String],
+) -> Value {
+    json!({
+        "database": db.name,
+        "dry_run": false,
+        "shards": shards.iter().zip(&report.shards).enumerate().map(|(i, (s, r))| json!({
+            "shard": i,
+            "binding": s.binding,
+            "id": s.id,
+            "retired": s.retired,
+            "tenants_in": r.tenants_in,
+            "tenants_out": r.tenants_out,
+            "rows_in": r.rows_in,
+            "rows_out": r.rows_out,
+        })).collect::<Vec<_>>(),
+        "finished": report.finished.iter().map(move_json).collect::<Vec<_>>(),
+        "moved": report.moved.iter().map(|(m, rows)| {
+            let mut v = move_json(m);
+            v["rows"] = json!(rows);
+            v
+        }).collect::<Vec<_>>(),
+        "refused": report.refused.iter().map(|(m, r)| {
+            let mut v = move_json(m);
+            v["reason"] = json!(r.to_string());
+            v
+        }).collect::<Vec<_>>(),
+        "failed": report.failed.iter().map(|(m, e)| {
+            let mut v = move_json(m);
+            v["error"] = json!(e);
+            v
+        }).collect::<Vec<_>>(),
+        "released": released,
+        "tenants_moved": report.moved.len(),
+        "rows_moved": report.rows(),
+        "elapsed_ms": (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+    })
+}

@@ -1,0 +1,240 @@
+//! `d1kit reshard --local` on a throwaway crate, along the path a user follows: a pool of 2
+//! shards holding 300 tenants grows to 3 (config, migrate, reshard), then shrinks back to 2,
+//! where `d1kit config` keeps the retired shard's block until reshard has drained it.
+
+mod common;
+
+use common::{blocks, run};
+use d1_runtime::local::{wrangler_state_file, Database};
+use d1_runtime::route::shard_for;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const TENANTS: usize = 300;
+
+const INIT: &str =
+    "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, title TEXT NOT NULL);
+CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+";
+
+fn manifest(shards: u32) -> String {
+    format!(
+        "[package]\nname = \"app\"\n\n[package.metadata.d1kit.databases.users]\nshards = {shards}\ntenant_column = \"user_id\"\ndatabase_name = \"users-{{n}}\"\n"
+    )
+}
+
+fn krate(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("d1kit-cli-reshard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest(2)).unwrap();
+    std::fs::write(dir.join("wrangler.toml"), "name = \"app\"\n").unwrap();
+    std::fs::write(dir.join("migrations/0001_init.sql"), INIT).unwrap();
+    dir
+}
+
+/// The id `d1kit provision --remote` would have written for shard `n`.
+fn real_id(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// `d1kit config`, then every placeholder id replaced by a real one (as provisioning does).
+fn configure(dir: &Path) -> String {
+    let (code, out, err) = run(dir, &["config"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let path = dir.join("wrangler.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for b in blocks(&path) {
+        let (Some(binding), Some(id)) = (b.binding, b.database_id) else {
+            continue;
+        };
+        let n: usize = binding.trim_start_matches("USERS_").parse().unwrap();
+        text = text.replace(&id, &real_id(n));
+    }
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = run(dir, &["migrate", "--local"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    err
+}
+
+fn shard_db(dir: &Path, n: usize) -> Database {
+    Database::open(wrangler_state_file(
+        dir.join(".wrangler/state"),
+        &real_id(n),
+    ))
+    .unwrap()
+}
+
+fn tenant(i: usize) -> String {
+    format!("u{i}")
+}
+
+fn populate(dir: &Path) {
+    for n in 0..2 {
+        shard_db(dir, n)
+            .connection()
+            .execute(
+                "INSERT INTO settings (k, v) VALUES ('shard', ?1)",
+                [format!("shard {n}")],
+            )
+            .unwrap();
+    }
+    for i in 0..TENANTS {
+        let user = tenant(i);
+        let db = shard_db(dir, shard_for(user.as_bytes(), 2) as usize);
+        for k in 0..(1 + i % 3) {
+            db.connection()
+                .execute(
+                    "INSERT INTO notes (id, user_id, title) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![(i * 10 + k) as i64, user, format!("{user} #{k}")],
+                )
+                .unwrap();
+        }
+    }
+}
+
+/// Per tenant, the shards holding its notes and how many it has there.
+fn placement(dir: &Path, shards: usize) -> Vec<(String, usize, i64)> {
+    let mut out = Vec::new();
+    for n in 0..shards {
+        let db = shard_db(dir, n);
+        let mut st = db
+            .connection()
+            .prepare("SELECT user_id, count(*) FROM notes GROUP BY user_id ORDER BY user_id")
+            .unwrap();
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .unwrap();
+        for row in rows {
+            let (user, count) = row.unwrap();
+            out.push((user, n, count));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn assert_routed(dir: &Path, files: usize, shards: u32) {
+    let placed = placement(dir, files);
+    assert_eq!(placed.len(), TENANTS, "a tenant is missing or split");
+    for (user, n, count) in placed {
+        assert_eq!(n as u32, shard_for(user.as_bytes(), shards), "{user}");
+        let i: usize = user[1..].parse().unwrap();
+        assert_eq!(count as usize, 1 + i % 3, "{user}'s notes");
+    }
+}
+
+fn settings(dir: &Path, n: usize) -> Vec<String> {
+    let db = shard_db(dir, n);
+    let mut st = db.connection().prepare("SELECT v FROM settings").unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+fn json(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let (code, out, err) = run(dir, &all, None);
+    let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, value)
+}
+
+fn bindings(dir: &Path) -> Vec<String> {
+    blocks(&dir.join("wrangler.toml"))
+        .into_iter()
+        .filter_map(|b| b.binding)
+        .collect()
+}
+
+#[test]
+fn a_pool_grows_and_shrinks_along_the_users_path() {
+    let dir = krate("path");
+    configure(&dir);
+    populate(&dir);
+    assert_routed(&dir, 2, 2);
+
+    // Grow to 3 shards: cargo build (d1kit config) writes the new block, provision, migrate.
+    std::fs::write(dir.join("Cargo.toml"), manifest(3)).unwrap();
+    let warnings = configure(&dir);
+    assert!(
+        warnings.is_empty() || !warnings.contains("error"),
+        "{warnings}"
+    );
+
+    // The plan changes nothing.
+    let (code, plan) = json(&dir, &["reshard", "--local", "--dry-run"]);
+    assert_eq!(code, 0, "{plan}");
+    let planned = plan["moves"].as_array().unwrap().len();
+    assert!(
+        planned > TENANTS / 5 && planned < TENANTS / 2,
+        "{planned} moves for 2 → 3"
+    );
+    assert_eq!(placement(&dir, 3).len(), TENANTS);
+    assert_routed(&dir, 2, 2);
+
+    // Without a terminal to confirm on, --yes is required.
+    let (code, _, err) = run(&dir, &["reshard", "--local"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+
+    let (code, report) = json(&dir, &["reshard", "--local", "--yes"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["tenants_moved"], planned);
+    assert_eq!(report["refused"].as_array().unwrap().len(), 0);
+    assert_routed(&dir, 3, 3);
+    assert_eq!(settings(&dir, 0), ["shard 0"]);
+    assert_eq!(settings(&dir, 1), ["shard 1"]);
+    assert!(
+        settings(&dir, 2).is_empty(),
+        "a global table's rows never move"
+    );
+
+    // A second run moves nothing.
+    let (code, again) = json(&dir, &["reshard", "--local", "--yes"]);
+    assert_eq!(code, 0);
+    assert_eq!(again["tenants_moved"], 0);
+
+    // Shrink back to 2: the retired shard's block stays until reshard drains it.
+    std::fs::write(dir.join("Cargo.toml"), manifest(2)).unwrap();
+    let (code, out, err) = run(&dir, &["config"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("kept the [[d1_databases]] block `USERS_2`"),
+        "{err}"
+    );
+    assert_eq!(bindings(&dir), ["USERS_0", "USERS_1", "USERS_2"]);
+
+    let (code, out, err) = run(&dir, &["reshard", "--local", "--yes"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("offline"), "{err}");
+    assert!(
+        out.contains("tenants in") && out.contains("retired"),
+        "{out}"
+    );
+    assert!(out.contains("released USERS_2"), "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("tenants moved,") && last.contains("rows in") && last.contains("rows/s"),
+        "{last}"
+    );
+    assert_eq!(bindings(&dir), ["USERS_0", "USERS_1"]);
+    assert_routed(&dir, 3, 2);
+    assert_eq!(settings(&dir, 2), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_pool_without_a_tenant_column_is_refused() {
+    let dir = krate("no-column");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"app\"\n\n[package.metadata.d1kit.databases.users]\nshards = 2\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&dir, &["reshard", "--local", "--dry-run"], None);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("has no `tenant_column`"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
