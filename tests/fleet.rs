@@ -276,6 +276,9 @@ fn fleet_survives_crashes_and_transient_failures() {
     // And once more: nothing to do.
     let again = migrate_fleet(&dir);
     assert_eq!(again.applied(), 0);
-    assert!(again.databases.iter().all(|d| d.status() == "up to date"));
+    assert!(again
+        .databases
+        .iter()
+        .all(|d| d.status() == d1kit::fleet::Status::UpToDate));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,7 +6,7 @@
 use crate::fleet::{self as cli_fleet, first_line, short_id, table, Fleet};
 use crate::report::count;
 use crate::{Format, MigrateArgs, StatusArgs};
-use d1_runtime::fleet::{self, DatabaseReport, Options};
+use d1_runtime::fleet::{self, DatabaseReport, Options, Status};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +22,7 @@ struct Outcome<'a> {
 
 impl Outcome<'_> {
     /// Databases with a status (`applied`, `up to date`, ...).
-    fn with_status(&self, status: &str) -> usize {
+    fn with_status(&self, status: Status) -> usize {
         self.databases
             .iter()
             .filter(|(_, d)| d.status() == status)
@@ -214,14 +214,14 @@ fn migrate_text(outcome: &Outcome, dry_run: bool) -> String {
     out.push_str(&format!(
         "{} {}, {} up to date, {} failed, {} skipped in {} ({:.1} databases/s){}\n",
         if dry_run {
-            outcome.with_status("pending")
+            outcome.with_status(Status::Pending)
         } else {
-            outcome.with_status("applied")
+            outcome.with_status(Status::Applied)
         },
         if dry_run { "pending" } else { "migrated" },
-        outcome.with_status("up to date"),
-        outcome.with_status("failed"),
-        outcome.with_status("skipped"),
+        outcome.with_status(Status::UpToDate),
+        outcome.with_status(Status::Failed),
+        outcome.with_status(Status::Skipped),
         seconds(outcome.elapsed),
         outcome.rate(),
         match adopted {
@@ -255,7 +255,7 @@ fn edited_json(d: &DatabaseReport) -> Value {
 fn migrate_json(fleet: &Fleet, outcome: &Outcome, dry_run: bool) -> Value {
     let databases = outcome.databases_json(|_, d| {
         json!({
-            "status": d.status(),
+            "status": d.status().as_str(),
             "before": d.before,
             "after": d.before + d.applied.len(),
             "applied": d.applied,
@@ -276,11 +276,11 @@ fn migrate_json(fleet: &Fleet, outcome: &Outcome, dry_run: bool) -> Value {
         "databases": databases,
         "totals": {
             "databases": outcome.databases.len(),
-            "migrated": outcome.with_status("applied"),
-            "up_to_date": outcome.with_status("up to date"),
-            "pending": outcome.with_status("pending"),
-            "failed": outcome.with_status("failed"),
-            "skipped": outcome.with_status("skipped"),
+            "migrated": outcome.with_status(Status::Applied),
+            "up_to_date": outcome.with_status(Status::UpToDate),
+            "pending": outcome.with_status(Status::Pending),
+            "failed": outcome.with_status(Status::Failed),
+            "skipped": outcome.with_status(Status::Skipped),
             "migrations_applied": outcome.databases.iter().map(|(_, d)| d.applied.len()).sum::<usize>(),
             "migrations_adopted": outcome.databases.iter().map(|(_, d)| d.adopted.len()).sum::<usize>(),
             "elapsed_ms": milliseconds(outcome.elapsed),

@@ -128,19 +128,53 @@ impl DatabaseReport {
         self.error.is_none() && !self.skipped && self.edited.is_empty()
     }
 
-    /// One word for tables: `applied`, `up to date`, `pending` (dry run), `failed`, `skipped`.
-    pub fn status(&self) -> &'static str {
+    /// Where the database stands after the run.
+    pub fn status(&self) -> Status {
         if self.skipped {
-            "skipped"
+            Status::Skipped
         } else if self.error.is_some() || !self.edited.is_empty() {
-            "failed"
+            Status::Failed
         } else if !self.pending.is_empty() {
-            "pending"
+            Status::Pending
         } else if !self.applied.is_empty() {
-            "applied"
+            Status::Applied
         } else {
-            "up to date"
+            Status::UpToDate
         }
+    }
+}
+
+/// Where a database stands after a fleet run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not started (fail-fast or canary).
+    Skipped,
+    /// An error, or an applied migration edited since.
+    Failed,
+    /// Migrations left to apply (a dry run).
+    Pending,
+    /// This run applied migrations.
+    Applied,
+    /// Nothing to apply.
+    UpToDate,
+}
+
+impl Status {
+    /// One word for tables and JSON: `skipped`, `failed`, `pending`, `applied`, `up to date`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Pending => "pending",
+            Status::Applied => "applied",
+            Status::UpToDate => "up to date",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -389,8 +423,23 @@ pub struct SchemaObject {
     pub name: String,
     /// Its `CREATE` statement, normalised (whitespace collapsed).
     pub sql: String,
-    /// A table's columns: `(name, declared type, not null, default, primary key position)`.
-    pub columns: Vec<(String, String, bool, Option<String>, i64)>,
+    /// A table's columns, in order.
+    pub columns: Vec<Column>,
+}
+
+/// One column of a table, as `pragma_table_info` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its declared type (`""` when it has none).
+    pub declared_type: String,
+    /// Declared `NOT NULL`.
+    pub not_null: bool,
+    /// Its default, as SQL text.
+    pub default: Option<String>,
+    /// Its position in the primary key (1-based), 0 when not part of it.
+    pub primary_key: i64,
 }
 
 /// How a live schema differs from the expected one, object by object.
@@ -464,6 +513,7 @@ impl std::fmt::Display for Drift {
 fn ignored(name: &str) -> bool {
     name == "d1_migrations"
         || name == "d1kit_migrations"
+        || name == crate::reshard::JOURNAL
         || name == "sqlite_sequence"
         || name.starts_with("sqlite_")
         || name.starts_with("_cf_")
@@ -502,7 +552,13 @@ pub async fn schema<E: Executor + ?Sized>(db: &E) -> Result<Vec<SchemaObject>> {
             .iter_mut()
             .find(|o| o.kind == "table" && o.name == table)
         {
-            t.columns.push((column, ty, notnull, default, pk));
+            t.columns.push(Column {
+                name: column,
+                declared_type: ty,
+                not_null: notnull,
+                default,
+                primary_key: pk,
+            });
         }
     }
     Ok(out)
@@ -550,15 +606,15 @@ pub fn drift(expected: &[SchemaObject], live: &[SchemaObject]) -> Vec<Drift> {
             Some(l) if e.kind == "table" => {
                 let before = out.len();
                 for c in &e.columns {
-                    match l.columns.iter().find(|lc| lc.0 == c.0) {
+                    match l.columns.iter().find(|lc| lc.name == c.name) {
                         None => out.push(Drift::Column {
                             table: e.name.clone(),
-                            column: c.0.clone(),
+                            column: c.name.clone(),
                             what: "missing (the migrations create it)".to_owned(),
                         }),
                         Some(lc) if lc != c => out.push(Drift::Column {
                             table: e.name.clone(),
-                            column: c.0.clone(),
+                            column: c.name.clone(),
                             what: format!(
                                 "is {}, the migrations make it {}",
                                 column_text(lc),
@@ -569,10 +625,10 @@ pub fn drift(expected: &[SchemaObject], live: &[SchemaObject]) -> Vec<Drift> {
                     }
                 }
                 for lc in &l.columns {
-                    if !e.columns.iter().any(|c| c.0 == lc.0) {
+                    if !e.columns.iter().any(|c| c.name == lc.name) {
                         out.push(Drift::Column {
                             table: e.name.clone(),
-                            column: lc.0.clone(),
+                            column: lc.name.clone(),
                             what: format!("{} is not in the migrations", column_text(lc)),
                         });
                     }
@@ -609,20 +665,20 @@ fn changed(e: &SchemaObject, l: &SchemaObject) -> Drift {
     }
 }
 
-fn column_text(c: &(String, String, bool, Option<String>, i64)) -> String {
-    let mut text = if c.1.is_empty() {
+fn column_text(c: &Column) -> String {
+    let mut text = if c.declared_type.is_empty() {
         "untyped".to_owned()
     } else {
-        c.1.clone()
+        c.declared_type.clone()
     };
-    if c.2 {
+    if c.not_null {
         text.push_str(" NOT NULL");
     }
-    if let Some(d) = &c.3 {
+    if let Some(d) = &c.default {
         text.push_str(" DEFAULT ");
         text.push_str(d);
     }
-    if c.4 > 0 {
+    if c.primary_key > 0 {
         text.push_str(" PRIMARY KEY");
     }
     text
@@ -721,12 +777,12 @@ mod tests {
         assert_eq!(n, 0);
         let done = run(targets.clone(), M, &Options::default(), open, |_| {});
         assert_eq!(done.applied(), 12);
-        assert!(done.databases.iter().all(|d| d.status() == "applied"));
+        assert!(done.databases.iter().all(|d| d.status() == Status::Applied));
         let again = run(targets, M, &Options::default(), open, |_| {});
         assert!(again
             .databases
             .iter()
-            .all(|d| d.status() == "up to date" && d.before == 2));
+            .all(|d| d.status() == Status::UpToDate && d.before == 2));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
