@@ -282,6 +282,10 @@ fn pool(
             continue;
         }
         if let Some(b) = in_scope(&r.binding) {
+            // Kept for its local data only: there is no such database on Cloudflare.
+            if args.remote && b.has_placeholder_id() {
+                continue;
+            }
             shards.push(Shard {
                 binding: r.binding.clone(),
                 id: id_of(b)?,

@@ -1,6 +1,8 @@
 //! `d1kit reshard --local` on a throwaway crate, along the path a user follows: a pool of 2
 //! shards holding 300 tenants grows to 3 (config, migrate, reshard), then shrinks back to 2,
-//! where `d1kit config` keeps the retired shard's block until reshard has drained it.
+//! where `d1kit config` keeps the retired shard's block until reshard has drained it. Once with
+//! the ids `d1kit provision --remote` would have written, once with d1kit's placeholders (a
+//! local-only crate, whose retired shard is kept for its local data).
 
 mod common;
 
@@ -38,8 +40,9 @@ fn real_id(n: usize) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
 }
 
-/// `d1kit config`, then every placeholder id replaced by a real one (as provisioning does).
-fn configure(dir: &Path) -> String {
+/// `d1kit config` (then, with `provisioned`, every placeholder id replaced by a real one, as
+/// provisioning does), then `d1kit migrate --local`.
+fn configure(dir: &Path, provisioned: bool) {
     let (code, out, err) = run(dir, &["config"], None);
     assert_eq!(code, 0, "{out}{err}");
     let path = dir.join("wrangler.toml");
@@ -49,20 +52,41 @@ fn configure(dir: &Path) -> String {
             continue;
         };
         let n: usize = binding.trim_start_matches("USERS_").parse().unwrap();
-        text = text.replace(&id, &real_id(n));
+        if provisioned {
+            text = text.replace(&id, &real_id(n));
+        }
     }
     std::fs::write(&path, text).unwrap();
     let (code, out, err) = run(dir, &["migrate", "--local"], None);
     assert_eq!(code, 0, "{out}{err}");
-    err
 }
 
+/// Shard `n`'s local file, by the id its block holds (remembered in the crate's `ids` file
+/// once seen, so that a released shard can still be read).
 fn shard_db(dir: &Path, n: usize) -> Database {
-    Database::open(wrangler_state_file(
-        dir.join(".wrangler/state"),
-        &real_id(n),
-    ))
-    .unwrap()
+    let ids = dir.join("ids");
+    let mut known: Vec<String> = std::fs::read_to_string(&ids)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for b in blocks(&dir.join("wrangler.toml")) {
+        let (Some(binding), Some(id)) = (b.binding, b.database_id) else {
+            continue;
+        };
+        let line = format!("{binding} {id}");
+        if !known.contains(&line) {
+            known.push(line);
+        }
+    }
+    std::fs::write(&ids, known.join("\n")).unwrap();
+    let prefix = format!("USERS_{n} ");
+    let id = known
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no id for shard {n}"))
+        .to_string();
+    Database::open(wrangler_state_file(dir.join(".wrangler/state"), &id)).unwrap()
 }
 
 fn tenant(i: usize) -> String {
@@ -149,19 +173,24 @@ fn bindings(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_pool_grows_and_shrinks_along_the_users_path() {
-    let dir = krate("path");
-    configure(&dir);
+fn a_provisioned_pool_grows_and_shrinks_along_the_users_path() {
+    grow_and_shrink("provisioned", true);
+}
+
+#[test]
+fn a_local_pool_grows_and_shrinks_along_the_users_path() {
+    grow_and_shrink("local", false);
+}
+
+fn grow_and_shrink(name: &str, provisioned: bool) {
+    let dir = krate(name);
+    configure(&dir, provisioned);
     populate(&dir);
     assert_routed(&dir, 2, 2);
 
     // Grow to 3 shards: cargo build (d1kit config) writes the new block, provision, migrate.
     std::fs::write(dir.join("Cargo.toml"), manifest(3)).unwrap();
-    let warnings = configure(&dir);
-    assert!(
-        warnings.is_empty() || !warnings.contains("error"),
-        "{warnings}"
-    );
+    configure(&dir, provisioned);
 
     // The plan changes nothing.
     let (code, plan) = json(&dir, &["reshard", "--local", "--dry-run"]);

@@ -269,8 +269,9 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 /// The rewrite of one wrangler file's text (`""` for a file that does not exist yet).
 ///
 /// A block of a configured pool that the configuration no longer asks for is removed when its
-/// id is d1kit's placeholder. One that names a real database is kept, with a warning: the
-/// shard is retired, and its tenants' rows are out of the application's reach until
+/// id is d1kit's placeholder (and `wrangler dev --local` keeps no data for it beside the
+/// file). One that names a real database, or local data, is kept, with a warning: the shard is
+/// retired, and its tenants' rows are out of the application's reach until
 /// `d1kit reshard` has moved them, which then releases the block ([`rewrite_releasing`]).
 pub fn rewrite(text: &str, file: &WranglerFile, config: &Config) -> Result<Rewrite, Diagnostics> {
     rewrite_releasing(text, file, config, &[])
@@ -627,7 +628,8 @@ fn plan(
             let binding = b.binding.clone().unwrap_or_default();
             let real_id = b.database_id.as_ref().filter(|_| !is_placeholder_of(b));
             let is_released = released.iter().any(|(e, r)| *e == env && *r == binding);
-            if let (Some(id), false) = (real_id, is_released) {
+            let kept_id = real_id.or(b.database_id.as_ref().filter(|_| has_local_data(b, dir)));
+            if let (Some(id), false) = (kept_id, is_released) {
                 if let Some(db) = config
                     .databases
                     .iter()
@@ -677,10 +679,9 @@ fn plan(
                 .iter()
                 .filter_map(|b| Some((b, family_index(b, db, &worker, dir)?)))
                 .collect();
-            let Some((first, _)) = family
-                .iter()
-                .find(|(b, _)| b.database_id.is_some() && !is_placeholder_of(b))
-            else {
+            let Some((first, _)) = family.iter().find(|(b, _)| {
+                (b.database_id.is_some() && !is_placeholder_of(b)) || has_local_data(b, dir)
+            }) else {
                 continue;
             };
             let was = family
@@ -745,6 +746,14 @@ fn plan(
         return Err(Diagnostics(errors));
     }
     Ok(result)
+}
+
+/// Whether `wrangler dev --local` keeps data for the block in the default state directory beside
+/// the wrangler file (`.wrangler/state`): then a placeholder block holds local tenants too.
+fn has_local_data(b: &FoundBlock, dir: &Path) -> bool {
+    b.database_id.as_deref().is_some_and(|id| {
+        d1_runtime::state_file::wrangler_state_file(dir.join(".wrangler/state"), id).is_file()
+    })
 }
 
 /// Whether the block's id is d1kit's placeholder for its own name: only d1kit writes that, so

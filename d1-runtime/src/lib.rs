@@ -20,6 +20,8 @@ pub mod migrate;
 pub mod reshard;
 pub mod route;
 mod row;
+#[cfg(feature = "state-files")]
+pub mod state_file;
 mod value;
 
 #[cfg(feature = "local")]
