@@ -4,6 +4,8 @@
 //!
 //! `cargo run -p notes [-- --data DIR]`
 
+#![forbid(unsafe_code)]
+
 use d1kit::local::{self, block_on};
 use d1kit::{sql, sql_as, Database, Executor, Query, Row};
 use std::path::PathBuf;

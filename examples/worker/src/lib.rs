@@ -18,6 +18,8 @@
 //! - `POST /admin/pin/:user/:shard` pins a user to a shard in the KV directory (`DIRECTORY`),
 //!   which every route consults before the hash
 
+#![forbid(unsafe_code)]
+
 use d1kit::route::{self, Directory};
 use d1kit::worker::{Database, KvDirectory, SessionStart};
 use d1kit::{Executor, TenantQuery};
