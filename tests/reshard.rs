@@ -507,3 +507,77 @@ fn reshard_survives_aborts() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The local database, but the answer to its first `batch` is lost: the batch ran, and the
+/// caller hears a 500 (what a dropped connection after D1 committed looks like).
+struct LosesFirstAnswer {
+    db: Local,
+    lost: std::cell::Cell<bool>,
+}
+
+impl Executor for LosesFirstAnswer {
+    async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
+        self.db.all(q).await
+    }
+    async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
+        self.db.first(q).await
+    }
+    async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
+        self.db.run(q).await
+    }
+    async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
+        let r = self.db.batch(b).await;
+        if r.is_ok() && !self.lost.replace(true) {
+            return Err(d1kit::Error::Api {
+                status: 500,
+                code: Some(7500),
+                message: "internal error".into(),
+            });
+        }
+        r
+    }
+}
+
+#[test]
+fn a_copy_whose_answer_was_lost_is_not_sent_twice() {
+    let dir = temp("lost");
+    let dbs = open(&dir, 2);
+    for db in &dbs {
+        migrate(db);
+    }
+    let (alice, _) = tenants_on(2);
+    dbs[0]
+        .connection()
+        .execute_batch(&format!(
+            "INSERT INTO accounts VALUES ('{alice}', 'a@x', 1);
+             INSERT INTO notes (id, user_id, title) VALUES (7, '{alice}', 'once');"
+        ))
+        .unwrap();
+    let l = layout(&dbs[0]);
+    let target = LosesFirstAnswer {
+        db: Local::open(shard_file(&dir, 1)).unwrap(),
+        lost: std::cell::Cell::new(false),
+    };
+    let mv = reshard::Move {
+        tenant: reshard::Tenant {
+            key: alice.clone(),
+            value: d1kit::Value::Text(alice.clone()),
+        },
+        from: 0,
+        to: 1,
+    };
+    let outcome = block_on(reshard::move_tenant(&l, &mv, &dbs[0], &target)).unwrap();
+    assert_eq!(outcome, Outcome::Moved { rows: 2 });
+    assert!(target.lost.get(), "the first answer should have been lost");
+    let on = |i: usize, table: &str| -> i64 {
+        dbs[i]
+            .connection()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        (on(0, "notes"), on(1, "notes"), on(1, "accounts")),
+        (0, 1, 1)
+    );
+    assert_eq!(on(1, "d1kit_moves"), 0);
+}

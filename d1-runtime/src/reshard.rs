@@ -204,6 +204,44 @@ fn query<R>(sql: String, params: Vec<Value>) -> Sql<R> {
     Sql::new(statement(sql), params)
 }
 
+/// The placeholder of value `v` bound as parameter `n`: a BLOB travels as hex text read back
+/// with `unhex(?n)`, since the REST API cannot bind bytes (every backend reads it the same).
+fn placeholder(n: usize, v: &Value) -> String {
+    match v {
+        Value::Blob(_) => format!("unhex(?{n})"),
+        _ => format!("?{n}"),
+    }
+}
+
+/// The value bound for [`placeholder`].
+fn bound(v: &Value) -> Value {
+    match v {
+        Value::Blob(b) => Value::Text(b.iter().map(|x| format!("{x:02X}")).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `(?1, ?2, ..), (..)` for `rows`, each value's [`placeholder`], and the values bound.
+fn tuples(rows: &[Vec<Value>]) -> (String, Vec<Value>) {
+    let mut n = 0;
+    let mut params = Vec::new();
+    let text: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let marks: Vec<String> = row
+                .iter()
+                .map(|v| {
+                    n += 1;
+                    params.push(bound(v));
+                    placeholder(n, v)
+                })
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    (text.join(", "), params)
+}
+
 /// SQL text for a value, for reports.
 fn shown(v: &Value) -> String {
     match v {
@@ -506,22 +544,15 @@ async fn conflicts<E: Executor>(
         let columns: Vec<String> = key.iter().map(|c| ident(c)).collect();
         let mut found = Vec::new();
         for chunk in values.chunks(per) {
-            let tuple = |n: usize| {
-                let marks: Vec<String> = (0..key.len())
-                    .map(|j| format!("?{}", n * key.len() + j + 1))
-                    .collect();
-                format!("({})", marks.join(", "))
-            };
+            let (tuples, params) = tuples(chunk);
             let sql = format!(
-                "SELECT {} FROM {} WHERE ({}) IN (VALUES {}) LIMIT 5",
+                "SELECT {} FROM {} WHERE ({}) IN (VALUES {tuples}) LIMIT 5",
                 columns.join(", "),
                 ident(&table.name),
                 columns.join(", "),
-                (0..chunk.len()).map(tuple).collect::<Vec<_>>().join(", ")
             );
-            let hits: Vec<crate::row::Values> = target
-                .all(query::<crate::row::Values>(sql, chunk.concat()))
-                .await?;
+            let hits: Vec<crate::row::Values> =
+                target.all(query::<crate::row::Values>(sql, params)).await?;
             found.extend(hits.into_iter().map(|r| {
                 let v: Vec<String> = r.0.iter().map(shown).collect();
                 if v.len() == 1 {
@@ -577,6 +608,31 @@ async fn dependents<E: Executor>(
     Ok(None)
 }
 
+/// Attempts in all of one write that fails transiently (a 5xx, a lost connection). Deletes are
+/// idempotent; a copy is sent again only once its record shows it was not applied.
+const ATTEMPTS: u32 = 5;
+
+/// `write`, again after a transient error: for idempotent writes only.
+async fn again<T, F: std::future::Future<Output = Result<T>>>(
+    mut write: impl FnMut() -> F,
+) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(e) if e.is_transient() && attempt < ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Whether `target` holds the record of `tenant`'s move (its copy is committed).
+async fn recorded<T: Executor>(target: &T, tenant: &str) -> Result<bool> {
+    Ok(journal(target, 0)
+        .await?
+        .iter()
+        .any(|m| m.tenant.key == tenant))
+}
+
 const CREATE_JOURNAL: &str = "CREATE TABLE IF NOT EXISTS d1kit_moves (tenant TEXT PRIMARY KEY, value, from_shard INTEGER NOT NULL, to_shard INTEGER NOT NULL, moved_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
 
 /// Moves `mv`'s tenant from `source` (shard `mv.from`) to `target` (shard `mv.to`), or
@@ -596,10 +652,11 @@ pub async fn move_tenant<S: Executor, T: Executor>(
             return Ok(Outcome::Refused(r));
         }
     }
-    let mut copy: Vec<Sql<()>> = vec![
-        Sql::new(CREATE_JOURNAL, Vec::<Value>::new()),
-        Sql::new("PRAGMA defer_foreign_keys = ON", Vec::<Value>::new()),
-        Sql::new(
+    // The statements as text and values, so that the batch can be sent again.
+    let mut copy: Vec<(&'static str, Vec<Value>)> = vec![
+        (CREATE_JOURNAL, Vec::new()),
+        ("PRAGMA defer_foreign_keys = ON", Vec::new()),
+        (
             "INSERT INTO d1kit_moves (tenant, value, from_shard, to_shard) VALUES (?1, ?2, ?3, ?4)",
             vec![
                 Value::Text(mv.tenant.key.clone()),
@@ -614,36 +671,40 @@ pub async fn move_tenant<S: Executor, T: Executor>(
         let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
         let per = (MAX_PARAMS / columns.len().max(1)).max(1);
         for chunk in rows.chunks(per) {
-            let tuples: Vec<String> = (0..chunk.len())
-                .map(|n| {
-                    let marks: Vec<String> = (0..columns.len())
-                        .map(|j| format!("?{}", n * columns.len() + j + 1))
-                        .collect();
-                    format!("({})", marks.join(", "))
-                })
-                .collect();
-            copy.push(query(
-                format!(
-                    "INSERT INTO {} ({}) VALUES {}",
+            let (tuples, params) = tuples(chunk);
+            copy.push((
+                statement(format!(
+                    "INSERT INTO {} ({}) VALUES {tuples}",
                     ident(&table.name),
                     columns.join(", "),
-                    tuples.join(", ")
-                ),
-                chunk.concat(),
+                )),
+                params,
             ));
             moved += chunk.len() as u64;
         }
     }
-    if let Err(e) = target.batch(copy).await {
-        return match e {
-            // The target said no (a constraint: a foreign key into a table it lacks the row
-            // of, a CHECK...): nothing was written there. Anything else is an error a rerun
-            // may not meet.
-            Error::Query { message, .. } if message.contains("constraint failed") => {
-                Ok(Outcome::Refused(Refusal::Rejected(message)))
-            }
-            other => Err(other),
+    let mut attempt = 1;
+    loop {
+        let batch: Vec<Sql<()>> = copy
+            .iter()
+            .map(|(sql, params)| Sql::new(sql, params.clone()))
+            .collect();
+        let Err(e) = target.batch(batch).await else {
+            break;
         };
+        // A write that failed may still have been applied (a lost answer): the record says.
+        if recorded(target, &mv.tenant.key).await? {
+            break;
+        }
+        match e {
+            // The target said no (a constraint: a foreign key into a table it lacks the row
+            // of, a CHECK...): nothing was written there.
+            Error::Query { message, .. } if message.contains("constraint failed") => {
+                return Ok(Outcome::Refused(Refusal::Rejected(message)))
+            }
+            e if e.is_transient() && attempt < ATTEMPTS => attempt += 1,
+            e => return Err(e),
+        }
     }
     finish(layout, mv, source, target).await?;
     Ok(Outcome::Moved { rows: moved })
@@ -658,23 +719,33 @@ pub async fn finish<S: Executor, T: Executor>(
     target: &T,
 ) -> Result<()> {
     let column = ident(&layout.tenant_column);
-    let mut delete: Vec<Sql<()>> = vec![Sql::new(
-        "PRAGMA defer_foreign_keys = ON",
-        Vec::<Value>::new(),
-    )];
+    let mut statements: Vec<(&'static str, Vec<Value>)> =
+        vec![("PRAGMA defer_foreign_keys = ON", Vec::new())];
     for table in layout.tables.iter().rev() {
-        delete.push(query(
-            format!("DELETE FROM {} WHERE {column} = ?1", ident(&table.name)),
+        statements.push((
+            statement(format!(
+                "DELETE FROM {} WHERE {column} = ?1",
+                ident(&table.name)
+            )),
             vec![mv.tenant.value.clone()],
         ));
     }
-    source.batch(delete).await?;
-    target
-        .run(Sql::<()>::new(
+    again(|| {
+        source.batch(
+            statements
+                .iter()
+                .map(|(sql, params)| Sql::<()>::new(sql, params.clone()))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await?;
+    again(|| {
+        target.run(Sql::<()>::new(
             "DELETE FROM d1kit_moves WHERE tenant = ?1",
             vec![Value::Text(mv.tenant.key.clone())],
         ))
-        .await?;
+    })
+    .await?;
     Ok(())
 }
 
