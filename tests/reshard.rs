@@ -311,15 +311,13 @@ fn rows_that_would_be_left_behind_refuse_the_move() {
         .unwrap();
     let l = layout(&dbs[0]);
     assert_eq!(l.dependents.len(), 1);
-    let mv = reshard::Move {
-        tenant: reshard::Tenant {
-            key: alice.clone(),
-            value: d1kit::Value::Text(alice.clone()),
-        },
-        from: 0,
-        to: 1,
-    };
-    let outcome = block_on(reshard::move_tenant(&l, &mv, &dbs[0], &dbs[1])).unwrap();
+    let outcome = block_on(reshard::move_tenant(
+        &l,
+        &move_of(&alice, 0, 1),
+        &dbs[0],
+        &dbs[1],
+    ))
+    .unwrap();
     let Outcome::Refused(Refusal::Dependents {
         table,
         parent,
@@ -348,6 +346,18 @@ fn tenants_on(shards: u32) -> (String, String) {
     (on_one.next().unwrap(), on_one.next().unwrap())
 }
 
+/// The move of text tenant `key` from shard `from` to `to`.
+fn move_of(key: &str, from: u32, to: u32) -> reshard::Move {
+    reshard::Move {
+        tenant: reshard::Tenant {
+            key: key.to_string(),
+            value: d1kit::Value::Text(key.to_string()),
+        },
+        from,
+        to,
+    }
+}
+
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("d1kit-reshard-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -361,22 +371,44 @@ fn temp(name: &str) -> PathBuf {
 /// three times (the copy with its record, the delete, the record's removal).
 static WRITES: AtomicU64 = AtomicU64::new(0);
 
-/// The local database, but the process aborts when the pool's `abort_at`-th write has ended
-/// (after it ran: committed, and nothing more), so that every window of a move is reached.
-struct Aborting {
-    db: Local,
-    abort_at: u64,
+/// What a [`Faulty`] database does wrong.
+enum Fault {
+    /// The process aborts when the pool's `n`-th write has ended (after it ran: committed, and
+    /// nothing more), so that every window of a move is reached.
+    AbortAfterWrite(u64),
+    /// The answer to the first write is lost: it ran, and the caller hears a 500 (what a
+    /// dropped connection after D1 committed looks like). Set once it happened.
+    LoseFirstAnswer(std::cell::Cell<bool>),
 }
 
-impl Aborting {
-    fn wrote(&self) {
-        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 == self.abort_at {
-            std::process::abort();
+/// The local database, with a [`Fault`] on its writes (`batch` and `run`).
+struct Faulty {
+    db: Local,
+    fault: Fault,
+}
+
+impl Faulty {
+    fn wrote<T>(&self, result: Result<T>) -> Result<T> {
+        match &self.fault {
+            Fault::AbortAfterWrite(n) => {
+                if WRITES.fetch_add(1, Ordering::SeqCst) + 1 == *n {
+                    std::process::abort();
+                }
+                result
+            }
+            Fault::LoseFirstAnswer(lost) if result.is_ok() && !lost.replace(true) => {
+                Err(d1kit::Error::Api {
+                    status: 500,
+                    code: Some(7500),
+                    message: "internal error".into(),
+                })
+            }
+            Fault::LoseFirstAnswer(_) => result,
         }
     }
 }
 
-impl Executor for Aborting {
+impl Executor for Faulty {
     async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
         self.db.all(q).await
     }
@@ -384,14 +416,10 @@ impl Executor for Aborting {
         self.db.first(q).await
     }
     async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
-        let r = self.db.run(q).await;
-        self.wrote();
-        r
+        self.wrote(self.db.run(q).await)
     }
     async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
-        let r = self.db.batch(b).await;
-        self.wrote();
-        r
+        self.wrote(self.db.batch(b).await)
     }
 }
 
@@ -409,9 +437,12 @@ fn aborted_child() {
         .unwrap()
         .parse()
         .unwrap();
-    let dbs: Vec<Aborting> = open(Path::new(&dir), 7)
+    let dbs: Vec<Faulty> = open(Path::new(&dir), 7)
         .into_iter()
-        .map(|db| Aborting { db, abort_at })
+        .map(|db| Faulty {
+            db,
+            fault: Fault::AbortAfterWrite(abort_at),
+        })
         .collect();
     let l = block_on(reshard::layout(&dbs[0].db, "user_id")).unwrap();
     let report = block_on(reshard::run(&dbs, shards, &l, |_| None, |_| {})).unwrap();
@@ -508,36 +539,6 @@ fn reshard_survives_aborts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The local database, but the answer to its first `batch` is lost: the batch ran, and the
-/// caller hears a 500 (what a dropped connection after D1 committed looks like).
-struct LosesFirstAnswer {
-    db: Local,
-    lost: std::cell::Cell<bool>,
-}
-
-impl Executor for LosesFirstAnswer {
-    async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
-        self.db.all(q).await
-    }
-    async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
-        self.db.first(q).await
-    }
-    async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
-        self.db.run(q).await
-    }
-    async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
-        let r = self.db.batch(b).await;
-        if r.is_ok() && !self.lost.replace(true) {
-            return Err(d1kit::Error::Api {
-                status: 500,
-                code: Some(7500),
-                message: "internal error".into(),
-            });
-        }
-        r
-    }
-}
-
 #[test]
 fn a_copy_whose_answer_was_lost_is_not_sent_twice() {
     let dir = temp("lost");
@@ -554,21 +555,22 @@ fn a_copy_whose_answer_was_lost_is_not_sent_twice() {
         ))
         .unwrap();
     let l = layout(&dbs[0]);
-    let target = LosesFirstAnswer {
+    let target = Faulty {
         db: Local::open(shard_file(&dir, 1)).unwrap(),
-        lost: std::cell::Cell::new(false),
+        fault: Fault::LoseFirstAnswer(std::cell::Cell::new(false)),
     };
-    let mv = reshard::Move {
-        tenant: reshard::Tenant {
-            key: alice.clone(),
-            value: d1kit::Value::Text(alice.clone()),
-        },
-        from: 0,
-        to: 1,
-    };
-    let outcome = block_on(reshard::move_tenant(&l, &mv, &dbs[0], &target)).unwrap();
+    let outcome = block_on(reshard::move_tenant(
+        &l,
+        &move_of(&alice, 0, 1),
+        &dbs[0],
+        &target,
+    ))
+    .unwrap();
     assert_eq!(outcome, Outcome::Moved { rows: 2 });
-    assert!(target.lost.get(), "the first answer should have been lost");
+    assert!(
+        matches!(&target.fault, Fault::LoseFirstAnswer(lost) if lost.get()),
+        "the first answer should have been lost"
+    );
     let on = |i: usize, table: &str| -> i64 {
         dbs[i]
             .connection()
