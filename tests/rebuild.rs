@@ -136,7 +136,10 @@ d1-codegen = {{ path = "{root_str}/d1-codegen" }}
     let mut damaged = 0;
     for file in memo_files(&target) {
         let text = std::fs::read_to_string(&file).unwrap();
-        let edited = text.replace("\t1\t-\tt\t", "\t1\t-\ti\t");
+        let edited = text.replace(
+            r#""index":1,"name":null,"ty":{"ty":"Text","#,
+            r#""index":1,"name":null,"ty":{"ty":"Integer","#,
+        );
         damaged += usize::from(edited != text);
         std::fs::write(&file, edited).unwrap();
     }
