@@ -292,3 +292,23 @@ fn main() -> ExitCode {
         Command::Reshard(args) => reshard::run(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags offer exactly the values the configuration accepts (each with its own help
+    /// line here, one list of names in `d1_codegen::config`).
+    #[test]
+    fn location_hints_and_jurisdictions_are_the_configurations() {
+        fn names<T: ValueEnum>() -> Vec<String> {
+            T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_string())
+                .collect()
+        }
+        assert_eq!(names::<LocationHint>(), d1_codegen::config::LOCATION_HINTS);
+        assert_eq!(names::<Jurisdiction>(), d1_codegen::config::JURISDICTIONS);
+    }
+}
