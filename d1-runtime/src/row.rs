@@ -112,6 +112,9 @@ impl FromRow for () {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Values(pub Vec<Value>);
 
+// Not offered in "the trait `FromRow` is not implemented" errors: a user who forgot
+// `#[derive(Row)]` wants their own struct, not this.
+#[diagnostic::do_not_recommend]
 impl FromRow for Values {
     fn from_row(row: &mut Row<'_>) -> Result<Self> {
         (0..row.source.len())
