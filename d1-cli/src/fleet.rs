@@ -31,6 +31,9 @@ pub struct Group {
     pub migrations: &'static [Migration],
     /// Its databases, deduplicated by id (one database bound twice is one target).
     pub targets: Vec<Target>,
+    /// For a pool that scopes tenants by a column, the column and the configured bindings in
+    /// shard order: which shard each tenant belongs on (`d1kit status` counts the others).
+    pub pool: Option<(String, Vec<String>)>,
 }
 
 /// Where the databases are.
@@ -240,6 +243,7 @@ fn from_ids(
         database: db.name.clone(),
         migrations: load_migrations(&db.migrations)?,
         targets: runtime_fleet::dedup(targets),
+        pool: None,
     }])
 }
 
@@ -320,6 +324,11 @@ fn from_wrangler_file(
             database: db.name.clone(),
             migrations: load_migrations(&db.migrations)?,
             targets: runtime_fleet::dedup(targets),
+            pool: db
+                .tenant_column
+                .clone()
+                .filter(|_| db.shards > 1)
+                .map(|column| (column, mine.clone())),
         });
     }
     if !unprovisioned.is_empty() {

@@ -7,7 +7,9 @@ use crate::fleet::{self as cli_fleet, first_line, short_id, table, Fleet};
 use crate::report::count;
 use crate::{Format, MigrateArgs, StatusArgs};
 use d1_runtime::fleet::{self, DatabaseReport, Options, Status};
+use d1_runtime::{block_on, reshard};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -331,16 +333,52 @@ pub fn status(args: StatusArgs) -> ExitCode {
             ..Options::default()
         };
         let outcome = apply(fleet, &options, "reading");
-        print_status(fleet, &outcome);
+        let misplaced = misplaced(fleet);
+        print_status(fleet, &outcome, &misplaced);
         Ok(outcome
             .databases
             .iter()
-            .any(|(_, d)| !matches!(standing(d), "up to date" | "behind")))
+            .any(|(_, d)| !matches!(standing(d), "up to date" | "behind"))
+            || misplaced.values().any(|n| matches!(n, Ok(n) if *n > 0)))
     })
 }
 
+/// For each database of a pool that scopes tenants by a column (by id): how many of the
+/// tenants it holds belong on another shard (after `shards` changed, before `d1kit reshard`),
+/// or why that could not be read.
+fn misplaced(fleet: &Fleet) -> HashMap<String, Result<usize, String>> {
+    let mut out = HashMap::new();
+    for group in &fleet.groups {
+        let Some((column, bindings)) = &group.pool else {
+            continue;
+        };
+        let shards = bindings.len() as u32;
+        for target in &group.targets {
+            // A database bound twice has joined labels: its first is its shard.
+            let first = target.label.split(", ").next().unwrap_or_default();
+            let Some(here) = bindings.iter().position(|b| b == first) else {
+                continue;
+            };
+            let count = fleet.open(target, false).and_then(|db| {
+                let layout = block_on(reshard::layout(&db, column))?;
+                let (tenants, _) = block_on(reshard::tenants(&db, &layout))?;
+                Ok(tenants
+                    .keys()
+                    .filter(|key| reshard::destination(key, shards, None) != here as u32)
+                    .count())
+            });
+            out.insert(target.id.clone(), count.map_err(|e| e.to_string()));
+        }
+    }
+    out
+}
+
 /// The status table (or JSON) of a dry run's outcome.
-fn print_status(fleet: &Fleet, outcome: &Outcome) {
+fn print_status(
+    fleet: &Fleet,
+    outcome: &Outcome,
+    misplaced: &HashMap<String, Result<usize, String>>,
+) {
     let migrations = |database: &str| {
         fleet
             .groups
@@ -360,10 +398,12 @@ fn print_status(fleet: &Fleet, outcome: &Outcome) {
                     "unknown": d.unknown,
                     "error": d.error,
                     "attempts": d.attempts,
+                    "misplaced_tenants": misplaced.get(&d.id).and_then(|m| m.as_ref().ok()),
                 })
             });
             let totals = json!({
                 "databases": outcome.databases.len(),
+                "misplaced_tenants": misplaced.values().filter_map(|m| m.as_ref().ok()).sum::<usize>(),
                 "up_to_date": status_count(outcome, "up to date"),
                 "behind": status_count(outcome, "behind"),
                 "edited": status_count(outcome, "edited"),
@@ -391,6 +431,16 @@ fn print_status(fleet: &Fleet, outcome: &Outcome) {
                     }
                     if let Some(e) = &d.error {
                         notes.push(first_line(e, 72));
+                    }
+                    match misplaced.get(&d.id) {
+                        Some(Ok(0)) | None => {}
+                        Some(Ok(n)) => notes.push(format!(
+                            "{} belong on other shards (run `d1kit reshard`)",
+                            count(*n, "tenant")
+                        )),
+                        Some(Err(e)) => {
+                            notes.push(format!("tenants not read: {}", first_line(e, 60)))
+                        }
                     }
                     let read = d.error.is_none();
                     vec![

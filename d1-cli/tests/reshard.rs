@@ -203,6 +203,16 @@ fn grow_and_shrink(name: &str, provisioned: bool) {
     assert_eq!(placement(&dir, 3).len(), TENANTS);
     assert_routed(&dir, 2, 2);
 
+    // `d1kit status` counts, per shard, the tenants that belong elsewhere.
+    let (code, status) = json(&dir, &["status", "--local"]);
+    assert_eq!(code, 1, "misplaced tenants need attention: {status}");
+    assert_eq!(status["totals"]["misplaced_tenants"], planned);
+    let (_, text, _) = run(&dir, &["status", "--local"], None);
+    assert!(
+        text.contains("belong on other shards (run `d1kit reshard`)"),
+        "{text}"
+    );
+
     // Without a terminal to confirm on, --yes is required.
     let (code, _, err) = run(&dir, &["reshard", "--local"], None);
     assert_eq!(code, 2, "{err}");
@@ -220,10 +230,13 @@ fn grow_and_shrink(name: &str, provisioned: bool) {
         "a global table's rows never move"
     );
 
-    // A second run moves nothing.
+    // A second run moves nothing, and status finds every tenant at home.
     let (code, again) = json(&dir, &["reshard", "--local", "--yes"]);
     assert_eq!(code, 0);
     assert_eq!(again["tenants_moved"], 0);
+    let (code, status) = json(&dir, &["status", "--local"]);
+    assert_eq!(code, 0, "{status}");
+    assert_eq!(status["totals"]["misplaced_tenants"], 0);
 
     // Shrink back to 2: the retired shard's block stays until reshard drains it.
     std::fs::write(dir.join("Cargo.toml"), manifest(2)).unwrap();
