@@ -238,7 +238,7 @@ struct ReshardArgs {
     /// Move without asking (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     yes: bool,
-    /// Tenants moved at once.
+    /// Groups of tenants (one source, one target) moved at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     concurrency: u32,
     #[arg(long, value_enum, default_value = "text")]

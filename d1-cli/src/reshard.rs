@@ -145,53 +145,55 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
     let bar = progress(json, work);
     // Unfinished moves of an earlier run first, each tenant's in order.
     let mut finished = Vec::new();
-    for mv in &plan.unfinished {
-        let (from, to) = (&dbs[mv.from as usize], &dbs[mv.to as usize]);
-        block_on(reshard::finish(&layout, mv, from, to))
-            .map_err(|e| error(format!("finishing the move of `{}`: {e}", mv.tenant.key)))?;
-        finished.push(mv.clone());
-        bar.inc(1);
+    let (groups, split) = reshard::groups(&plan.unfinished);
+    for group in groups.iter().chain(&split) {
+        let (from, to) = (&dbs[group[0].from as usize], &dbs[group[0].to as usize]);
+        block_on(reshard::finish(&layout, group, from, to)).map_err(|e| {
+            error(format!(
+                "finishing the moves an earlier run left ({}): {e}",
+                group[0].tenant.key.escape_debug()
+            ))
+        })?;
+        finished.extend(group.iter().cloned());
+        bar.inc(group.len() as u64);
     }
-    // Then every tenant's moves, tenants in parallel: each worker opens its own connections.
-    let mut by_tenant: Vec<Vec<Move>> = Vec::new();
-    for mv in &plan.moves {
-        match by_tenant.last_mut() {
-            Some(last) if last[0].tenant.key == mv.tenant.key => last.push(mv.clone()),
-            _ => by_tenant.push(vec![mv.clone()]),
-        }
-    }
+    // Then the moves, in groups of one source and one target, groups in parallel (each
+    // worker opens its own connections); then tenants split over several shards, one by one.
+    let (parallel, split) = reshard::groups(&plan.moves);
     let failures = Mutex::new(0usize);
-    let results: Vec<Vec<(Move, Result<Outcome, String>)>> = each(
-        &by_tenant,
-        args.concurrency as usize,
-        |moves| {
-            moves
+    let run_group = |moves: &Vec<Move>| -> Vec<(Move, Result<Outcome, String>)> {
+        let outcomes = place
+            .open(&shards[moves[0].from as usize])
+            .and_then(|from| {
+                let to = place.open(&shards[moves[0].to as usize])?;
+                block_on(reshard::move_tenants(&layout, moves, &from, &to))
+            });
+        match outcomes {
+            Ok(outcomes) => moves
                 .iter()
-                .map(|mv| {
-                    let outcome = place
-                        .open(&shards[mv.from as usize])
-                        .and_then(|from| {
-                            let to = place.open(&shards[mv.to as usize])?;
-                            block_on(reshard::move_tenant(&layout, mv, &from, &to))
-                        })
-                        .map_err(|e| e.to_string());
-                    (mv.clone(), outcome)
-                })
-                .collect()
-        },
-        |outcomes: &Vec<(Move, Result<Outcome, String>)>| {
-            bar.inc(outcomes.len() as u64);
-            let bad = outcomes
+                .cloned()
+                .zip(outcomes.into_iter().map(Ok))
+                .collect(),
+            Err(e) => moves
                 .iter()
-                .filter(|(_, o)| !matches!(o, Ok(Outcome::Moved { .. })))
-                .count();
-            if bad > 0 {
-                let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
-                *f += bad;
-                bar.set_message(format!("({} not moved)", *f));
-            }
-        },
-    );
+                .map(|mv| (mv.clone(), Err(e.to_string())))
+                .collect(),
+        }
+    };
+    let done = |outcomes: &Vec<(Move, Result<Outcome, String>)>| {
+        bar.inc(outcomes.len() as u64);
+        let bad = outcomes
+            .iter()
+            .filter(|(_, o)| !matches!(o, Ok(Outcome::Moved { .. })))
+            .count();
+        if bad > 0 {
+            let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+            *f += bad;
+            bar.set_message(format!("({} not moved)", *f));
+        }
+    };
+    let mut results = each(&parallel, args.concurrency as usize, run_group, done);
+    results.extend(each(&split, 1, run_group, done));
     bar.finish_and_clear();
     let elapsed = start.elapsed();
     let mut report = reshard::Report {
@@ -200,18 +202,7 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         ..reshard::Report::default()
     };
     for (mv, outcome) in results.into_iter().flatten() {
-        match outcome {
-            Ok(Outcome::Moved { rows }) => {
-                let (from, to) = (mv.from as usize, mv.to as usize);
-                report.shards[from].tenants_out += 1;
-                report.shards[from].rows_out += rows;
-                report.shards[to].tenants_in += 1;
-                report.shards[to].rows_in += rows;
-                report.moved.push((mv, rows));
-            }
-            Ok(Outcome::Refused(r)) => report.refused.push((mv, r)),
-            Err(e) => report.failed.push((mv, e)),
-        }
+        report.record(mv, outcome);
     }
     let released = release(&krate, &synced, &dbs, &shards, &layout, args)?;
     match args.format {

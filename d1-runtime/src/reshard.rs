@@ -495,27 +495,43 @@ pub async fn plan<E: Executor>(
     Ok(out)
 }
 
-/// The rows of `tenant` in each tenant table of `db`, in `layout`'s order.
+/// The rows of each of `tenants` in each tenant table of `db`, in `layout`'s order: per
+/// tenant, per table, its rows. One query per table for up to 100 tenants.
 async fn rows_of<E: Executor>(
     db: &E,
     layout: &Layout,
-    tenant: &Tenant,
-) -> Result<Vec<Vec<Vec<Value>>>> {
+    tenants: &[&Tenant],
+) -> Result<Vec<Vec<Vec<Vec<Value>>>>> {
     let column = ident(&layout.tenant_column);
-    let mut out = Vec::with_capacity(layout.tables.len());
-    for table in &layout.tables {
+    let mut out = vec![vec![Vec::new(); layout.tables.len()]; tenants.len()];
+    let index: BTreeMap<&str, usize> = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.key.as_str(), i))
+        .collect();
+    for (t, table) in layout.tables.iter().enumerate() {
         let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
-        let rows: Vec<crate::row::Values> = db
-            .all(query::<crate::row::Values>(
-                format!(
-                    "SELECT {} FROM {} WHERE {column} = ?1",
-                    columns.join(", "),
-                    ident(&table.name)
-                ),
-                vec![tenant.value.clone()],
-            ))
-            .await?;
-        out.push(rows.into_iter().map(|r| r.0).collect());
+        // The tenant column, once more at the end, tells whose each row is.
+        for chunk in tenants.chunks(MAX_PARAMS) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("?{n}")).collect();
+            let rows: Vec<crate::row::Values> = db
+                .all(query::<crate::row::Values>(
+                    format!(
+                        "SELECT {}, {column} FROM {} WHERE {column} IN ({})",
+                        columns.join(", "),
+                        ident(&table.name),
+                        marks.join(", ")
+                    ),
+                    chunk.iter().map(|t| t.value.clone()).collect(),
+                ))
+                .await?;
+            for mut row in rows.into_iter().map(|r| r.0) {
+                let owner = row.pop().and_then(Tenant::from_value);
+                if let Some(&i) = owner.as_ref().and_then(|o| index.get(o.key.as_str())) {
+                    out[i][t].push(row);
+                }
+            }
+        }
     }
     Ok(out)
 }
@@ -643,20 +659,69 @@ pub async fn move_tenant<S: Executor, T: Executor>(
     source: &S,
     target: &T,
 ) -> Result<Outcome> {
-    let rows = rows_of(source, layout, &mv.tenant).await?;
-    if let Some(r) = dependents(source, layout, &mv.tenant).await? {
-        return Ok(Outcome::Refused(r));
-    }
-    for (table, rows) in layout.tables.iter().zip(&rows) {
-        if let Some(r) = conflicts(target, table, rows).await? {
-            return Ok(Outcome::Refused(r));
+    let mut outcomes = move_tenants(layout, std::slice::from_ref(mv), source, target).await?;
+    Ok(outcomes.pop().unwrap_or(Outcome::Moved { rows: 0 }))
+}
+
+/// The most tenants [`move_tenants`] copies in one batch: each batch is a transaction, whose
+/// commit (a sync to disk locally, a request over REST) costs more than its rows.
+pub const GROUP: usize = 32;
+
+/// Moves several tenants from `source` to `target` (every move of `moves` from the same shard
+/// to the same shard) with the guarantees of [`move_tenant`], their copies in one batch and
+/// their deletes in another. A tenant that must be refused is left out of the group; if the
+/// target still refuses the group's copy, each tenant is moved alone to find which. The
+/// outcomes are in `moves`' order.
+pub async fn move_tenants<S: Executor, T: Executor>(
+    layout: &Layout,
+    moves: &[Move],
+    source: &S,
+    target: &T,
+) -> Result<Vec<Outcome>> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; moves.len()];
+    let tenants: Vec<&Tenant> = moves.iter().map(|m| &m.tenant).collect();
+    let all_rows = rows_of(source, layout, &tenants).await?;
+    // The keys of the whole group looked up at once; only when one is taken is each tenant
+    // looked up alone, to find whose it is.
+    let mut clear = true;
+    for (t, table) in layout.tables.iter().enumerate() {
+        let rows: Vec<Vec<Value>> = all_rows.iter().flat_map(|r| r[t].iter().cloned()).collect();
+        if conflicts(target, table, &rows).await?.is_some() {
+            clear = false;
+            break;
         }
+    }
+    let mut accepted: Vec<(usize, Vec<Vec<Vec<Value>>>)> = Vec::new();
+    for (i, (mv, rows)) in moves.iter().zip(all_rows).enumerate() {
+        if let Some(r) = dependents(source, layout, &mv.tenant).await? {
+            outcomes[i] = Some(Outcome::Refused(r));
+            continue;
+        }
+        let mut refused = None;
+        if !clear {
+            for (table, rows) in layout.tables.iter().zip(&rows) {
+                if let Some(r) = conflicts(target, table, rows).await? {
+                    refused = Some(r);
+                    break;
+                }
+            }
+        }
+        match refused {
+            Some(r) => outcomes[i] = Some(Outcome::Refused(r)),
+            None => accepted.push((i, rows)),
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(outcomes.into_iter().flatten().collect());
     }
     // The statements as text and values, so that the batch can be sent again.
     let mut copy: Vec<(&'static str, Vec<Value>)> = vec![
         (CREATE_JOURNAL, Vec::new()),
         ("PRAGMA defer_foreign_keys = ON", Vec::new()),
-        (
+    ];
+    for (i, _) in &accepted {
+        let mv = &moves[*i];
+        copy.push((
             "INSERT INTO d1kit_moves (tenant, value, from_shard, to_shard) VALUES (?1, ?2, ?3, ?4)",
             vec![
                 Value::Text(mv.tenant.key.clone()),
@@ -664,12 +729,16 @@ pub async fn move_tenant<S: Executor, T: Executor>(
                 Value::Integer(mv.from.into()),
                 Value::Integer(mv.to.into()),
             ],
-        ),
-    ];
-    let mut moved = 0u64;
-    for (table, rows) in layout.tables.iter().zip(&rows) {
+        ));
+    }
+    let mut counts = Vec::with_capacity(accepted.len());
+    for (table_index, table) in layout.tables.iter().enumerate() {
         let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
         let per = (MAX_PARAMS / columns.len().max(1)).max(1);
+        let rows: Vec<Vec<Value>> = accepted
+            .iter()
+            .flat_map(|(_, rows)| rows[table_index].iter().cloned())
+            .collect();
         for chunk in rows.chunks(per) {
             let (tuples, params) = tuples(chunk);
             copy.push((
@@ -680,8 +749,10 @@ pub async fn move_tenant<S: Executor, T: Executor>(
                 )),
                 params,
             ));
-            moved += chunk.len() as u64;
         }
+    }
+    for (_, rows) in &accepted {
+        counts.push(rows.iter().map(|t| t.len() as u64).sum::<u64>());
     }
     let mut attempt = 1;
     loop {
@@ -692,60 +763,84 @@ pub async fn move_tenant<S: Executor, T: Executor>(
         let Err(e) = target.batch(batch).await else {
             break;
         };
-        // A write that failed may still have been applied (a lost answer): the record says.
-        if recorded(target, &mv.tenant.key).await? {
+        // A write that failed may still have been applied (a lost answer): the records say
+        // (one batch: all of them or none).
+        if recorded(target, &moves[accepted[0].0].tenant.key).await? {
             break;
         }
         match e {
             // The target said no (a constraint: a foreign key into a table it lacks the row
-            // of, a CHECK...): nothing was written there.
+            // of, a CHECK, two moving tenants with one key...): nothing was written there.
             Error::Query { message, .. } if message.contains("constraint failed") => {
-                return Ok(Outcome::Refused(Refusal::Rejected(message)))
+                if accepted.len() == 1 {
+                    outcomes[accepted[0].0] = Some(Outcome::Refused(Refusal::Rejected(message)));
+                    return Ok(outcomes.into_iter().flatten().collect());
+                }
+                // Alone, each tenant finds out whether it is the one refused.
+                for (i, _) in &accepted {
+                    let alone = Box::pin(move_tenants(
+                        layout,
+                        std::slice::from_ref(&moves[*i]),
+                        source,
+                        target,
+                    ))
+                    .await?;
+                    outcomes[*i] = alone.into_iter().next();
+                }
+                return Ok(outcomes.into_iter().flatten().collect());
             }
             e if e.is_transient() && attempt < ATTEMPTS => attempt += 1,
             e => return Err(e),
         }
     }
-    finish(layout, mv, source, target).await?;
-    Ok(Outcome::Moved { rows: moved })
+    let done: Vec<Move> = accepted.iter().map(|(i, _)| moves[*i].clone()).collect();
+    finish(layout, &done, source, target).await?;
+    for ((i, _), rows) in accepted.iter().zip(counts) {
+        outcomes[*i] = Some(Outcome::Moved { rows });
+    }
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
-/// Steps 3 and 4 of a move whose copy is committed on `target`: the tenant's rows deleted from
-/// `source`, then the record removed. Safe to run again.
+/// Steps 3 and 4 of moves whose copies are committed on `target` (all from `source`): the
+/// tenants' rows deleted from `source` in one batch, then their records removed. Safe to run
+/// again.
 pub async fn finish<S: Executor, T: Executor>(
     layout: &Layout,
-    mv: &Move,
+    moves: &[Move],
     source: &S,
     target: &T,
 ) -> Result<()> {
     let column = ident(&layout.tenant_column);
-    let mut statements: Vec<(&'static str, Vec<Value>)> =
+    let mut deletes: Vec<(&'static str, Vec<Value>)> =
         vec![("PRAGMA defer_foreign_keys = ON", Vec::new())];
-    for table in layout.tables.iter().rev() {
-        statements.push((
-            statement(format!(
-                "DELETE FROM {} WHERE {column} = ?1",
-                ident(&table.name)
-            )),
-            vec![mv.tenant.value.clone()],
-        ));
+    for mv in moves {
+        for table in layout.tables.iter().rev() {
+            deletes.push((
+                statement(format!(
+                    "DELETE FROM {} WHERE {column} = ?1",
+                    ident(&table.name)
+                )),
+                vec![mv.tenant.value.clone()],
+            ));
+        }
     }
-    again(|| {
-        source.batch(
-            statements
-                .iter()
-                .map(|(sql, params)| Sql::<()>::new(sql, params.clone()))
-                .collect::<Vec<_>>(),
-        )
-    })
-    .await?;
-    again(|| {
-        target.run(Sql::<()>::new(
-            "DELETE FROM d1kit_moves WHERE tenant = ?1",
-            vec![Value::Text(mv.tenant.key.clone())],
-        ))
-    })
-    .await?;
+    let records: Vec<(&'static str, Vec<Value>)> = moves
+        .iter()
+        .map(|mv| {
+            (
+                "DELETE FROM d1kit_moves WHERE tenant = ?1",
+                vec![Value::Text(mv.tenant.key.clone())],
+            )
+        })
+        .collect();
+    let batch = |statements: &[(&'static str, Vec<Value>)]| {
+        statements
+            .iter()
+            .map(|(sql, params)| Sql::<()>::new(sql, params.clone()))
+            .collect::<Vec<_>>()
+    };
+    again(|| source.batch(batch(&deletes))).await?;
+    again(|| target.batch(batch(&records))).await?;
     Ok(())
 }
 
@@ -779,14 +874,67 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds what happened to `mv`: moved (counted per shard), refused, or failed.
+    pub fn record(&mut self, mv: Move, outcome: std::result::Result<Outcome, String>) {
+        match outcome {
+            Ok(Outcome::Moved { rows }) => {
+                let (from, to) = (mv.from as usize, mv.to as usize);
+                if let Some(s) = self.shards.get_mut(from) {
+                    s.tenants_out += 1;
+                    s.rows_out += rows;
+                }
+                if let Some(s) = self.shards.get_mut(to) {
+                    s.tenants_in += 1;
+                    s.rows_in += rows;
+                }
+                self.moved.push((mv, rows));
+            }
+            Ok(Outcome::Refused(r)) => self.refused.push((mv, r)),
+            Err(e) => self.failed.push((mv, e)),
+        }
+    }
+
     /// Rows moved in all.
     pub fn rows(&self) -> u64 {
         self.moved.iter().map(|(_, n)| n).sum()
     }
 }
 
-/// Brings every tenant of the pool `dbs` to its shard (see [`plan`]), one move at a time:
-/// unfinished moves first, then the plan. `each` is told of every move as it ends. A refused
+/// `moves` in groups [`move_tenants`] takes: same source and target, at most [`GROUP`]
+/// tenants each, which may run at once. Then the moves of tenants with rows on several shards
+/// (split by writes after a change of `shards`), each group of one, to run after the others
+/// and one after the other: they share a target and a record.
+pub fn groups(moves: &[Move]) -> (Vec<Vec<Move>>, Vec<Vec<Move>>) {
+    let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
+    for mv in moves {
+        *per_tenant.entry(mv.tenant.key.as_str()).or_default() += 1;
+    }
+    let mut by_pair: BTreeMap<(u32, u32), Vec<Move>> = BTreeMap::new();
+    let mut split = Vec::new();
+    for mv in moves {
+        if per_tenant[mv.tenant.key.as_str()] > 1 {
+            split.push(vec![mv.clone()]);
+        } else {
+            by_pair
+                .entry((mv.from, mv.to))
+                .or_default()
+                .push(mv.clone());
+        }
+    }
+    let parallel = by_pair
+        .into_values()
+        .flat_map(|moves| {
+            moves
+                .chunks(GROUP)
+                .map(<[Move]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (parallel, split)
+}
+
+/// Brings every tenant of the pool `dbs` to its shard (see [`plan`]), one group of moves at a
+/// time ([`groups`]): unfinished moves first, then the plan. `each` is told of every move as it ends. A refused
 /// or failed move is reported and the run goes on with the others.
 pub async fn run<E: Executor>(
     dbs: &[E],
@@ -801,40 +949,52 @@ pub async fn run<E: Executor>(
         ..Report::default()
     };
     let at = |i: u32| dbs.get(i as usize);
-    for mv in plan.unfinished {
-        match (at(mv.from), at(mv.to)) {
-            (Some(source), Some(target)) => {
-                finish(layout, &mv, source, target).await?;
-                report.finished.push(mv.clone());
-            }
-            _ => report.failed.push((
-                mv.clone(),
-                format!("shard {} of its record is not in the pool", mv.from),
+    let (parallel, split) = groups(&plan.unfinished);
+    for group in parallel.into_iter().chain(split) {
+        let first = &group[0];
+        let result = match (at(first.from), at(first.to)) {
+            (Some(source), Some(target)) => finish(layout, &group, source, target)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => Err(format!(
+                "shard {} of its record is not in the pool",
+                first.from
             )),
-        }
-        each(&mv);
-    }
-    for mv in plan.moves {
-        let (Some(source), Some(target)) = (at(mv.from), at(mv.to)) else {
-            report
-                .failed
-                .push((mv.clone(), format!("shard {} is not in the pool", mv.to)));
+        };
+        for mv in group {
+            match &result {
+                Ok(()) => report.finished.push(mv.clone()),
+                Err(e) => report.failed.push((mv.clone(), e.clone())),
+            }
             each(&mv);
+        }
+    }
+    let (parallel, split) = groups(&plan.moves);
+    for group in parallel.into_iter().chain(split) {
+        let first = &group[0];
+        let (Some(source), Some(target)) = (at(first.from), at(first.to)) else {
+            for mv in group {
+                report
+                    .failed
+                    .push((mv.clone(), format!("shard {} is not in the pool", mv.to)));
+                each(&mv);
+            }
             continue;
         };
-        match move_tenant(layout, &mv, source, target).await {
-            Ok(Outcome::Moved { rows }) => {
-                let (from, to) = (mv.from as usize, mv.to as usize);
-                report.shards[from].tenants_out += 1;
-                report.shards[from].rows_out += rows;
-                report.shards[to].tenants_in += 1;
-                report.shards[to].rows_in += rows;
-                report.moved.push((mv.clone(), rows));
+        match move_tenants(layout, &group, source, target).await {
+            Ok(outcomes) => {
+                for (mv, outcome) in group.into_iter().zip(outcomes) {
+                    report.record(mv.clone(), Ok(outcome));
+                    each(&mv);
+                }
             }
-            Ok(Outcome::Refused(r)) => report.refused.push((mv.clone(), r)),
-            Err(e) => report.failed.push((mv.clone(), e.to_string())),
+            Err(e) => {
+                for mv in group {
+                    report.record(mv.clone(), Err(e.to_string()));
+                    each(&mv);
+                }
+            }
         }
-        each(&mv);
     }
     Ok(report)
 }
