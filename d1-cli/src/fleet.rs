@@ -18,9 +18,9 @@ use std::time::Duration;
 
 /// Cloudflare's request budget per API token (docs/D1.md, "REST API"): the client paces the
 /// fleet's requests to stay within it rather than run into 429s.
-pub const REQUESTS_PER_WINDOW: u32 = 1200;
+const REQUESTS_PER_WINDOW: u32 = 1200;
 /// The window of [`REQUESTS_PER_WINDOW`].
-pub const WINDOW: Duration = Duration::from_secs(300);
+const WINDOW: Duration = Duration::from_secs(300);
 
 /// The databases of one configured database (`[package.metadata.d1kit.databases.NAME]`), and
 /// the migrations they get.
@@ -99,21 +99,53 @@ fn error(message: impl Into<String>) -> Diagnostics {
     Diagnostics(vec![Diagnostic::error(message)])
 }
 
-impl Fleet {
-    /// The fleet `args` select, for `command` (`migrate`, `inspect`, `compare`: "no databases
-    /// to ..."). The wrangler file is read as `d1kit config` would leave it (and not written:
-    /// a note on stderr says when it is out of date).
-    pub fn load(args: &FleetArgs, command: &str) -> Result<Fleet, Diagnostics> {
-        let krate = Crate::load(args.manifest_path.clone())?;
-        let backend = if args.remote {
+impl Backend {
+    /// `--remote`: the REST API, paced to the token's budget (the account and token from
+    /// wrangler's variables); else the local state files under `persist_to` (`--persist-to`,
+    /// default `.wrangler/state` beside the wrangler file).
+    pub fn new(
+        krate: &Crate,
+        remote: bool,
+        persist_to: Option<&std::path::Path>,
+    ) -> Result<Backend, Diagnostics> {
+        Ok(if remote {
             let client = api::client(
                 "`--remote` reaches the databases through Cloudflare's API",
                 "`--local` works on the local state files instead",
             )?;
             Backend::Remote(client.with_request_budget(REQUESTS_PER_WINDOW, WINDOW))
         } else {
-            Backend::Local(krate.persist_to(args.persist_to.as_deref()))
-        };
+            Backend::Local(krate.persist_to(persist_to))
+        })
+    }
+
+    /// Whether database `id` exists: a local one has its state file (a remote one is taken
+    /// to exist).
+    pub fn exists(&self, id: &str) -> bool {
+        match self {
+            Backend::Local(dir) => local::wrangler_state_file(dir, id).exists(),
+            Backend::Remote(_) => true,
+        }
+    }
+
+    /// Opens database `id` (a local file is created when missing).
+    pub fn open(&self, id: &str) -> d1_runtime::Result<Db> {
+        match self {
+            Backend::Local(dir) => {
+                local::Database::open(local::wrangler_state_file(dir, id)).map(Db::Local)
+            }
+            Backend::Remote(client) => Ok(Db::Remote(client.database(id.to_string()))),
+        }
+    }
+}
+
+impl Fleet {
+    /// The fleet `args` select, for `command` (`migrate`, `inspect`, `compare`: "no databases
+    /// to ..."). The wrangler file is read as `d1kit config` would leave it (and not written:
+    /// a note on stderr says when it is out of date).
+    pub fn load(args: &FleetArgs, command: &str) -> Result<Fleet, Diagnostics> {
+        let krate = Crate::load(args.manifest_path.clone())?;
+        let backend = Backend::new(&krate, args.remote, args.persist_to.as_deref())?;
         let groups = if let Some(directory) = &args.tenants_in {
             let ids = tenants_in(&backend, directory)?;
             from_ids(&krate, args, ids)?
@@ -148,16 +180,10 @@ impl Fleet {
     /// in for by an empty database in memory (what it would be once created), so that reading
     /// a fleet's state leaves no file behind.
     pub fn open(&self, target: &Target, create: bool) -> d1_runtime::Result<Db> {
-        match &self.backend {
-            Backend::Local(dir) => {
-                let path = local::wrangler_state_file(dir, &target.id);
-                if !create && !path.exists() {
-                    return local::Database::open_in_memory().map(Db::Local);
-                }
-                local::Database::open(path).map(Db::Local)
-            }
-            Backend::Remote(client) => Ok(Db::Remote(client.database(target.id.clone()))),
+        if !create && !self.backend.exists(&target.id) {
+            return local::Database::open_in_memory().map(Db::Local);
         }
+        self.backend.open(&target.id)
     }
 
     /// A progress bar over the fleet's databases (`verb`: what is done to them), on stderr

@@ -7,20 +7,18 @@
 //! Offline: the application must not write to the pool while it runs (there is no directory
 //! to refuse a moving tenant's requests yet); the output says so.
 
-use crate::api;
 use crate::config::{self, Crate};
-use crate::fleet::{each, short_id, table, Db, REQUESTS_PER_WINDOW, WINDOW};
+use crate::fleet::{each, short_id, table, Backend, Db};
 use crate::report::{self, count};
 use crate::{Format, ReshardArgs};
 use d1_codegen::config::DatabaseConfig;
 use d1_codegen::wrangler::{self, FileBlock};
 use d1_codegen::{Diagnostic, Diagnostics};
-use d1_runtime::reshard::{self, Layout, Move, Outcome, Plan, Refusal};
-use d1_runtime::{block_on, local};
+use d1_runtime::block_on;
+use d1_runtime::reshard::{self, Layout, Move, Outcome, Plan};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -33,29 +31,15 @@ struct Shard {
     retired: bool,
 }
 
-/// Where the pool's databases are.
-enum Where {
-    Local(PathBuf),
-    Remote(d1_runtime::rest::Client),
-}
-
-impl Where {
-    fn open(&self, shard: &Shard) -> d1_runtime::Result<Db> {
-        match self {
-            Where::Local(dir) => {
-                let path = local::wrangler_state_file(dir, &shard.id);
-                if !path.exists() {
-                    return Err(d1_runtime::Error::Backend(format!(
-                        "{} has no local database yet ({} does not exist): run `d1kit migrate --local` first",
-                        shard.binding,
-                        path.display()
-                    )));
-                }
-                local::Database::open(path).map(Db::Local)
-            }
-            Where::Remote(client) => Ok(Db::Remote(client.database(shard.id.clone()))),
-        }
+/// Opens `shard`'s database; a local one must exist already (`d1kit migrate` creates it).
+fn open(place: &Backend, shard: &Shard) -> d1_runtime::Result<Db> {
+    if !place.exists(&shard.id) {
+        return Err(d1_runtime::Error::Backend(format!(
+            "{} has no local database yet: run `d1kit migrate --local` first",
+            shard.binding
+        )));
     }
+    place.open(&shard.id)
 }
 
 fn error(message: impl Into<String>) -> Diagnostics {
@@ -95,18 +79,10 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         ))]));
     };
     let (shards, synced) = pool(&krate, &db, args)?;
-    let place = if args.remote {
-        let client = api::client(
-            "`--remote` reaches the databases through Cloudflare's API",
-            "`--local` works on the local state files instead",
-        )?;
-        Where::Remote(client.with_request_budget(REQUESTS_PER_WINDOW, WINDOW))
-    } else {
-        Where::Local(krate.persist_to(args.persist_to.as_deref()))
-    };
+    let place = Backend::new(&krate, args.remote, args.persist_to.as_deref())?;
     let dbs: Vec<Db> = shards
         .iter()
-        .map(|s| place.open(s))
+        .map(|s| open(&place, s))
         .collect::<d1_runtime::Result<_>>()
         .map_err(|e| error(e.to_string()))?;
     let layout = read_layout(&dbs, &shards, &tenant_column)?;
@@ -162,12 +138,10 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
     let (parallel, split) = reshard::groups(&plan.moves);
     let failures = Mutex::new(0usize);
     let run_group = |moves: &Vec<Move>| -> Vec<(Move, Result<Outcome, String>)> {
-        let outcomes = place
-            .open(&shards[moves[0].from as usize])
-            .and_then(|from| {
-                let to = place.open(&shards[moves[0].to as usize])?;
-                block_on(reshard::move_tenants(&layout, moves, &from, &to))
-            });
+        let outcomes = open(&place, &shards[moves[0].from as usize]).and_then(|from| {
+            let to = open(&place, &shards[moves[0].to as usize])?;
+            block_on(reshard::move_tenants(&layout, moves, &from, &to))
+        });
         match outcomes {
             Ok(outcomes) => moves
                 .iter()
@@ -404,10 +378,6 @@ fn release(
     Ok(drained.into_iter().map(|(_, b)| b).collect())
 }
 
-fn refusal_text(r: &Refusal) -> String {
-    r.to_string()
-}
-
 fn plan_text(shards: &[Shard], plan: &Plan) -> String {
     let mut rows = Vec::new();
     for (i, s) in shards.iter().enumerate() {
@@ -499,7 +469,7 @@ fn report_text(
             "not moved: `{}` stays whole on {}: {}\n",
             mv.tenant.key.escape_debug(),
             shards[mv.from as usize].binding,
-            refusal_text(r)
+            r
         ));
     }
     for (mv, e) in &report.failed {

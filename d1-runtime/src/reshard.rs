@@ -242,20 +242,6 @@ fn tuples(rows: &[Vec<Value>]) -> (String, Vec<Value>) {
     (text.join(", "), params)
 }
 
-/// SQL text for a value, for reports.
-fn shown(v: &Value) -> String {
-    match v {
-        Value::Null => "NULL".into(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(r) => r.to_string(),
-        Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        Value::Blob(b) => format!(
-            "X'{}'",
-            b.iter().map(|x| format!("{x:02X}")).collect::<String>()
-        ),
-    }
-}
-
 /// Tables d1kit or the platform keeps, never tenant data.
 fn is_internal(table: &str) -> bool {
     let lower = table.to_ascii_lowercase();
@@ -415,7 +401,7 @@ pub async fn tenants<E: Executor>(
                 Some(t) => {
                     found.entry(t.key.clone()).or_insert(t);
                 }
-                None => strays.push((table.name.clone(), shown(&value))),
+                None => strays.push((table.name.clone(), value.to_string())),
             }
         }
     }
@@ -570,7 +556,7 @@ async fn conflicts<E: Executor>(
             let hits: Vec<crate::row::Values> =
                 target.all(query::<crate::row::Values>(sql, params)).await?;
             found.extend(hits.into_iter().map(|r| {
-                let v: Vec<String> = r.0.iter().map(shown).collect();
+                let v: Vec<String> = r.0.iter().map(Value::to_string).collect();
                 if v.len() == 1 {
                     v[0].clone()
                 } else {
@@ -660,7 +646,9 @@ pub async fn move_tenant<S: Executor, T: Executor>(
     target: &T,
 ) -> Result<Outcome> {
     let mut outcomes = move_tenants(layout, std::slice::from_ref(mv), source, target).await?;
-    Ok(outcomes.pop().unwrap_or(Outcome::Moved { rows: 0 }))
+    outcomes
+        .pop()
+        .ok_or_else(|| Error::Backend("a move gave no outcome".into()))
 }
 
 /// The most tenants [`move_tenants`] copies in one batch: each batch is a transaction, whose
