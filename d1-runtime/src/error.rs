@@ -69,6 +69,13 @@ pub enum Error {
         /// What the API said.
         message: String,
     },
+    /// The tenant is being moved to another shard (`d1kit reshard`, `d1kit tenant move`):
+    /// nothing was read or written; try again in a moment. Its data is whole on one shard.
+    TenantMoving {
+        /// The tenant, when the router refused it (a write the old shard refused does not
+        /// say whose it was).
+        tenant: Option<String>,
+    },
     /// Anything else the backend reports.
     Backend(String),
 }
@@ -120,6 +127,14 @@ impl std::fmt::Display for Error {
                 code,
                 message,
             } => write!(f, "Cloudflare API: {message}{}", api_suffix(*status, *code)),
+            Error::TenantMoving { tenant } => write!(
+                f,
+                "{} being moved to another shard: try again in a moment",
+                tenant.as_deref().map_or_else(
+                    || "the tenant is".to_string(),
+                    |t| format!("tenant `{t}` is")
+                )
+            ),
             Error::Backend(message) => f.write_str(message),
         }
     }
@@ -147,10 +162,12 @@ fn api_suffix(status: u16, code: Option<u32>) -> String {
 
 impl Error {
     /// Whether trying again later may succeed: HTTP 429 and 5xx, a request that got no
-    /// answer, a database busy with another writer. A fleet migration retries these.
+    /// answer, a database busy with another writer, a tenant being moved. A fleet migration
+    /// retries these.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Api { status, .. } => matches!(status, 0 | 429 | 500..=599),
+            Error::TenantMoving { .. } => true,
             Error::Query { message, .. } | Error::Migration { message, .. } => {
                 message.contains("database is locked") || message.contains("SQLITE_BUSY")
             }
@@ -194,13 +211,17 @@ impl Error {
         allow(dead_code)
     )]
     pub(crate) fn query(message: impl Into<String>, sql: &str) -> Error {
+        let message = message.into();
+        if message.contains(crate::route::router::FENCE_MESSAGE) {
+            return Error::TenantMoving { tenant: None };
+        }
         let trimmed = sql.trim();
         let mut shown: String = trimmed.chars().take(200).collect();
         if shown.len() < trimmed.len() {
             shown.push('…');
         }
         Error::Query {
-            message: message.into(),
+            message,
             sql: shown,
         }
     }

@@ -510,13 +510,15 @@ impl std::fmt::Display for Drift {
 
 /// Objects that are bookkeeping, not schema: wrangler's and d1kit's tables, SQLite's own,
 /// D1's internal `_cf_*` tables.
-fn ignored(name: &str) -> bool {
-    name == "d1_migrations"
-        || name == "d1kit_migrations"
-        || name == crate::reshard::JOURNAL
-        || name == "sqlite_sequence"
-        || name.starts_with("sqlite_")
-        || name.starts_with("_cf_")
+/// Tables, indexes and triggers d1kit, wrangler or the platform keep, never the application's:
+/// `d1_migrations`, `sqlite_*`, `_cf_*` and every `d1kit_*` (migrations, the reshard journal
+/// and fences, a directory's pins and routing).
+pub(crate) fn ignored(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "d1_migrations"
+        || lower.starts_with("d1kit_")
+        || lower.starts_with("sqlite_")
+        || lower.starts_with("_cf_")
 }
 
 /// The schema of the database `db` runs on, bookkeeping tables left out, sorted by kind and

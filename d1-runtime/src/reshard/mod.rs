@@ -27,6 +27,9 @@ use crate::route::shard_for;
 use crate::{Error, Result, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Mutex;
+pub mod renumber;
+
+pub mod online;
 
 /// The table, on the shard a tenant moves to, that records the move until it is complete.
 pub const JOURNAL: &str = "d1kit_moves";
@@ -242,15 +245,6 @@ fn tuples(rows: &[Vec<Value>]) -> (String, Vec<Value>) {
     (text.join(", "), params)
 }
 
-/// Tables d1kit or the platform keeps, never tenant data.
-fn is_internal(table: &str) -> bool {
-    let lower = table.to_ascii_lowercase();
-    lower.starts_with("sqlite_")
-        || lower.starts_with("_cf_")
-        || lower.starts_with("d1kit_")
-        || lower == "d1_migrations"
-}
-
 /// One column of a foreign key, as `pragma_foreign_key_list` gives it: the key's id, the
 /// referencing column, the referenced column (`None`: the parent's primary key), the parent.
 type ForeignKeyPart = (i64, String, Option<String>, String);
@@ -267,7 +261,7 @@ pub async fn layout<E: Executor>(db: &E, tenant_column: &str) -> Result<Layout> 
     let mut tables = Vec::new();
     let mut others = Vec::new();
     let mut foreign: BTreeMap<String, Vec<ForeignKeyPart>> = BTreeMap::new();
-    for (name,) in names.into_iter().filter(|(n,)| !is_internal(n)) {
+    for (name,) in names.into_iter().filter(|(n,)| !crate::fleet::ignored(n)) {
         let columns: Vec<(String, i64, i64)> = db
             .all(Sql::<(String, i64, i64)>::new(
                 "SELECT name, hidden, pk FROM pragma_table_xinfo(?1)",
@@ -637,6 +631,35 @@ async fn recorded<T: Executor>(target: &T, tenant: &str) -> Result<bool> {
 
 const CREATE_JOURNAL: &str = "CREATE TABLE IF NOT EXISTS d1kit_moves (tenant TEXT PRIMARY KEY, value, from_shard INTEGER NOT NULL, to_shard INTEGER NOT NULL, moved_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
 
+/// What a move tells the routing between its steps. Offline ([`Offline`]) it does nothing;
+/// through a directory ([`online::Online`]) it routes a tenant to its target once the copy is
+/// committed, before the source's rows are deleted, and serves a refused tenant again.
+#[allow(async_fn_in_trait)] // not Send: workers-rs types are !Send
+pub trait Reroute {
+    /// Whether sources hold fences (see [`online`]) to lift as the tenants' rows are deleted.
+    fn fenced(&self) -> bool;
+    /// The copies of `moves` are committed on their target: route the tenants there.
+    async fn copied(&self, moves: &[Move]) -> Result<()>;
+    /// `moves` were refused: each tenant stays whole where it is, and is served there again.
+    async fn refused(&self, moves: &[Move]) -> Result<()>;
+}
+
+/// Moves with the application stopped: nothing to tell the routing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offline;
+
+impl Reroute for Offline {
+    fn fenced(&self) -> bool {
+        false
+    }
+    async fn copied(&self, _: &[Move]) -> Result<()> {
+        Ok(())
+    }
+    async fn refused(&self, _: &[Move]) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Moves `mv`'s tenant from `source` (shard `mv.from`) to `target` (shard `mv.to`), or
 /// refuses and changes nothing. See the module's documentation for the steps.
 pub async fn move_tenant<S: Executor, T: Executor>(
@@ -665,6 +688,37 @@ pub async fn move_tenants<S: Executor, T: Executor>(
     moves: &[Move],
     source: &S,
     target: &T,
+) -> Result<Vec<Outcome>> {
+    move_tenants_via(layout, moves, source, target, &Offline).await
+}
+
+/// [`move_tenants`], telling `reroute` of each step.
+pub async fn move_tenants_via<S: Executor, T: Executor, R: Reroute>(
+    layout: &Layout,
+    moves: &[Move],
+    source: &S,
+    target: &T,
+    reroute: &R,
+) -> Result<Vec<Outcome>> {
+    let outcomes = copy_group(layout, moves, source, target, reroute).await?;
+    let refused: Vec<Move> = moves
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, Outcome::Refused(_)))
+        .map(|(m, _)| m.clone())
+        .collect();
+    if !refused.is_empty() {
+        reroute.refused(&refused).await?;
+    }
+    Ok(outcomes)
+}
+
+async fn copy_group<S: Executor, T: Executor, R: Reroute>(
+    layout: &Layout,
+    moves: &[Move],
+    source: &S,
+    target: &T,
+    reroute: &R,
 ) -> Result<Vec<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; moves.len()];
     let tenants: Vec<&Tenant> = moves.iter().map(|m| &m.tenant).collect();
@@ -766,11 +820,12 @@ pub async fn move_tenants<S: Executor, T: Executor>(
                 }
                 // Alone, each tenant finds out whether it is the one refused.
                 for (i, _) in &accepted {
-                    let alone = Box::pin(move_tenants(
+                    let alone = Box::pin(copy_group(
                         layout,
                         std::slice::from_ref(&moves[*i]),
                         source,
                         target,
+                        reroute,
                     ))
                     .await?;
                     outcomes[*i] = alone.into_iter().next();
@@ -782,7 +837,7 @@ pub async fn move_tenants<S: Executor, T: Executor>(
         }
     }
     let done: Vec<Move> = accepted.iter().map(|(i, _)| moves[*i].clone()).collect();
-    finish(layout, &done, source, target).await?;
+    finish_via(layout, &done, source, target, reroute).await?;
     for ((i, _), rows) in accepted.iter().zip(counts) {
         outcomes[*i] = Some(Outcome::Moved { rows });
     }
@@ -798,9 +853,28 @@ pub async fn finish<S: Executor, T: Executor>(
     source: &S,
     target: &T,
 ) -> Result<()> {
+    finish_via(layout, moves, source, target, &Offline).await
+}
+
+/// [`finish`], routing the tenants to `target` first (and lifting their fences as their rows
+/// are deleted) when `reroute` says so.
+pub async fn finish_via<S: Executor, T: Executor, R: Reroute>(
+    layout: &Layout,
+    moves: &[Move],
+    source: &S,
+    target: &T,
+    reroute: &R,
+) -> Result<()> {
+    reroute.copied(moves).await?;
     let column = ident(&layout.tenant_column);
     let mut deletes: Vec<(&'static str, Vec<Value>)> =
         vec![("PRAGMA defer_foreign_keys = ON", Vec::new())];
+    if reroute.fenced() {
+        // Lifted first, in the same transaction: the fence refuses the deletes too.
+        for mv in moves {
+            deletes.push((online::UNFENCE, vec![mv.tenant.value.clone()]));
+        }
+    }
     for mv in moves {
         for table in layout.tables.iter().rev() {
             deletes.push((

@@ -5,6 +5,9 @@ use crate::{Database, Error, Executor, Result, Sql, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+pub mod router;
+pub use router::{Pin, Router};
+
 /// FNV-1a, 64 bits: a fixed, documented hash (std's `DefaultHasher` may change between
 /// releases, and a tenant must never change shards because the compiler did).
 pub fn stable_hash(bytes: &[u8]) -> u64 {
@@ -165,7 +168,7 @@ pub struct TableDirectory<'e, E: ?Sized> {
 
 impl<'e, E: Executor + ?Sized> TableDirectory<'e, E> {
     /// The table, as a statement for a migration.
-    pub const SCHEMA: &'static str = "CREATE TABLE IF NOT EXISTS d1kit_directory (tenant TEXT PRIMARY KEY, shard INTEGER NOT NULL) WITHOUT ROWID";
+    pub const SCHEMA: &'static str = router::PINS_SCHEMA;
 
     /// The table of tenants' own databases, as a statement for a migration.
     pub const DATABASES_SCHEMA: &'static str = "CREATE TABLE IF NOT EXISTS d1kit_tenant_databases (tenant TEXT PRIMARY KEY, database_id TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP) WITHOUT ROWID";
@@ -175,12 +178,14 @@ impl<'e, E: Executor + ?Sized> TableDirectory<'e, E> {
         TableDirectory { executor }
     }
 
-    /// Creates the tables if they do not exist.
+    /// Creates the tables if they do not exist (and `d1kit_routing`, whose generation every
+    /// pin bumps; [`router::set_up`] also records a routing size).
     pub async fn create_table(&self) -> Result<()> {
         self.executor
             .batch((
                 Sql::<()>::new(Self::SCHEMA, Vec::new()),
                 Sql::<()>::new(Self::DATABASES_SCHEMA, Vec::new()),
+                Sql::<()>::new(router::ROUTING_SCHEMA, Vec::new()),
             ))
             .await
             .map(drop)
@@ -222,29 +227,31 @@ impl<E: Executor + ?Sized> DatabaseDirectory for TableDirectory<'_, E> {
 }
 
 impl<E: Executor + ?Sized> Directory for TableDirectory<'_, E> {
+    /// The tenant's pin; a tenant being moved is [`Error::TenantMoving`].
     async fn lookup(&self, tenant: &str) -> Result<Option<u32>> {
-        let row = self
-            .executor
-            .first(Sql::<(i64,)>::new(
-                "SELECT shard FROM d1kit_directory WHERE tenant = ?1",
-                vec![Value::from(tenant)],
-            ))
-            .await?;
-        row.map(|(shard,)| {
-            u32::try_from(shard).map_err(|_| {
-                Error::Backend(format!(
-                    "d1kit_directory holds shard {shard} for tenant `{tenant}`, which is not a shard number"
-                ))
+        router::pin_of(self.executor, tenant)
+            .await?
+            .map(|pin| match pin {
+                Pin::At(shard) => Ok(shard),
+                Pin::Moving(_) => Err(Error::TenantMoving {
+                    tenant: Some(tenant.to_owned()),
+                }),
             })
-        })
-        .transpose()
+            .transpose()
     }
+    /// Pins `tenant` and bumps the routing generation, so routers read it again.
     async fn pin(&self, tenant: &str, shard: u32) -> Result<()> {
         self.executor
-            .run(Sql::<()>::new(
-                "INSERT INTO d1kit_directory (tenant, shard) VALUES (?1, ?2) \
-                 ON CONFLICT (tenant) DO UPDATE SET shard = excluded.shard",
-                vec![Value::from(tenant), Value::Integer(i64::from(shard))],
+            .batch((
+                Sql::<()>::new(
+                    "INSERT INTO d1kit_directory (tenant, shard, state) VALUES (?1, ?2, 0) \
+                     ON CONFLICT (tenant) DO UPDATE SET shard = excluded.shard, state = 0",
+                    vec![Value::from(tenant), Value::Integer(i64::from(shard))],
+                ),
+                Sql::<()>::new(
+                    "UPDATE d1kit_routing SET generation = generation + 1",
+                    Vec::new(),
+                ),
             ))
             .await
             .map(drop)
