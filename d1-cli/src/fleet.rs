@@ -34,6 +34,9 @@ pub struct Group {
     /// For a pool that scopes tenants by a column, the column and the configured bindings in
     /// shard order: which shard each tenant belongs on (`d1kit status` counts the others).
     pub pool: Option<(String, Vec<String>)>,
+    /// The configured database holding this pool's directory, if it has one, and the
+    /// pool's configured size.
+    pub directory: Option<(String, u32)>,
 }
 
 /// Where the databases are.
@@ -270,6 +273,7 @@ fn from_ids(
         migrations: load_migrations(&db.migrations)?,
         targets: runtime_fleet::dedup(targets),
         pool: None,
+        directory: None,
     }])
 }
 
@@ -355,6 +359,7 @@ fn from_wrangler_file(
                 .clone()
                 .filter(|_| db.shards > 1)
                 .map(|column| (column, mine.clone())),
+            directory: db.directory.as_ref().map(|d| (d.name.clone(), db.shards)),
         });
     }
     if !unprovisioned.is_empty() {

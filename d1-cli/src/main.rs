@@ -57,8 +57,9 @@ enum Command {
     /// Move every tenant of a pool (a database with `tenant_column` and `shards`) to the shard
     /// the configuration routes it to, after `shards` changed: rows copied with their keys,
     /// parents first, then deleted from the old shard; retired shards drained and their
-    /// blocks removed. Offline: the application must not write meanwhile. Resumable: run it
-    /// again after a crash. Exit status: 0 done, 1 a tenant could not be moved, 2 usage or
+    /// blocks removed. Online when the pool has a `directory` (a moving tenant is refused
+    /// briefly, never served partially), else offline: the application must not write
+    /// meanwhile. Resumable: run it again after a crash. Exit status: 0 done, 1 a tenant could not be moved, 2 usage or
     /// configuration error.
     Reshard(ReshardArgs),
 }
@@ -238,9 +239,14 @@ struct ReshardArgs {
     /// Move without asking (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     yes: bool,
-    /// Groups of tenants (one source, one target) moved at once.
+    /// Groups of tenants (one source, one target) moved at once; with a directory, the
+    /// groups fenced and marked moving before one settle wait.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     concurrency: u32,
+    /// With a directory: milliseconds to wait between marking tenants moving and copying
+    /// them, longer than the routers' cache (2,000 ms in d1kit's runtime).
+    #[arg(long, value_name = "MS", default_value_t = d1_runtime::route::router::SETTLE_MS)]
+    settle: u64,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// The crate's Cargo.toml (default: the one in the current directory).

@@ -73,11 +73,56 @@ pub fn run(args: MigrateArgs) -> ExitCode {
             Format::Json => println!("{}", migrate_json(fleet, &outcome, dry_run)),
             Format::Text => print!("{}", migrate_text(&outcome, dry_run)),
         }
+        if !dry_run {
+            set_up_directories(fleet)?;
+        }
         Ok(outcome
             .databases
             .iter()
             .any(|(_, d)| !d.is_ok() || (dry_run && !d.pending.is_empty())))
     })
+}
+
+/// For each pool with a directory among the migrated databases: the directory's d1kit tables,
+/// and the routing size recorded unless one is (the app's routers need it before their
+/// first request). A recorded size that differs from the configuration is kept: the
+/// tenants are still where it routes them, until `d1kit reshard` moves them.
+fn set_up_directories(fleet: &Fleet) -> Result<(), d1_codegen::Diagnostics> {
+    for group in &fleet.groups {
+        let Some((name, shards)) = &group.directory else {
+            continue;
+        };
+        let fail = |why: String| {
+            d1_codegen::Diagnostics(vec![d1_codegen::Diagnostic::error(format!(
+                "the directory `{name}` of `{}`: {why}",
+                group.database
+            ))])
+        };
+        let Some(target) = fleet
+            .groups
+            .iter()
+            .find(|g| &g.database == name)
+            .and_then(|g| g.targets.first())
+        else {
+            eprintln!(
+                "warning: the directory `{name}` of `{}` was not migrated in this run: its d1kit tables are set up when it is (`d1kit migrate` without --database)",
+                group.database
+            );
+            continue;
+        };
+        let db = fleet.open(target, true).map_err(|e| fail(e.to_string()))?;
+        let routing = block_on(d1_runtime::route::router::set_up(&db, *shards))
+            .map_err(|e| fail(e.to_string()))?;
+        if routing != *shards && fleet.format == Format::Text {
+            eprintln!(
+                "note: `{}` is configured with {}, but its tenants are still routed over {routing}: run `d1kit reshard --database {}` to move them (online, through `{name}`)",
+                group.database,
+                count(*shards as usize, "shard"),
+                group.database
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs the fleet, one configured database after the other, under one progress bar. After a

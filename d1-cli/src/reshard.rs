@@ -4,8 +4,9 @@
 //! finishes what a crash left). Retired shards (blocks `d1kit config` kept because their
 //! databases may hold tenants) are drained, and their blocks removed once empty.
 //!
-//! Offline: the application must not write to the pool while it runs (there is no directory
-//! to refuse a moving tenant's requests yet); the output says so.
+//! Online when the pool has a `directory`: `d1_runtime::reshard::online` holds, fences and
+//! marks the tenants it moves, so the application keeps serving them. Without one it is
+//! offline: the application must not write to the pool while it runs; the output says so.
 
 use crate::config::{self, Crate};
 use crate::fleet::{each, short_id, table, Backend, Db};
@@ -15,7 +16,8 @@ use d1_codegen::config::DatabaseConfig;
 use d1_codegen::wrangler::{self, FileBlock};
 use d1_codegen::{Diagnostic, Diagnostics};
 use d1_runtime::block_on;
-use d1_runtime::reshard::{self, Layout, Move, Outcome, Plan};
+use d1_runtime::reshard::{self, online, Layout, Move, Outcome, Plan};
+use d1_runtime::route::router;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal, Write};
@@ -78,7 +80,7 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
             db.name
         ))]));
     };
-    let (shards, synced) = pool(&krate, &db, args)?;
+    let (shards, synced, directory) = pool(&krate, &db, args)?;
     let place = Backend::new(&krate, args.remote, args.persist_to.as_deref())?;
     let dbs: Vec<Db> = shards
         .iter()
@@ -86,17 +88,40 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         .collect::<d1_runtime::Result<_>>()
         .map_err(|e| error(e.to_string()))?;
     let layout = read_layout(&dbs, &shards, &tenant_column)?;
-    let plan = block_on(reshard::plan(&dbs, db.shards, &layout, |_| None))
-        .map_err(|e| error(format!("reading the pool: {e}")))?;
+    let directory = match &directory {
+        Some(d) => {
+            let dir = open(&place, d).map_err(|e| error(e.to_string()))?;
+            block_on(router::set_up(&dir, db.shards))
+                .map_err(|e| error(format!("{}: setting up the directory: {e}", d.binding)))?;
+            Some((d.binding.clone(), dir))
+        }
+        None => None,
+    };
+    let pins = match &directory {
+        Some((binding, dir)) => block_on(online::pins(dir))
+            .map_err(|e| error(format!("{binding}: reading its pins: {e}")))?,
+        None => Default::default(),
+    };
+    let plan = block_on(reshard::plan(&dbs, db.shards, &layout, |t| {
+        pins.get(t).copied()
+    }))
+    .map_err(|e| error(format!("reading the pool: {e}")))?;
     let json = args.format == Format::Json;
     if !json {
         eprintln!(
-            "reshard of `{}` ({} configured, {}): offline, the application must not write to these databases until it ends",
+            "reshard of `{}` ({} configured, {}): {}",
             db.name,
             count(db.shards as usize, "shard"),
             match shards.iter().filter(|s| s.retired).count() {
                 0 => "none retired".to_string(),
                 n => format!("{n} retired to drain"),
+            },
+            match &directory {
+                Some((binding, _)) => format!(
+                    "online through the directory {binding}: each moving tenant is refused (Error::TenantMoving) for about {} s",
+                    (args.settle as f64 / 1000.0).max(0.1)
+                ),
+                None => "offline, the application must not write to these databases until it ends".into(),
             }
         );
         for (shard, table, value) in &plan.strays {
@@ -119,6 +144,21 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
     let start = Instant::now();
     let work = plan.unfinished.len() + plan.moves.len();
     let bar = progress(json, work);
+    if let Some((binding, dir)) = &directory {
+        let wait = || std::thread::sleep(Duration::from_millis(args.settle));
+        let settle = online::Settle {
+            wait: &wait,
+            wave: args.concurrency as usize,
+        };
+        let report = block_on(online::run(&dbs, db.shards, &layout, dir, &settle, |_| {
+            bar.inc(1)
+        }))
+        .map_err(|e| error(format!("{binding}: {e}")))?;
+        bar.finish_and_clear();
+        return finish_report(
+            &krate, &synced, &dbs, &shards, &layout, args, &db, &report, start,
+        );
+    }
     // Unfinished moves of an earlier run first, each tenant's in order.
     let mut finished = Vec::new();
     let (groups, split) = reshard::groups(&plan.unfinished);
@@ -169,7 +209,6 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
     let mut results = each(&parallel, args.concurrency as usize, run_group, done);
     results.extend(each(&split, 1, run_group, done));
     bar.finish_and_clear();
-    let elapsed = start.elapsed();
     let mut report = reshard::Report {
         shards: vec![reshard::ShardReport::default(); shards.len()],
         finished,
@@ -178,10 +217,30 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
     for (mv, outcome) in results.into_iter().flatten() {
         report.record(mv, outcome);
     }
-    let released = release(&krate, &synced, &dbs, &shards, &layout, args)?;
+    finish_report(
+        &krate, &synced, &dbs, &shards, &layout, args, &db, &report, start,
+    )
+}
+
+/// Releases drained retired shards and prints the report; `Ok(true)` when a tenant could
+/// not be moved.
+#[allow(clippy::too_many_arguments)]
+fn finish_report(
+    krate: &Crate,
+    synced: &wrangler::Synced,
+    dbs: &[Db],
+    shards: &[Shard],
+    layout: &Layout,
+    args: &ReshardArgs,
+    db: &DatabaseConfig,
+    report: &reshard::Report,
+    start: Instant,
+) -> Result<bool, Diagnostics> {
+    let elapsed = start.elapsed();
+    let released = release(krate, synced, dbs, shards, layout, args)?;
     match args.format {
-        Format::Json => println!("{}", report_json(&db, &shards, &report, elapsed, &released)),
-        Format::Text => print!("{}", report_text(&shards, &report, elapsed, &released)),
+        Format::Json => println!("{}", report_json(db, shards, report, elapsed, &released)),
+        Format::Text => print!("{}", report_text(shards, report, elapsed, &released)),
     }
     Ok(!report.refused.is_empty() || !report.failed.is_empty())
 }
@@ -192,7 +251,7 @@ fn pool(
     krate: &Crate,
     db: &DatabaseConfig,
     args: &ReshardArgs,
-) -> Result<(Vec<Shard>, wrangler::Synced), Diagnostics> {
+) -> Result<(Vec<Shard>, wrangler::Synced, Option<Shard>), Diagnostics> {
     if let Some(env) = &args.env {
         if !krate.config.environments.contains(env) {
             return Err(error(format!(
@@ -267,7 +326,24 @@ fn pool(
             w[0], db.name
         )));
     }
-    Ok((shards, synced))
+    let directory = match &db.directory {
+        None => None,
+        Some(d) => {
+            let Some(b) = in_scope(&d.binding) else {
+                return Err(Diagnostics(vec![Diagnostic::error(format!(
+                    "{shown} has no block for `{}`, the directory of `{}`",
+                    d.binding, db.name
+                ))
+                .with_help("run `d1kit config` (or `cargo build`) to write it")]));
+            };
+            Some(Shard {
+                binding: d.binding.clone(),
+                id: id_of(b)?,
+                retired: false,
+            })
+        }
+    };
+    Ok((shards, synced, directory))
 }
 
 /// The tenant tables, read from the first shard; every other shard must have the same.

@@ -51,7 +51,12 @@ fn configure(dir: &Path, provisioned: bool) {
         let (Some(binding), Some(id)) = (b.binding, b.database_id) else {
             continue;
         };
-        let n: usize = binding.trim_start_matches("USERS_").parse().unwrap();
+        let Some(n) = binding
+            .strip_prefix("USERS_")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue; // the directory
+        };
         if provisioned {
             text = text.replace(&id, &real_id(n));
         }
@@ -278,5 +283,101 @@ fn a_pool_without_a_tenant_column_is_refused() {
     let (code, out, err) = run(&dir, &["reshard", "--local", "--dry-run"], None);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("has no `tenant_column`"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The manifest of a pool of `shards` with a directory, `users_directory` (binding `DIR`).
+fn manifest_with_directory(shards: u32) -> String {
+    format!(
+        "{}directory = \"users_directory\"\n\n[package.metadata.d1kit.databases.users_directory]\nbinding = \"DIR\"\nmigrations = \"migrations_dir\"\n",
+        manifest(shards)
+    )
+}
+
+/// The directory's local file.
+fn directory_db(dir: &Path) -> Database {
+    let id = blocks(&dir.join("wrangler.toml"))
+        .into_iter()
+        .find(|b| b.binding.as_deref() == Some("DIR"))
+        .and_then(|b| b.database_id)
+        .expect("a block for DIR");
+    Database::open(wrangler_state_file(dir.join(".wrangler/state"), &id)).unwrap()
+}
+
+#[test]
+fn a_pool_with_a_directory_reshards_online() {
+    let dir = krate("online");
+    std::fs::create_dir_all(dir.join("migrations_dir")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest_with_directory(2)).unwrap();
+    configure(&dir, false);
+    populate(&dir);
+    let routing = |dir: &Path| {
+        let s =
+            d1_runtime::block_on(d1_runtime::route::router::snapshot(&directory_db(dir))).unwrap();
+        (s.shards, s.next, s.pinned)
+    };
+    assert_eq!(routing(&dir), (2, None, false), "migrate records the size");
+
+    // Grown to 3: migrate keeps routing over 2 (the tenants are there) and says what to run.
+    std::fs::write(dir.join("Cargo.toml"), manifest_with_directory(3)).unwrap();
+    let (code, out, err) = run(&dir, &["config"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(&dir, &["migrate", "--local"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("still routed over 2: run `d1kit reshard --database users`"),
+        "{err}"
+    );
+    assert_eq!(routing(&dir).0, 2);
+
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "reshard",
+            "--local",
+            "--yes",
+            "--database",
+            "users",
+            "--settle",
+            "20",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("online through the directory DIR"), "{err}");
+    assert!(!err.contains("offline"), "{err}");
+    assert_routed(&dir, 3, 3);
+    assert_eq!(
+        routing(&dir),
+        (3, None, false),
+        "routing flipped, no pin left"
+    );
+    // No fence is left behind on any shard.
+    for n in 0..3 {
+        let fences: i64 = shard_db(&dir, n)
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'd1kit_fence%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(fences, 0, "shard {n}");
+    }
+    // A second run moves nothing.
+    let (code, again) = json(
+        &dir,
+        &[
+            "reshard",
+            "--local",
+            "--yes",
+            "--database",
+            "users",
+            "--settle",
+            "20",
+        ],
+    );
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["tenants_moved"], 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

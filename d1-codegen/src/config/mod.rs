@@ -85,8 +85,20 @@ pub struct DatabaseConfig {
     pub location_hint: Option<String>,
     /// The jurisdiction of databases created for it (`jurisdiction`: eu, fedramp).
     pub jurisdiction: Option<String>,
+    /// The configured database (one shard) whose `d1kit_directory` holds the pool's pins and
+    /// routing (`directory = "<name>"`): with it, tenants move while the app serves them.
+    pub directory: Option<DirectoryRef>,
     /// The crate's `[package.metadata.d1kit.lints]` (the same for every database).
     pub lints: Lints,
+}
+
+/// A pool's `directory`: the configured database that holds its pins and routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryRef {
+    /// Its name in the configuration.
+    pub name: String,
+    /// Its Worker binding (resolved once every database is read).
+    pub binding: String,
 }
 
 /// `[package.metadata.d1kit.lints]`: how each lint is reported, `"allow"`, `"warn"` (the
@@ -162,6 +174,7 @@ impl Config {
                 database_name: None,
                 location_hint: None,
                 jurisdiction: None,
+                directory: None,
                 lints: Lints::default(),
             }],
             keys: BTreeMap::new(),
@@ -252,6 +265,53 @@ fn check_bindings(config: &Config, text: &str, path: &Path) -> Vec<Diagnostic> {
             ))
             .in_file(path),
         );
+    }
+    errors
+}
+
+/// Each `directory` key (`(pool, named database, span)`) names another configured database
+/// of one shard, which no other pool uses as its directory and which has none itself.
+fn check_directories(
+    config: &Config,
+    directories: &[(String, String, std::ops::Range<usize>)],
+    text: &str,
+    path: &Path,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut users: BTreeMap<&str, &str> = BTreeMap::new();
+    for (pool, named, span) in directories {
+        let key = format!("`package.metadata.d1kit.databases.{pool}.directory` = `{named}`");
+        let target = config.databases.iter().find(|d| &d.name == named);
+        let why = match target {
+            _ if named == pool => Some("names the pool itself".to_string()),
+            None => Some(format!(
+                "names no configured database (configured: {})",
+                config
+                    .databases
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(d) if d.shards != 1 => Some(format!(
+                "names a pool of {} shards; a directory is one database",
+                d.shards
+            )),
+            Some(d) if d.directory.is_some() => {
+                Some("names a database that has a directory of its own".to_string())
+            }
+            Some(_) => users.insert(named, pool).map(|other| {
+                format!("is already the directory of `{other}`; each pool needs its own")
+            }),
+        };
+        if let Some(why) = why {
+            errors.push(
+                Diagnostic::error(format!("{key} {why}"))
+                    .with_help(format!("add `[package.metadata.d1kit.databases.{pool}_directory]` (one shard, migrations optional: d1kit creates its tables) and name it here"))
+                    .in_file(path)
+                    .at_offset(text, span.start, span.len()),
+            );
+        }
     }
     errors
 }
@@ -458,6 +518,29 @@ mod tests {
         );
         let e = errors("[package.metadata.d1kit.lints]\nfull_scans = \"deny\"\n");
         assert!(e[0].message.contains("unknown field `full_scans`"), "{e:?}");
+    }
+
+    #[test]
+    fn a_directory_names_another_database_of_one_shard() {
+        let ok = "[package.metadata.d1kit.databases.users]\nshards = 4\ndirectory = \"dir\"\n[package.metadata.d1kit.databases.dir]\nbinding = \"ROUTES\"\n";
+        let c = parse(ok, Path::new("/a"), Path::new("/a/Cargo.toml")).unwrap();
+        let dir = c
+            .database(Some("users"))
+            .unwrap()
+            .directory
+            .clone()
+            .unwrap();
+        assert_eq!((dir.name.as_str(), dir.binding.as_str()), ("dir", "ROUTES"));
+        for (text, says, line) in [
+            ("[package.metadata.d1kit.databases.users]\nshards = 4\ndirectory = \"nope\"\n", "databases.users.directory` = `nope` names no configured database (configured: users)", 3),
+            ("[package.metadata.d1kit.databases.users]\nshards = 4\ndirectory = \"users\"\n", "names the pool itself", 3),
+            ("[package.metadata.d1kit.databases.users]\ndirectory = \"dir\"\n[package.metadata.d1kit.databases.dir]\nshards = 2\n", "names a pool of 2 shards; a directory is one database", 2),
+            ("[package.metadata.d1kit.databases.users]\ndirectory = \"dir\"\n[package.metadata.d1kit.databases.orgs]\ndirectory = \"dir\"\n[package.metadata.d1kit.databases.dir]\n", "is already the directory of `orgs`", 2),
+        ] {
+            let e = errors(text);
+            assert!(e[0].message.contains(says), "{e:?}");
+            assert_eq!(e[0].span.location.unwrap().line, line, "{e:?}");
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! written (file:line:column), every error of the table reported together.
 
 use super::{
-    check_bindings, check_name_pattern, is_js_identifier, Config, DatabaseConfig, Level, Lints,
-    WranglerSetting, JURISDICTIONS, LOCATION_HINTS, MAX_BINDINGS,
+    check_bindings, check_name_pattern, is_js_identifier, Config, DatabaseConfig, DirectoryRef,
+    Level, Lints, WranglerSetting, JURISDICTIONS, LOCATION_HINTS, MAX_BINDINGS,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use serde::Deserialize;
@@ -62,6 +62,7 @@ struct RawDatabase {
     database_name: Option<Spanned<String>>,
     location_hint: Option<Spanned<String>>,
     jurisdiction: Option<Spanned<String>>,
+    directory: Option<Spanned<String>>,
 }
 
 /// Parses the configuration out of Cargo.toml text; `path` names the file in errors.
@@ -72,7 +73,7 @@ struct RawDatabase {
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction}`");
+            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction, directory}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }
@@ -94,6 +95,7 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
         path,
         keys: BTreeMap::new(),
         errors: Vec::new(),
+        directories: Vec::new(),
     };
     let wrangler = reader.wrangler(raw.wrangler, root);
     let environments = reader.environments(raw.environments);
@@ -104,7 +106,10 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
         .map(|(name, db)| reader.database(name, db, lints, root))
         .collect();
     let Reader {
-        keys, mut errors, ..
+        keys,
+        mut errors,
+        directories,
+        ..
     } = reader;
     let mut config = Config {
         root: root.to_path_buf(),
@@ -121,6 +126,17 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
         }
     }
     errors.extend(check_bindings(&config, text, path));
+    errors.extend(super::check_directories(&config, &directories, text, path));
+    let bindings: BTreeMap<String, String> = config
+        .databases
+        .iter()
+        .map(|d| (d.name.clone(), d.binding.clone()))
+        .collect();
+    for db in &mut config.databases {
+        if let Some(dir) = &mut db.directory {
+            dir.binding = bindings.get(&dir.name).cloned().unwrap_or_default();
+        }
+    }
     if !errors.is_empty() {
         return Err(Diagnostics(errors));
     }
@@ -133,6 +149,8 @@ struct Reader<'t> {
     path: &'t Path,
     keys: BTreeMap<String, Location>,
     errors: Vec<Diagnostic>,
+    /// Each `directory` key: the pool, the database it names, where it is written.
+    directories: Vec<(String, String, Range<usize>)>,
 }
 
 impl Reader<'_> {
@@ -253,7 +271,17 @@ impl Reader<'_> {
         };
         let location_hint = self.choice(&name, "location_hint", db.location_hint, LOCATION_HINTS);
         let jurisdiction = self.choice(&name, "jurisdiction", db.jurisdiction, JURISDICTIONS);
+        let directory = db.directory.map(|d| {
+            self.at(key("directory"), d.span());
+            self.directories
+                .push((name.clone(), d.get_ref().clone(), d.span()));
+            DirectoryRef {
+                name: d.into_inner(),
+                binding: String::new(),
+            }
+        });
         DatabaseConfig {
+            directory,
             location_hint,
             jurisdiction,
             lints,
