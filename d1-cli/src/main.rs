@@ -13,6 +13,7 @@ mod migrate;
 mod provision;
 mod report;
 mod reshard;
+mod tenant;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -62,6 +63,76 @@ enum Command {
     /// meanwhile. Resumable: run it again after a crash. Exit status: 0 done, 1 a tenant could not be moved, 2 usage or
     /// configuration error.
     Reshard(ReshardArgs),
+    /// One tenant of a pool: where it is (`locate`), or moved to another shard through the
+    /// pool's directory (`move`).
+    Tenant(TenantArgs),
+}
+
+#[derive(clap::Args)]
+struct TenantArgs {
+    #[command(subcommand)]
+    command: TenantCommand,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Print the tenant's shard, binding and database id, whether it is pinned or moving, and
+    /// the shards holding its rows. Exit status: 0, 1 its rows are not all where it is
+    /// routed, 2 usage or configuration error.
+    Locate(TenantPoolArgs),
+    /// Move one tenant to shard K while the application serves it (a pool with a
+    /// `directory`): checked, copied with its keys, pinned there, deleted from its old shard;
+    /// refused only while it moves. Exit status: 0 moved, 1 refused (it stays whole where
+    /// it is, pinned there), 2 usage or configuration error.
+    Move(TenantMoveArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["remote", "local"])))]
+struct TenantPoolArgs {
+    /// The tenant key (the value of the pool's tenant column).
+    tenant: String,
+    /// The databases on Cloudflare, through the REST API (CLOUDFLARE_API_TOKEN,
+    /// CLOUDFLARE_ACCOUNT_ID).
+    #[arg(long)]
+    remote: bool,
+    /// The SQLite files of `wrangler dev --local`.
+    #[arg(long)]
+    local: bool,
+    /// The configured database whose pool holds the tenant (needed when several are
+    /// configured).
+    #[arg(long, value_name = "NAME")]
+    database: Option<String>,
+    /// The pool of [env.NAME] instead of the top level.
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
+    /// wrangler's local state directory (default: .wrangler/state beside the wrangler file).
+    #[arg(long, value_name = "DIR", requires = "local")]
+    persist_to: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// The crate's Cargo.toml (default: the one in the current directory).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct TenantMoveArgs {
+    #[command(flatten)]
+    pool: TenantPoolArgs,
+    /// The shard to move it to (0 to shards - 1).
+    #[arg(long, value_name = "K")]
+    to_shard: u32,
+    /// Say what would be moved; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Move without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Milliseconds to wait between marking the tenant moving and copying it, longer than
+    /// the routers' cache (2,000 ms in d1kit's runtime).
+    #[arg(long, value_name = "MS", default_value_t = d1_runtime::route::router::SETTLE_MS)]
+    settle: u64,
 }
 
 /// Output format.
@@ -296,6 +367,7 @@ fn main() -> ExitCode {
         Command::Status(args) => migrate::status(args),
         Command::Drift(args) => drift::run(args),
         Command::Reshard(args) => reshard::run(args),
+        Command::Tenant(args) => tenant::run(args),
     }
 }
 

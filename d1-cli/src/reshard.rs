@@ -26,15 +26,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// One database of the pool: its shard index, binding and id.
-struct Shard {
-    binding: String,
-    id: String,
+pub(crate) struct Shard {
+    /// Its binding.
+    pub binding: String,
+    /// Its database id (remote) or local id.
+    pub id: String,
     /// No longer configured: drained, then its block removed.
-    retired: bool,
+    pub retired: bool,
 }
 
 /// Opens `shard`'s database; a local one must exist already (`d1kit migrate` creates it).
-fn open(place: &Backend, shard: &Shard) -> d1_runtime::Result<Db> {
+pub(crate) fn open(place: &Backend, shard: &Shard) -> d1_runtime::Result<Db> {
     if !place.exists(&shard.id) {
         return Err(d1_runtime::Error::Backend(format!(
             "{} has no local database yet: run `d1kit migrate --local` first",
@@ -44,7 +46,7 @@ fn open(place: &Backend, shard: &Shard) -> d1_runtime::Result<Db> {
     place.open(&shard.id)
 }
 
-fn error(message: impl Into<String>) -> Diagnostics {
+pub(crate) fn error(message: impl Into<String>) -> Diagnostics {
     Diagnostics(vec![Diagnostic::error(message)])
 }
 
@@ -70,17 +72,8 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         .database(args.database.as_deref())
         .map_err(|d| Diagnostics(vec![d]))?
         .clone();
-    let Some(tenant_column) = db.tenant_column.clone() else {
-        return Err(Diagnostics(vec![Diagnostic::error(format!(
-            "database `{}` has no `tenant_column`: d1kit cannot tell its tenants' rows apart to move them",
-            db.name
-        ))
-        .with_help(format!(
-            "set `tenant_column` under [package.metadata.d1kit.databases.{}]",
-            db.name
-        ))]));
-    };
-    let (shards, synced, directory) = pool(&krate, &db, args)?;
+    let tenant_column = tenant_column(&db)?;
+    let (shards, synced, directory) = pool(&krate, &db, args.env.as_deref(), args.remote)?;
     let place = Backend::new(&krate, args.remote, args.persist_to.as_deref())?;
     let dbs: Vec<Db> = shards
         .iter()
@@ -245,15 +238,30 @@ fn finish_report(
     Ok(!report.refused.is_empty() || !report.failed.is_empty())
 }
 
+/// The pool's tenant column: without one, its tenants' rows cannot be told apart.
+pub(crate) fn tenant_column(db: &DatabaseConfig) -> Result<String, Diagnostics> {
+    db.tenant_column.clone().ok_or_else(|| {
+        Diagnostics(vec![Diagnostic::error(format!(
+            "database `{}` has no `tenant_column`: d1kit cannot tell its tenants' rows apart to move them",
+            db.name
+        ))
+        .with_help(format!(
+            "set `tenant_column` under [package.metadata.d1kit.databases.{}]",
+            db.name
+        ))])
+    })
+}
+
 /// The pool's databases from the wrangler file as `d1kit config` would leave it: the
 /// configured shards in order, then the retired blocks it keeps.
-fn pool(
+pub(crate) fn pool(
     krate: &Crate,
     db: &DatabaseConfig,
-    args: &ReshardArgs,
+    env: Option<&str>,
+    remote: bool,
 ) -> Result<(Vec<Shard>, wrangler::Synced, Option<Shard>), Diagnostics> {
-    if let Some(env) = &args.env {
-        if !krate.config.environments.contains(env) {
+    if let Some(env) = env {
+        if !krate.config.environments.iter().any(|e| e == env) {
             return Err(error(format!(
                 "no environment `{env}` in `package.metadata.d1kit.environments`"
             )));
@@ -269,17 +277,17 @@ fn pool(
     let in_scope = |binding: &str| -> Option<&FileBlock> {
         blocks
             .iter()
-            .find(|b| b.env == args.env && b.binding.as_deref() == Some(binding))
+            .find(|b| b.env.as_deref() == env && b.binding.as_deref() == Some(binding))
     };
     let id_of = |b: &FileBlock| -> Result<String, Diagnostics> {
-        if args.remote && b.has_placeholder_id() {
+        if remote && b.has_placeholder_id() {
             return Err(Diagnostics(vec![Diagnostic::error(format!(
                 "{shown}: {} still holds d1kit's placeholder id, not a database on Cloudflare",
                 b.describe()
             ))
             .with_help("run `d1kit provision --remote` first")]));
         }
-        let id = if args.remote {
+        let id = if remote {
             b.database_id.as_deref()
         } else {
             b.local_id()
@@ -302,12 +310,12 @@ fn pool(
         });
     }
     for r in &synced.rewrite.retired {
-        if r.env != args.env || r.database != db.name {
+        if r.env.as_deref() != env || r.database != db.name {
             continue;
         }
         if let Some(b) = in_scope(&r.binding) {
             // Kept for its local data only: there is no such database on Cloudflare.
-            if args.remote && b.has_placeholder_id() {
+            if remote && b.has_placeholder_id() {
                 continue;
             }
             shards.push(Shard {
@@ -347,7 +355,11 @@ fn pool(
 }
 
 /// The tenant tables, read from the first shard; every other shard must have the same.
-fn read_layout(dbs: &[Db], shards: &[Shard], column: &str) -> Result<Layout, Diagnostics> {
+pub(crate) fn read_layout(
+    dbs: &[Db],
+    shards: &[Shard],
+    column: &str,
+) -> Result<Layout, Diagnostics> {
     let mut layout: Option<Layout> = None;
     for (db, shard) in dbs.iter().zip(shards) {
         let here = block_on(reshard::layout(db, column))
@@ -395,14 +407,22 @@ fn confirm(plan: &Plan) -> Result<bool, Diagnostics> {
     if moves == 0 {
         return Ok(true);
     }
+    ask(
+        &format!("reshard would move {}", count(moves, "tenant")),
+        &format!("move {} between shards?", count(moves, "tenant")),
+    )
+}
+
+/// Asks `question` on a terminal; without one (a script), refuses: `what` would happen, and
+/// `--yes` is required.
+pub(crate) fn ask(what: &str, question: &str) -> Result<bool, Diagnostics> {
     if !std::io::stdin().is_terminal() {
         return Err(Diagnostics(vec![Diagnostic::error(format!(
-            "reshard would move {}, and stdin is not a terminal to confirm it",
-            count(moves, "tenant")
+            "{what}, and stdin is not a terminal to confirm it"
         ))
-        .with_help("pass --yes to move them, or --dry-run to see the plan")]));
+        .with_help("pass --yes to go ahead, or --dry-run to see the plan")]));
     }
-    eprint!("move {} between shards? [y/N] ", count(moves, "tenant"));
+    eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);

@@ -269,6 +269,23 @@ fn grow_and_shrink(name: &str, provisioned: bool) {
     assert_eq!(bindings(&dir), ["USERS_0", "USERS_1"]);
     assert_routed(&dir, 3, 2);
     assert_eq!(settings(&dir, 2), Vec::<String>::new());
+
+    // Without a directory, one tenant cannot be moved off its hash's shard.
+    let (code, _, err) = run(
+        &dir,
+        &[
+            "tenant",
+            "move",
+            "u1",
+            "--local",
+            "--to-shard",
+            "0",
+            "--yes",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no directory"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -379,5 +396,100 @@ fn a_pool_with_a_directory_reshards_online() {
     );
     assert_eq!(code, 0, "{again}");
     assert_eq!(again["tenants_moved"], 0);
+
+    // One tenant, located, then moved to another shard and pinned there.
+    let locate = |who: &str| {
+        json(
+            &dir,
+            &["tenant", "locate", who, "--local", "--database", "users"],
+        )
+    };
+    let home = shard_for(b"u5", 3);
+    let (code, at) = locate("u5");
+    assert_eq!(code, 0, "{at}");
+    assert_eq!(
+        (at["shard"].as_u64(), at["pinned"].as_bool()),
+        (Some(home.into()), Some(false))
+    );
+    assert_eq!(at["rows"][0]["shard"], home);
+    let to = (home + 1) % 3;
+    let to_arg = to.to_string();
+    let moving = [
+        "tenant",
+        "move",
+        "u5",
+        "--local",
+        "--database",
+        "users",
+        "--to-shard",
+        &to_arg,
+    ];
+    let (code, _, err) = run(&dir, &moving, None);
+    assert_eq!(code, 2, "no terminal to confirm on: {err}");
+    let mut yes = moving.to_vec();
+    yes.extend(["--yes", "--settle", "20"]);
+    let (code, out, err) = run(&dir, &yes, None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("moved `u5`: USERS_{home} -> USERS_{to}, 3 rows")),
+        "{out}"
+    );
+    let (_, at) = locate("u5");
+    assert_eq!(
+        (at["shard"].as_u64(), at["pinned"].as_bool()),
+        (Some(to.into()), Some(true))
+    );
+    assert_eq!(at["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(at["rows"][0]["shard"], to);
+    let placed = placement(&dir, 3);
+    assert_eq!(placed.len(), TENANTS, "a tenant is missing or split");
+    for (user, n, _) in placed {
+        let expected = if user == "u5" {
+            to
+        } else {
+            shard_for(user.as_bytes(), 3)
+        };
+        assert_eq!(n as u32, expected, "{user}");
+    }
+
+    // A key the target holds refuses the move: the tenant stays whole, pinned where it is.
+    let home = shard_for(b"u7", 3);
+    let to = (home + 1) % 3;
+    shard_db(&dir, to as usize)
+        .connection()
+        .execute(
+            "INSERT INTO notes (id, user_id, title) VALUES (70, 'intruder', 'x')",
+            [],
+        )
+        .unwrap();
+    let to_arg = to.to_string();
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "tenant",
+            "move",
+            "u7",
+            "--local",
+            "--database",
+            "users",
+            "--to-shard",
+            &to_arg,
+            "--yes",
+            "--settle",
+            "20",
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("not moved, it stays whole") && out.contains("(id) = 70"),
+        "{out}"
+    );
+    let (_, at) = locate("u7");
+    assert_eq!(
+        (at["shard"].as_u64(), at["pinned"].as_bool()),
+        (Some(home.into()), Some(true))
+    );
+    assert_eq!(at["rows"][0]["rows"], 2, "both notes of u7 are still there");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -280,6 +280,47 @@ pub async fn tenants<E: Executor>(
     Ok((found, strays))
 }
 
+/// Where the tenant `key` has rows: per shard of `dbs` holding any, the tenant as its rows
+/// spell it (text, or an integer when the key is an integer's digits) and how many rows.
+pub async fn locate<E: Executor>(
+    dbs: &[E],
+    layout: &Layout,
+    key: &str,
+) -> Result<Vec<(u32, Tenant, u64)>> {
+    let column = ident(&layout.tenant_column);
+    let mut values = vec![Value::Text(key.to_owned())];
+    if let Some(i) = key.parse::<i64>().ok().filter(|i| i.to_string() == key) {
+        values.push(Value::Integer(i));
+    }
+    let mut found = Vec::new();
+    for (i, db) in dbs.iter().enumerate() {
+        for value in &values {
+            let mut rows = 0u64;
+            for table in &layout.tables {
+                let (n,): (i64,) = db
+                    .first(query::<(i64,)>(
+                        format!(
+                            "SELECT count(*) FROM {} WHERE {column} = ?1",
+                            ident(&table.name)
+                        ),
+                        vec![value.clone()],
+                    ))
+                    .await?
+                    .unwrap_or((0,));
+                rows += n.max(0) as u64;
+            }
+            if rows > 0 {
+                let tenant = Tenant {
+                    key: key.to_owned(),
+                    value: value.clone(),
+                };
+                found.push((i as u32, tenant, rows));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The moves an earlier run recorded on `db` (shard `to`) and did not finish.
 pub async fn journal<E: Executor>(db: &E, to: u32) -> Result<Vec<Move>> {
     let exists: Option<(i64,)> = db

@@ -122,6 +122,12 @@ pub async fn end_collecting<D: Executor + ?Sized>(directory: &D) -> Result<()> {
         .map(drop)
 }
 
+/// Pins each `(tenant key, shard)` there on purpose ([`PINNED`]): a tenant without rows yet,
+/// sent to a shard before it has any.
+pub async fn pin<D: Executor + ?Sized>(directory: &D, tenants: &[(String, u32)]) -> Result<()> {
+    set_state(directory, tenants, PINNED).await
+}
+
 /// The tenants pinned on purpose ([`PINNED`]): where a reshard leaves them.
 pub async fn pins<D: Executor + ?Sized>(directory: &D) -> Result<HashMap<String, u32>> {
     let rows: Vec<(String, i64)> = directory
@@ -446,4 +452,33 @@ pub async fn run<E: Executor, D: Executor>(
         }
     }
     Ok(report)
+}
+
+/// Moves one tenant while the application serves it (`d1kit tenant move`): fenced on its
+/// source, marked moving, `wait` (the settle time), copied, then pinned on `mv.to` (held
+/// there when that is where `shards` routes it anyway) and deleted from the source. Refused,
+/// it stays whole and pinned where it is.
+pub async fn move_one<S: Executor, T: Executor, D: Executor>(
+    layout: &Layout,
+    mv: &Move,
+    source: &S,
+    target: &T,
+    directory: &D,
+    shards: u32,
+    wait: &dyn Fn(),
+) -> Result<super::Outcome> {
+    fence(source, layout, &[&mv.tenant]).await?;
+    mark_moving(directory, std::slice::from_ref(mv)).await?;
+    wait();
+    let online = Online {
+        directory,
+        source,
+        shards,
+    };
+    let mut outcomes =
+        super::move_tenants_via(layout, std::slice::from_ref(mv), source, target, &online).await?;
+    lift(source, layout).await?;
+    outcomes
+        .pop()
+        .ok_or_else(|| crate::Error::Backend("a move gave no outcome".into()))
 }

@@ -1,0 +1,347 @@
+//! `d1kit tenant locate TENANT` and `d1kit tenant move TENANT --to-shard K`: one tenant of a
+//! pool, where it is and where it is routed, or moved to another shard through the pool's
+//! directory (`d1_runtime::reshard::online::move_one`: the same checks, copy, record and
+//! deletes as `d1kit reshard`, the tenant refused only while it moves, then pinned there).
+
+use crate::config::{self, Crate};
+use crate::fleet::{short_id, Backend, Db};
+use crate::report::{self, count};
+use crate::reshard::{ask, error, open, pool, read_layout, tenant_column, Shard};
+use crate::{Format, TenantArgs, TenantCommand, TenantMoveArgs, TenantPoolArgs};
+use d1_codegen::config::DatabaseConfig;
+use d1_codegen::{Diagnostic, Diagnostics};
+use d1_runtime::block_on;
+use d1_runtime::reshard::{self, online, Layout, Move, Outcome};
+use d1_runtime::route::router::{self, Pin};
+use d1_runtime::route::shard_for;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// `d1kit tenant ...`.
+pub fn run(args: TenantArgs) -> ExitCode {
+    let (pool_args, result) = match &args.command {
+        TenantCommand::Locate(a) => (a, locate(a)),
+        TenantCommand::Move(a) => (&a.pool, move_tenant(a)),
+    };
+    match result {
+        Ok(attention) => ExitCode::from(u8::from(attention)),
+        Err(d) => {
+            if pool_args.format == Format::Json {
+                println!("{}", report::json_errors(&d));
+            }
+            config::failed(&d)
+        }
+    }
+}
+
+/// The pool of `args`, opened: its configuration, shards, databases, layout, directory.
+struct Pool {
+    db: DatabaseConfig,
+    shards: Vec<Shard>,
+    dbs: Vec<Db>,
+    layout: Layout,
+    directory: Option<(String, Db)>,
+}
+
+fn open_pool(args: &TenantPoolArgs) -> Result<Pool, Diagnostics> {
+    let krate = Crate::load(args.manifest_path.clone())?;
+    let db = krate
+        .config
+        .database(args.database.as_deref())
+        .map_err(|d| Diagnostics(vec![d]))?
+        .clone();
+    let column = tenant_column(&db)?;
+    let (shards, _, directory) = pool(&krate, &db, args.env.as_deref(), args.remote)?;
+    let place = Backend::new(&krate, args.remote, args.persist_to.as_deref())?;
+    let dbs: Vec<Db> = shards
+        .iter()
+        .map(|s| open(&place, s))
+        .collect::<d1_runtime::Result<_>>()
+        .map_err(|e| error(e.to_string()))?;
+    let layout = read_layout(&dbs, &shards, &column)?;
+    let directory = match directory {
+        Some(d) => Some((
+            d.binding.clone(),
+            open(&place, &d).map_err(|e| error(e.to_string()))?,
+        )),
+        None => None,
+    };
+    Ok(Pool {
+        db,
+        shards,
+        dbs,
+        layout,
+        directory,
+    })
+}
+
+/// Where the pool routes `tenant`: `(shard, pin)` (`pin` `None`: by the hash), or why it
+/// cannot say.
+fn routed(pool: &Pool, tenant: &str) -> Result<(u32, Option<Pin>), String> {
+    match &pool.directory {
+        None => Ok((shard_for(tenant.as_bytes(), pool.db.shards), None)),
+        Some((binding, dir)) => {
+            let routing = block_on(router::snapshot(dir)).map_err(|e| format!("{binding}: {e}"))?;
+            let pin =
+                block_on(router::pin_of(dir, tenant)).map_err(|e| format!("{binding}: {e}"))?;
+            let shard = match pin {
+                Some(Pin::Moving(s)) => s,
+                _ => router::place(tenant, pin, &routing).map_err(|e| e.to_string())?,
+            };
+            Ok((shard, pin))
+        }
+    }
+}
+
+fn describe(pool: &Pool, shard: u32) -> (String, String) {
+    pool.shards
+        .get(shard as usize)
+        .map(|s| (s.binding.clone(), s.id.clone()))
+        .unwrap_or_else(|| (format!("shard {shard} (not in the pool)"), String::new()))
+}
+
+/// `d1kit tenant locate`: `Ok(true)` when the tenant's rows are not all where it is routed.
+fn locate(args: &TenantPoolArgs) -> Result<bool, Diagnostics> {
+    let pool = open_pool(args)?;
+    let tenant = &args.tenant;
+    let (shard, pin) = routed(&pool, tenant).map_err(error)?;
+    let held = block_on(reshard::locate(&pool.dbs, &pool.layout, tenant))
+        .map_err(|e| error(format!("reading the pool: {e}")))?;
+    let (binding, id) = describe(&pool, shard);
+    let state = match pin {
+        None => "routed by its hash",
+        Some(Pin::At(_)) => "pinned in the directory",
+        Some(Pin::Moving(_)) => "being moved (refused until the move ends)",
+    };
+    let misplaced = held.iter().any(|(s, _, _)| *s != shard);
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            json!({
+                "database": pool.db.name,
+                "tenant": tenant,
+                "shard": shard,
+                "binding": binding,
+                "database_id": id,
+                "pinned": matches!(pin, Some(Pin::At(_))),
+                "moving": matches!(pin, Some(Pin::Moving(_))),
+                "rows": held.iter().map(|(s, _, n)| json!({
+                    "shard": s,
+                    "binding": describe(&pool, *s).0,
+                    "rows": n,
+                })).collect::<Vec<Value>>(),
+                "misplaced": misplaced,
+            })
+        ),
+        Format::Text => {
+            println!(
+                "tenant `{}` of `{}`: shard {shard}, {binding} ({}), {state}",
+                tenant.escape_debug(),
+                pool.db.name,
+                short_id(&id)
+            );
+            if held.is_empty() {
+                println!("  no rows yet");
+            }
+            for (s, _, n) in &held {
+                let (b, _) = describe(&pool, *s);
+                let note = if *s == shard {
+                    ""
+                } else {
+                    "  <- not where it is routed: run `d1kit reshard`"
+                };
+                println!("  {}: {} on {b}{note}", s, count(*n as usize, "row"));
+            }
+        }
+    }
+    Ok(misplaced)
+}
+
+/// `d1kit tenant move`: `Ok(true)` when the move was refused.
+fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
+    let pool = open_pool(&args.pool)?;
+    let tenant = &args.pool.tenant;
+    let Some((binding, directory)) = &pool.directory else {
+        return Err(Diagnostics(vec![Diagnostic::error(format!(
+            "`{}` has no directory: a tenant moved off the shard its hash names would be lost to the application",
+            pool.db.name
+        ))
+        .with_help(format!(
+            "set `directory = \"<a one-shard database>\"` under [package.metadata.d1kit.databases.{}] (see docs/CONFIG.md), run `d1kit migrate`, and deploy",
+            pool.db.name
+        ))]));
+    };
+    let to = args.to_shard;
+    if to >= pool.db.shards {
+        return Err(error(format!(
+            "--to-shard {to}: `{}` has {} (0 to {})",
+            pool.db.name,
+            count(pool.db.shards as usize, "shard"),
+            pool.db.shards - 1
+        )));
+    }
+    block_on(router::set_up(directory, pool.db.shards))
+        .map_err(|e| error(format!("{binding}: {e}")))?;
+    let held = block_on(reshard::locate(&pool.dbs, &pool.layout, tenant))
+        .map_err(|e| error(format!("reading the pool: {e}")))?;
+    let json = args.pool.format == Format::Json;
+    let (from, value) = match held.as_slice() {
+        [] => {
+            // No rows yet: the pin alone sends it there.
+            if !args.dry_run {
+                block_on(online::pin(directory, &[(tenant.clone(), to)]))
+                    .map_err(|e| error(format!("{binding}: {e}")))?;
+            }
+            return print_move(
+                args,
+                &pool,
+                None,
+                to,
+                Ok(Outcome::Moved { rows: 0 }),
+                Duration::ZERO,
+            )
+            .map(|_| false);
+        }
+        [(from, t, _)] => (*from, t.clone()),
+        many => {
+            let list: Vec<String> = many.iter().map(|(s, _, _)| describe(&pool, *s).0).collect();
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "tenant `{}` has rows on {}: {}",
+                tenant.escape_debug(),
+                count(many.len(), "shard"),
+                list.join(", ")
+            ))
+            .with_help(
+                "run `d1kit reshard` first: it makes the tenant whole again",
+            )]));
+        }
+    };
+    if from == to {
+        if !args.dry_run {
+            block_on(online::pin(directory, &[(tenant.clone(), to)]))
+                .map_err(|e| error(format!("{binding}: {e}")))?;
+        }
+        return print_move(
+            args,
+            &pool,
+            Some(from),
+            to,
+            Ok(Outcome::Moved { rows: 0 }),
+            Duration::ZERO,
+        )
+        .map(|_| false);
+    }
+    if args.dry_run {
+        return print_move(
+            args,
+            &pool,
+            Some(from),
+            to,
+            Err("dry run: nothing moved".into()),
+            Duration::ZERO,
+        )
+        .map(|_| false);
+    }
+    if !args.yes {
+        let (a, b) = (describe(&pool, from).0, describe(&pool, to).0);
+        let what = format!(
+            "tenant move would move `{}` from {a} to {b}",
+            tenant.escape_debug()
+        );
+        if !ask(
+            &what,
+            &format!("move `{}` from {a} to {b}?", tenant.escape_debug()),
+        )? {
+            return Err(error("nothing moved: not confirmed"));
+        }
+    }
+    if !json {
+        eprintln!(
+            "moving `{}` online through {binding}: it is refused (Error::TenantMoving) for about {:.1} s",
+            tenant.escape_debug(),
+            args.settle as f64 / 1000.0
+        );
+    }
+    let mv = Move {
+        tenant: value,
+        from,
+        to,
+    };
+    let start = Instant::now();
+    let wait = || std::thread::sleep(Duration::from_millis(args.settle));
+    let outcome = block_on(online::move_one(
+        &pool.layout,
+        &mv,
+        &pool.dbs[from as usize],
+        &pool.dbs[to as usize],
+        directory,
+        pool.db.shards,
+        &wait,
+    ))
+    .map_err(|e| e.to_string());
+    let refused = !matches!(outcome, Ok(Outcome::Moved { .. }));
+    print_move(args, &pool, Some(from), to, outcome, start.elapsed())?;
+    Ok(refused)
+}
+
+fn print_move(
+    args: &TenantMoveArgs,
+    pool: &Pool,
+    from: Option<u32>,
+    to: u32,
+    outcome: Result<Outcome, String>,
+    elapsed: Duration,
+) -> Result<(), Diagnostics> {
+    let tenant = &args.pool.tenant;
+    let from_binding = from.map(|f| describe(pool, f).0);
+    let to_binding = describe(pool, to).0;
+    match args.pool.format {
+        Format::Json => {
+            let (status, detail) = match &outcome {
+                Ok(Outcome::Moved { rows }) => ("moved", json!({ "rows": rows })),
+                Ok(Outcome::Refused(r)) => ("refused", json!({ "reason": r.to_string() })),
+                Err(e) if args.dry_run => ("planned", json!({ "note": e })),
+                Err(e) => ("failed", json!({ "error": e })),
+            };
+            println!(
+                "{}",
+                json!({
+                    "database": pool.db.name,
+                    "tenant": tenant,
+                    "from": from,
+                    "from_binding": from_binding,
+                    "to": to,
+                    "to_binding": to_binding,
+                    "status": status,
+                    "detail": detail,
+                    "seconds": elapsed.as_secs_f64(),
+                })
+            );
+        }
+        Format::Text => {
+            let t = tenant.escape_debug();
+            match (&outcome, from_binding) {
+                (Ok(_), None) => println!("`{t}` has no rows yet: pinned to {to_binding}"),
+                (Ok(Outcome::Moved { rows: 0 }), Some(_)) if from == Some(to) => {
+                    println!("`{t}` is already on {to_binding}: pinned there")
+                }
+                (Ok(Outcome::Moved { rows }), Some(f)) => println!(
+                    "moved `{t}`: {f} -> {to_binding}, {} in {:.2} s; pinned to {to_binding}",
+                    count(*rows as usize, "row"),
+                    elapsed.as_secs_f64()
+                ),
+                (Ok(Outcome::Refused(r)), Some(f)) => {
+                    println!("`{t}` not moved, it stays whole on {f} (pinned there): {r}")
+                }
+                (Err(e), Some(f)) if args.dry_run => {
+                    println!("would move `{t}`: {f} -> {to_binding} ({e})")
+                }
+                (Err(e), _) => println!(
+                    "`{t}` not moved: {e}; it is whole on one shard, and refused until `d1kit tenant move` is run again"
+                ),
+            }
+        }
+    }
+    Ok(())
+}
