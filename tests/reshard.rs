@@ -289,6 +289,89 @@ fn colliding_keys_are_refused_and_the_tenant_stays_whole() {
 }
 
 #[test]
+fn colliding_keys_are_renumbered_when_asked_and_joins_hold() {
+    let dir = temp("renumber");
+    let dbs = open(&dir, 2);
+    for db in &dbs {
+        migrate(db);
+    }
+    // alice (shard 0, belongs on 1): note 5 and its child 6, both tagged; bob holds note 5
+    // on shard 1.
+    let (alice, bob) = tenants_on(2);
+    dbs[0]
+        .connection()
+        .execute_batch(&format!(
+            "INSERT INTO accounts VALUES ('{alice}', '{alice}@x', 1);
+             INSERT INTO notes (id, user_id, title) VALUES (5, '{alice}', 'parent');
+             INSERT INTO notes (id, user_id, parent_id, title) VALUES (6, '{alice}', 5, 'child');
+             INSERT INTO tags VALUES (5, '{alice}', 'a'), (6, '{alice}', 'b');"
+        ))
+        .unwrap();
+    dbs[1]
+        .connection()
+        .execute_batch(&format!(
+            "INSERT INTO accounts VALUES ('{bob}', '{bob}@x', 1);
+             INSERT INTO notes (id, user_id, title) VALUES (5, '{bob}', 'five');
+             INSERT INTO tags VALUES (5, '{bob}', 'a');"
+        ))
+        .unwrap();
+    let bob_before = snapshot(&dbs)[&bob].clone();
+    let l = layout(&dbs[0]);
+    let mv = move_of(&alice, 0, 1);
+    let outcomes = block_on(reshard::move_tenants_via(
+        &l,
+        std::slice::from_ref(&mv),
+        &dbs[0],
+        &dbs[1],
+        &reshard::Offline,
+        true,
+    ))
+    .unwrap();
+    let [Outcome::Moved { rows, renumbered }] = &outcomes[..] else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!(*rows, 5);
+    // Above every id either shard holds or its sequence gave: 7. The tag's key (note_id, tag),
+    // taken too, follows its note.
+    let ids: Vec<(&str, &str, i64, i64)> = renumbered
+        .iter()
+        .map(|r| (r.table.as_str(), r.column.as_str(), r.old, r.new))
+        .collect();
+    assert_eq!(ids, [("notes", "id", 5, 7), ("tags", "note_id", 5, 7)]);
+    // The joins hold on the target: the child points at its parent's new id, the tags follow.
+    let joined: Vec<(String, Option<String>, String)> = {
+        let c = dbs[1].connection();
+        let mut st = c
+            .prepare(
+                "SELECT n.title, p.title, group_concat(t.tag) FROM notes n
+                 LEFT JOIN notes p ON p.id = n.parent_id
+                 JOIN tags t ON t.note_id = n.id AND t.user_id = n.user_id
+                 WHERE n.user_id = ?1 GROUP BY n.id ORDER BY n.id",
+            )
+            .unwrap();
+        st.query_map([&alice], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(
+        joined,
+        [
+            ("child".to_string(), Some("parent".to_string()), "b".to_string()),
+            ("parent".to_string(), None, "a".to_string()),
+        ]
+    );
+    let problems: i64 = dbs[1]
+        .connection()
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(problems, 0);
+    let after = snapshot(&dbs);
+    assert_eq!(after[&alice].0, BTreeSet::from([1]), "alice left shard 0 whole");
+    assert_eq!(after[&bob], bob_before, "bob is untouched");
+}
+
+#[test]
 fn rows_that_would_be_left_behind_refuse_the_move() {
     let dir = temp("dependents");
     let dbs = open(&dir, 2);
@@ -568,7 +651,13 @@ fn a_copy_whose_answer_was_lost_is_not_sent_twice() {
         &target,
     ))
     .unwrap();
-    assert_eq!(outcome, Outcome::Moved { rows: 2 });
+    assert_eq!(
+        outcome,
+        Outcome::Moved {
+            rows: 2,
+            renumbered: Vec::new()
+        }
+    );
     assert!(
         matches!(&target.fault, Fault::LoseFirstAnswer(lost) if lost.get()),
         "the first answer should have been lost"

@@ -197,6 +197,7 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
     let settle = online::Settle {
         wait: &wait,
         wave: 2,
+        renumber: false,
     };
     let report = block_on(online::run(&dbs, 5, &layout, &directory(&dir), &settle, |_| {}))
         .unwrap();

@@ -133,6 +133,10 @@ struct TenantMoveArgs {
     /// the routers' cache (2,000 ms in d1kit's runtime).
     #[arg(long, value_name = "MS", default_value_t = d1_runtime::route::router::SETTLE_MS)]
     settle: u64,
+    /// Give the tenant new ids for integer keys the target already holds instead of refusing
+    /// the move (the foreign keys among its rows follow; each old -> new id is printed).
+    #[arg(long)]
+    renumber: bool,
 }
 
 /// Output format.
@@ -318,6 +322,11 @@ struct ReshardArgs {
     /// them, longer than the routers' cache (2,000 ms in d1kit's runtime).
     #[arg(long, value_name = "MS", default_value_t = d1_runtime::route::router::SETTLE_MS)]
     settle: u64,
+    /// Give a tenant whose integer keys (`INTEGER PRIMARY KEY 5`) the target already holds
+    /// new ids instead of refusing it: the foreign keys among its rows follow, and the
+    /// report prints each old -> new id. Ids its users have seen change.
+    #[arg(long)]
+    renumber: bool,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// The crate's Cargo.toml (default: the one in the current directory).

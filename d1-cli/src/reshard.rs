@@ -142,6 +142,7 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         let settle = online::Settle {
             wait: &wait,
             wave: args.concurrency as usize,
+            renumber: args.renumber,
         };
         let report = block_on(online::run(&dbs, db.shards, &layout, dir, &settle, |_| {
             bar.inc(1)
@@ -173,7 +174,14 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
     let run_group = |moves: &Vec<Move>| -> Vec<(Move, Result<Outcome, String>)> {
         let outcomes = open(&place, &shards[moves[0].from as usize]).and_then(|from| {
             let to = open(&place, &shards[moves[0].to as usize])?;
-            block_on(reshard::move_tenants(&layout, moves, &from, &to))
+            block_on(reshard::move_tenants_via(
+                &layout,
+                moves,
+                &from,
+                &to,
+                &reshard::Offline,
+                args.renumber,
+            ))
         });
         match outcomes {
             Ok(outcomes) => moves
@@ -560,6 +568,15 @@ fn report_text(
         ],
         &rows,
     );
+    for (tenant, ids) in &report.renumbered {
+        out.push_str(&format!(
+            "`{}` moved with new ids:\n",
+            tenant.escape_debug()
+        ));
+        for line in crate::tenant::renumbered_lines(ids) {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     for (mv, r) in &report.refused {
         out.push_str(&format!(
             "not moved: `{}` stays whole on {}: {}\n",
@@ -624,6 +641,10 @@ fn report_json(
             v["rows"] = json!(rows);
             v
         }).collect::<Vec<_>>(),
+        "renumbered": report.renumbered.iter().map(|(tenant, ids)| json!({
+            "tenant": tenant,
+            "ids": crate::tenant::renumbered_json(ids),
+        })).collect::<Vec<_>>(),
         "refused": report.refused.iter().map(|(m, r)| {
             let mut v = move_json(m);
             v["reason"] = json!(r.to_string());

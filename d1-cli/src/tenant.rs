@@ -11,6 +11,7 @@ use crate::{Format, TenantArgs, TenantCommand, TenantMoveArgs, TenantPoolArgs};
 use d1_codegen::config::DatabaseConfig;
 use d1_codegen::{Diagnostic, Diagnostics};
 use d1_runtime::block_on;
+use d1_runtime::reshard::renumber::Renumbered;
 use d1_runtime::reshard::{self, online, Layout, Move, Outcome};
 use d1_runtime::route::router::{self, Pin};
 use d1_runtime::route::shard_for;
@@ -198,7 +199,10 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
                 &pool,
                 None,
                 to,
-                Ok(Outcome::Moved { rows: 0 }),
+                Ok(Outcome::Moved {
+                    rows: 0,
+                    renumbered: Vec::new(),
+                }),
                 Duration::ZERO,
             )
             .map(|_| false);
@@ -227,7 +231,10 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
             &pool,
             Some(from),
             to,
-            Ok(Outcome::Moved { rows: 0 }),
+            Ok(Outcome::Moved {
+                rows: 0,
+                renumbered: Vec::new(),
+            }),
             Duration::ZERO,
         )
         .map(|_| false);
@@ -270,6 +277,11 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
     };
     let start = Instant::now();
     let wait = || std::thread::sleep(Duration::from_millis(args.settle));
+    let settle = online::Settle {
+        wait: &wait,
+        wave: 1,
+        renumber: args.renumber,
+    };
     let outcome = block_on(online::move_one(
         &pool.layout,
         &mv,
@@ -277,7 +289,7 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
         &pool.dbs[to as usize],
         directory,
         pool.db.shards,
-        &wait,
+        &settle,
     ))
     .map_err(|e| e.to_string());
     let refused = !matches!(outcome, Ok(Outcome::Moved { .. }));
@@ -299,7 +311,10 @@ fn print_move(
     match args.pool.format {
         Format::Json => {
             let (status, detail) = match &outcome {
-                Ok(Outcome::Moved { rows }) => ("moved", json!({ "rows": rows })),
+                Ok(Outcome::Moved { rows, renumbered }) => (
+                    "moved",
+                    json!({ "rows": rows, "renumbered": renumbered_json(renumbered) }),
+                ),
                 Ok(Outcome::Refused(r)) => ("refused", json!({ "reason": r.to_string() })),
                 Err(e) if args.dry_run => ("planned", json!({ "note": e })),
                 Err(e) => ("failed", json!({ "error": e })),
@@ -323,14 +338,19 @@ fn print_move(
             let t = tenant.escape_debug();
             match (&outcome, from_binding) {
                 (Ok(_), None) => println!("`{t}` has no rows yet: pinned to {to_binding}"),
-                (Ok(Outcome::Moved { rows: 0 }), Some(_)) if from == Some(to) => {
+                (Ok(Outcome::Moved { rows: 0, .. }), Some(_)) if from == Some(to) => {
                     println!("`{t}` is already on {to_binding}: pinned there")
                 }
-                (Ok(Outcome::Moved { rows }), Some(f)) => println!(
-                    "moved `{t}`: {f} -> {to_binding}, {} in {:.2} s; pinned to {to_binding}",
-                    count(*rows as usize, "row"),
-                    elapsed.as_secs_f64()
-                ),
+                (Ok(Outcome::Moved { rows, renumbered }), Some(f)) => {
+                    println!(
+                        "moved `{t}`: {f} -> {to_binding}, {} in {:.2} s; pinned to {to_binding}",
+                        count(*rows as usize, "row"),
+                        elapsed.as_secs_f64()
+                    );
+                    for line in renumbered_lines(renumbered) {
+                        println!("  {line}");
+                    }
+                }
                 (Ok(Outcome::Refused(r)), Some(f)) => {
                     println!("`{t}` not moved, it stays whole on {f} (pinned there): {r}")
                 }
@@ -344,4 +364,23 @@ fn print_move(
         }
     }
     Ok(())
+}
+
+/// Each old -> new id, for people.
+pub(crate) fn renumbered_lines(ids: &[Renumbered]) -> Vec<String> {
+    ids.iter()
+        .map(|r| {
+            format!(
+                "renumbered {}.{}: {} -> {}",
+                r.table, r.column, r.old, r.new
+            )
+        })
+        .collect()
+}
+
+/// Each old -> new id, for programs.
+pub(crate) fn renumbered_json(ids: &[Renumbered]) -> Value {
+    ids.iter()
+        .map(|r| json!({ "table": r.table, "column": r.column, "old": r.old, "new": r.new }))
+        .collect()
 }

@@ -491,5 +491,33 @@ fn a_pool_with_a_directory_reshards_online() {
         (Some(home.into()), Some(true))
     );
     assert_eq!(at["rows"][0]["rows"], 2, "both notes of u7 are still there");
+
+    // With --renumber it moves: note 70 gets the first id free on both shards.
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "tenant",
+            "move",
+            "u7",
+            "--local",
+            "--database",
+            "users",
+            "--to-shard",
+            &to_arg,
+            "--yes",
+            "--settle",
+            "20",
+            "--renumber",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("renumbered notes.id: 70 -> "), "{out}");
+    let (_, at) = locate("u7");
+    assert_eq!(
+        (at["shard"].as_u64(), at["pinned"].as_bool()),
+        (Some(to.into()), Some(true))
+    );
+    assert_eq!(at["rows"][0]["rows"], 2);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,6 +2,7 @@
 //! with its record, the deletes, the record removed; and [`Reroute`], what a move tells the
 //! routing between them.
 
+use super::renumber::{Conflict, Renumbered};
 use super::{
     ident, journal, query, statement, tuples, Layout, Move, Outcome, Refusal, Tenant, TenantTable,
     MAX_PARAMS,
@@ -105,6 +106,95 @@ async fn conflicts<E: Executor>(
         }
     }
     Ok(None)
+}
+
+/// Every key of `rows` that `target` already holds in `table`, per key of the table that has
+/// any: what [`super::renumber::renumber`] gives new ids, with the first id free on both
+/// shards for a key of one column.
+async fn taken<S: Executor, T: Executor>(
+    source: &S,
+    target: &T,
+    table: &TenantTable,
+    rows: &[Vec<Value>],
+) -> Result<Vec<Conflict>> {
+    let mut out = Vec::new();
+    for key in &table.keys {
+        let at: Vec<usize> = key
+            .iter()
+            .filter_map(|k| table.columns.iter().position(|c| c.eq_ignore_ascii_case(k)))
+            .collect();
+        if at.len() != key.len() {
+            continue;
+        }
+        let values: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|r| at.iter().map(|&i| r[i].clone()).collect::<Vec<_>>())
+            .filter(|k| !k.iter().any(|v| matches!(v, Value::Null)))
+            .collect();
+        let per = (MAX_PARAMS / key.len()).max(1);
+        let columns: Vec<String> = key.iter().map(|c| ident(c)).collect();
+        let mut found = Vec::new();
+        for chunk in values.chunks(per) {
+            let (tuples, params) = tuples(chunk);
+            let sql = format!(
+                "SELECT {} FROM {} WHERE ({}) IN (VALUES {tuples})",
+                columns.join(", "),
+                ident(&table.name),
+                columns.join(", "),
+            );
+            let hits: Vec<crate::row::Values> =
+                target.all(query::<crate::row::Values>(sql, params)).await?;
+            found.extend(hits.into_iter().map(|r| r.0));
+        }
+        if found.is_empty() {
+            continue;
+        }
+        let mut next_free = 0;
+        if let [column] = columns.as_slice() {
+            let high = largest(source, table, column)
+                .await?
+                .max(largest(target, table, column).await?);
+            next_free = high.saturating_add(1);
+        }
+        out.push(Conflict {
+            table: table.name.clone(),
+            columns: key.clone(),
+            values: found,
+            next_free,
+        });
+    }
+    Ok(out)
+}
+
+/// The largest integer `column` (quoted) of `table` holds in `db`, or its AUTOINCREMENT
+/// sequence if higher: ids above it were never given there.
+async fn largest<E: Executor>(db: &E, table: &TenantTable, column: &str) -> Result<i64> {
+    let name = ident(&table.name);
+    let (max,): (i64,) = db
+        .first(query::<(i64,)>(
+            format!(
+                "SELECT coalesce(max({column}), 0) FROM {name} WHERE typeof({column}) = 'integer'"
+            ),
+            Vec::new(),
+        ))
+        .await?
+        .unwrap_or((0,));
+    let sequences: Option<(i64,)> = db
+        .first(query::<(i64,)>(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'".to_owned(),
+            Vec::new(),
+        ))
+        .await?;
+    if sequences.is_none_or(|(n,)| n == 0) {
+        return Ok(max);
+    }
+    let seq: Option<(i64,)> = db
+        .first(query::<(i64,)>(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?1".to_owned(),
+            vec![Value::Text(table.name.clone())],
+        ))
+        .await?;
+    Ok(max.max(seq.map_or(0, |(s,)| s)))
 }
 
 /// Rows of tables without the tenant column that reference `tenant`'s rows in `source`.
@@ -224,18 +314,22 @@ pub async fn move_tenants<S: Executor, T: Executor>(
     source: &S,
     target: &T,
 ) -> Result<Vec<Outcome>> {
-    move_tenants_via(layout, moves, source, target, &Offline).await
+    move_tenants_via(layout, moves, source, target, &Offline, false).await
 }
 
-/// [`move_tenants`], telling `reroute` of each step.
+/// [`move_tenants`], telling `reroute` of each step; with `renumber`, a tenant whose integer
+/// keys the target already holds gets new ones instead of being refused
+/// ([`super::renumber`]: the foreign keys among its rows follow, and the outcome lists each
+/// old → new id).
 pub async fn move_tenants_via<S: Executor, T: Executor, R: Reroute>(
     layout: &Layout,
     moves: &[Move],
     source: &S,
     target: &T,
     reroute: &R,
+    renumber: bool,
 ) -> Result<Vec<Outcome>> {
-    let outcomes = copy_group(layout, moves, source, target, reroute).await?;
+    let outcomes = copy_group(layout, moves, source, target, reroute, renumber).await?;
     let refused: Vec<Move> = moves
         .iter()
         .zip(&outcomes)
@@ -254,8 +348,13 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
     source: &S,
     target: &T,
     reroute: &R,
+    renumber: bool,
 ) -> Result<Vec<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; moves.len()];
+    let mut new_ids: Vec<Vec<Renumbered>> = vec![Vec::new(); moves.len()];
+    // Ids given in this group, per table and column: the next tenant's start above them.
+    let mut given: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut references = None;
     let tenants: Vec<&Tenant> = moves.iter().map(|m| &m.tenant).collect();
     let all_rows = rows_of(source, layout, &tenants).await?;
     // The keys of the whole group looked up at once; only when one is taken is each tenant
@@ -284,6 +383,41 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
             }
         }
         match refused {
+            Some(Refusal::KeyConflict { .. }) if renumber => {
+                let mut rows = rows;
+                if references.is_none() {
+                    references = Some(super::renumber::references(source, &layout.tables).await?);
+                }
+                let mut found = Vec::new();
+                for (table, rows) in layout.tables.iter().zip(&rows) {
+                    found.extend(taken(source, target, table, rows).await?);
+                }
+                for c in &mut found {
+                    if let [column] = c.columns.as_slice() {
+                        if let Some(&floor) = given.get(&(c.table.clone(), column.clone())) {
+                            c.next_free = c.next_free.max(floor);
+                        }
+                    }
+                }
+                let refs = references.as_deref().unwrap_or_default();
+                match super::renumber::renumber(&layout.tables, refs, &mut rows, &found) {
+                    Ok(ids) => {
+                        for id in &ids {
+                            let floor = given
+                                .entry((id.table.clone(), id.column.clone()))
+                                .or_default();
+                            *floor = (*floor).max(id.new.saturating_add(1));
+                        }
+                        new_ids[i] = ids;
+                        accepted.push((i, rows));
+                    }
+                    Err(why) => {
+                        outcomes[i] = Some(Outcome::Refused(Refusal::Rejected(format!(
+                            "its keys cannot be renumbered: {why}"
+                        ))))
+                    }
+                }
+            }
             Some(r) => outcomes[i] = Some(Outcome::Refused(r)),
             None => accepted.push((i, rows)),
         }
@@ -361,6 +495,7 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
                         source,
                         target,
                         reroute,
+                        renumber,
                     ))
                     .await?;
                     outcomes[*i] = alone.into_iter().next();
@@ -374,7 +509,10 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
     let done: Vec<Move> = accepted.iter().map(|(i, _)| moves[*i].clone()).collect();
     finish_via(layout, &done, source, target, reroute).await?;
     for ((i, _), rows) in accepted.iter().zip(counts) {
-        outcomes[*i] = Some(Outcome::Moved { rows });
+        outcomes[*i] = Some(Outcome::Moved {
+            rows,
+            renumbered: std::mem::take(&mut new_ids[*i]),
+        });
     }
     Ok(outcomes.into_iter().flatten().collect())
 }

@@ -186,6 +186,8 @@ pub enum Outcome {
     Moved {
         /// Rows moved, over every table.
         rows: u64,
+        /// Keys given new ids on the way (only when renumbering was asked for).
+        renumbered: Vec<renumber::Renumbered>,
     },
     /// Nothing changed; the tenant stays whole on the source.
     Refused(Refusal),
@@ -416,6 +418,8 @@ pub struct Report {
     pub finished: Vec<Move>,
     /// Moves made, with the rows each moved.
     pub moved: Vec<(Move, u64)>,
+    /// Per renumbered tenant, its keys' old and new ids.
+    pub renumbered: Vec<(String, Vec<renumber::Renumbered>)>,
     /// Moves refused: each tenant stays whole where it was.
     pub refused: Vec<(Move, Refusal)>,
     /// Moves that failed with an error: each tenant stays whole on one shard (a rerun
@@ -427,7 +431,10 @@ impl Report {
     /// Adds what happened to `mv`: moved (counted per shard), refused, or failed.
     pub fn record(&mut self, mv: Move, outcome: std::result::Result<Outcome, String>) {
         match outcome {
-            Ok(Outcome::Moved { rows }) => {
+            Ok(Outcome::Moved { rows, renumbered }) => {
+                if !renumbered.is_empty() {
+                    self.renumbered.push((mv.tenant.key.clone(), renumbered));
+                }
                 let (from, to) = (mv.from as usize, mv.to as usize);
                 if let Some(s) = self.shards.get_mut(from) {
                     s.tenants_out += 1;

@@ -324,7 +324,7 @@ impl<D: Executor + ?Sized, S: Executor + ?Sized> Reroute for Online<'_, D, S> {
     }
 }
 
-/// How [`run`] waits and how many groups share one wait.
+/// How [`run`] waits, how many groups share one wait, and whether keys are renumbered.
 pub struct Settle<'a> {
     /// Blocks for the settle time: longer than any router's TTL
     /// ([`crate::route::router::SETTLE_MS`] for routers with the default TTL).
@@ -332,6 +332,9 @@ pub struct Settle<'a> {
     /// Groups of moves ([`super::GROUP`] tenants each) fenced and marked before one wait: a
     /// tenant is refused for the wait plus the copies of its wave.
     pub wave: usize,
+    /// Give a tenant whose integer keys the target holds new ones instead of refusing it
+    /// ([`super::move_tenants_via`]).
+    pub renumber: bool,
 }
 
 /// Brings every tenant of the pool `dbs` to its shard under `shards` while the application
@@ -424,7 +427,9 @@ pub async fn run<E: Executor, D: Executor>(
                 source,
                 shards,
             };
-            let outcomes = super::move_tenants_via(layout, &group, source, target, &online).await;
+            let outcomes =
+                super::move_tenants_via(layout, &group, source, target, &online, settle.renumber)
+                    .await;
             for (i, mv) in group.into_iter().enumerate() {
                 each(&mv);
                 let outcome = match &outcomes {
@@ -457,7 +462,7 @@ pub async fn run<E: Executor, D: Executor>(
 /// Moves one tenant while the application serves it (`d1kit tenant move`): fenced on its
 /// source, marked moving, `wait` (the settle time), copied, then pinned on `mv.to` (held
 /// there when that is where `shards` routes it anyway) and deleted from the source. Refused,
-/// it stays whole and pinned where it is.
+/// it stays whole and pinned where it is. `settle.wave` is not used.
 pub async fn move_one<S: Executor, T: Executor, D: Executor>(
     layout: &Layout,
     mv: &Move,
@@ -465,18 +470,25 @@ pub async fn move_one<S: Executor, T: Executor, D: Executor>(
     target: &T,
     directory: &D,
     shards: u32,
-    wait: &dyn Fn(),
+    settle: &Settle<'_>,
 ) -> Result<super::Outcome> {
     fence(source, layout, &[&mv.tenant]).await?;
     mark_moving(directory, std::slice::from_ref(mv)).await?;
-    wait();
+    (settle.wait)();
     let online = Online {
         directory,
         source,
         shards,
     };
-    let mut outcomes =
-        super::move_tenants_via(layout, std::slice::from_ref(mv), source, target, &online).await?;
+    let mut outcomes = super::move_tenants_via(
+        layout,
+        std::slice::from_ref(mv),
+        source,
+        target,
+        &online,
+        settle.renumber,
+    )
+    .await?;
     lift(source, layout).await?;
     outcomes
         .pop()
