@@ -301,7 +301,7 @@ pub async fn move_tenant<S: Executor, T: Executor>(
 
 /// The most tenants [`move_tenants`] copies in one batch: each batch is a transaction, whose
 /// commit (a sync to disk locally, a request over REST) costs more than its rows.
-pub const GROUP: usize = 32;
+pub const GROUP: usize = 100;
 
 /// Moves several tenants from `source` to `target` (every move of `moves` from the same shard
 /// to the same shard) with the guarantees of [`move_tenant`], their copies in one batch and
@@ -367,7 +367,7 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
             break;
         }
     }
-    let mut accepted: Vec<(usize, Vec<Vec<Vec<Value>>>)> = Vec::new();
+    let mut accepted: Vec<(usize, TenantRows)> = Vec::new();
     for (i, (mv, rows)) in moves.iter().zip(all_rows).enumerate() {
         if let Some(r) = dependents(source, layout, &mv.tenant).await? {
             outcomes[i] = Some(Outcome::Refused(r));
@@ -425,6 +425,53 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
     if accepted.is_empty() {
         return Ok(outcomes.into_iter().flatten().collect());
     }
+    // Batches of at most ROWS_PER_BATCH rows (a tenant larger than that goes alone).
+    let mut batches: Vec<Vec<(usize, TenantRows)>> = vec![Vec::new()];
+    let mut size = 0;
+    for (i, rows) in accepted {
+        let n: usize = rows.iter().map(Vec::len).sum();
+        if size > 0 && size + n > ROWS_PER_BATCH {
+            batches.push(Vec::new());
+            size = 0;
+        }
+        size += n;
+        if let Some(last) = batches.last_mut() {
+            last.push((i, rows));
+        }
+    }
+    for batch in batches.into_iter().filter(|b| !b.is_empty()) {
+        let done = commit(layout, moves, batch, source, target, reroute, renumber).await?;
+        for (i, outcome) in done {
+            outcomes[i] = Some(match outcome {
+                Outcome::Moved { rows, .. } => Outcome::Moved {
+                    rows,
+                    renumbered: std::mem::take(&mut new_ids[i]),
+                },
+                refused => refused,
+            });
+        }
+    }
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// A tenant's rows, per tenant table in the layout's order.
+type TenantRows = Vec<Vec<Vec<Value>>>;
+
+/// The most rows one copy batch carries: more tenants wait for the next batch.
+const ROWS_PER_BATCH: usize = 5_000;
+
+/// Steps 2 to 4 for `accepted` (indexes into `moves`, with their rows): one batch copies them
+/// with their records, then [`finish_via`]. A target that refuses the batch gets each tenant
+/// alone, to find which one it refuses.
+async fn commit<S: Executor, T: Executor, R: Reroute>(
+    layout: &Layout,
+    moves: &[Move],
+    accepted: Vec<(usize, TenantRows)>,
+    source: &S,
+    target: &T,
+    reroute: &R,
+    renumber: bool,
+) -> Result<Vec<(usize, Outcome)>> {
     // The statements as text and values, so that the batch can be sent again.
     let mut copy: Vec<(&'static str, Vec<Value>)> = vec![
         (CREATE_JOURNAL, Vec::new()),
@@ -484,10 +531,13 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
             // of, a CHECK, two moving tenants with one key...): nothing was written there.
             Error::Query { message, .. } if message.contains("constraint failed") => {
                 if accepted.len() == 1 {
-                    outcomes[accepted[0].0] = Some(Outcome::Refused(Refusal::Rejected(message)));
-                    return Ok(outcomes.into_iter().flatten().collect());
+                    return Ok(vec![(
+                        accepted[0].0,
+                        Outcome::Refused(Refusal::Rejected(message)),
+                    )]);
                 }
                 // Alone, each tenant finds out whether it is the one refused.
+                let mut outcomes = Vec::new();
                 for (i, _) in &accepted {
                     let alone = Box::pin(copy_group(
                         layout,
@@ -498,9 +548,9 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
                         renumber,
                     ))
                     .await?;
-                    outcomes[*i] = alone.into_iter().next();
+                    outcomes.extend(alone.into_iter().next().map(|o| (*i, o)));
                 }
-                return Ok(outcomes.into_iter().flatten().collect());
+                return Ok(outcomes);
             }
             e if e.is_transient() && attempt < ATTEMPTS => attempt += 1,
             e => return Err(e),
@@ -508,13 +558,14 @@ async fn copy_group<S: Executor, T: Executor, R: Reroute>(
     }
     let done: Vec<Move> = accepted.iter().map(|(i, _)| moves[*i].clone()).collect();
     finish_via(layout, &done, source, target, reroute).await?;
-    for ((i, _), rows) in accepted.iter().zip(counts) {
-        outcomes[*i] = Some(Outcome::Moved {
-            rows,
-            renumbered: std::mem::take(&mut new_ids[*i]),
-        });
-    }
-    Ok(outcomes.into_iter().flatten().collect())
+    Ok(accepted
+        .iter()
+        .zip(counts)
+        .map(|((i, _), rows)| {
+            let renumbered = Vec::new();
+            (*i, Outcome::Moved { rows, renumbered })
+        })
+        .collect())
 }
 
 /// Steps 3 and 4 of moves whose copies are committed on `target` (all from `source`): the
@@ -540,34 +591,36 @@ pub async fn finish_via<S: Executor, T: Executor, R: Reroute>(
 ) -> Result<()> {
     reroute.copied(moves).await?;
     let column = ident(&layout.tenant_column);
+    // One statement per table (and per 100 tenants), not per tenant: a table without an index
+    // on the tenant column is scanned once per statement.
+    let values: Vec<Value> = moves.iter().map(|m| m.tenant.value.clone()).collect();
+    let within = |what: &str, values: &[Value]| -> Vec<(&'static str, Vec<Value>)> {
+        values
+            .chunks(MAX_PARAMS)
+            .map(|chunk| {
+                let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("?{n}")).collect();
+                (
+                    statement(format!("{what} IN ({})", marks.join(", "))),
+                    chunk.to_vec(),
+                )
+            })
+            .collect()
+    };
     let mut deletes: Vec<(&'static str, Vec<Value>)> =
         vec![("PRAGMA defer_foreign_keys = ON", Vec::new())];
     if reroute.fenced() {
         // Lifted first, in the same transaction: the fence refuses the deletes too.
-        for mv in moves {
-            deletes.push((super::online::UNFENCE, vec![mv.tenant.value.clone()]));
-        }
+        deletes.extend(within("DELETE FROM d1kit_fence WHERE value", &values));
     }
-    for mv in moves {
-        for table in layout.tables.iter().rev() {
-            deletes.push((
-                statement(format!(
-                    "DELETE FROM {} WHERE {column} = ?1",
-                    ident(&table.name)
-                )),
-                vec![mv.tenant.value.clone()],
-            ));
-        }
+    for table in layout.tables.iter().rev() {
+        let what = format!("DELETE FROM {} WHERE {column}", ident(&table.name));
+        deletes.extend(within(&what, &values));
     }
-    let records: Vec<(&'static str, Vec<Value>)> = moves
+    let keys: Vec<Value> = moves
         .iter()
-        .map(|mv| {
-            (
-                "DELETE FROM d1kit_moves WHERE tenant = ?1",
-                vec![Value::Text(mv.tenant.key.clone())],
-            )
-        })
+        .map(|m| Value::Text(m.tenant.key.clone()))
         .collect();
+    let records = within("DELETE FROM d1kit_moves WHERE tenant", &keys);
     let batch = |statements: &[(&'static str, Vec<Value>)]| {
         statements
             .iter()
