@@ -2,10 +2,12 @@
 //! tenants grown to 3, with 50 ms of latency per request, 5% of requests failing with HTTP 500
 //! (before any effect, as Cloudflare's transient errors do), and a rate limit that a neighbour
 //! on the same token has already spent part of, so that 429s are met and honoured. Every
-//! tenant's rows must be whole on the routed shard afterwards.
+//! tenant's rows must be whole on the routed shard afterwards. Once offline, once online
+//! through a directory database.
 
 use d1_fake::{FakeD1, Options as FakeOptions, RateLimit};
-use d1kit::reshard;
+use d1kit::reshard::{self, online};
+use d1kit::route::router;
 use d1kit::rest::{Client, Database};
 use d1kit::route::shard_for;
 use d1kit::{block_on, Executor, Sql, Value};
@@ -50,6 +52,17 @@ fn contents(dbs: &[Database]) -> BTreeMap<String, Vec<(usize, String)>> {
 
 #[test]
 fn a_pool_grows_over_rest_through_errors_and_rate_limits() {
+    grow(false);
+}
+
+/// The same, online through a directory database on the fake: fences, marks, holds and the
+/// final switch of the routing size all go through the same errors and limits.
+#[test]
+fn a_pool_grows_online_over_rest_through_errors_and_rate_limits() {
+    grow(true);
+}
+
+fn grow(online: bool) {
     let fake = FakeD1::start(FakeOptions {
         latency: Duration::from_millis(50),
         seed: 7,
@@ -59,6 +72,10 @@ fn a_pool_grows_over_rest_through_errors_and_rate_limits() {
     let dbs: Vec<Database> = (0..3)
         .map(|n| client.database(fake.add_database(&format!("users-{n}"))))
         .collect();
+    let directory = client.database(fake.add_database("users-directory"));
+    if online {
+        block_on(router::set_up(&directory, 2)).unwrap();
+    }
     for db in &dbs {
         let schema: Vec<Sql<()>> = SCHEMA
             .iter()
@@ -115,7 +132,16 @@ fn a_pool_grows_over_rest_through_errors_and_rate_limits() {
     fake.reset_stats();
 
     let layout = block_on(reshard::layout(&dbs[0], "user_id")).unwrap();
-    let report = block_on(reshard::run(&dbs, 3, &layout, |_| None, |_| {})).unwrap();
+    let report = if online {
+        let settle = online::Settle {
+            wait: &|| {},
+            wave: 2,
+            renumber: false,
+        };
+        block_on(online::run(&dbs, 3, &layout, &directory, &settle, |_| {})).unwrap()
+    } else {
+        block_on(reshard::run(&dbs, 3, &layout, |_| None, |_| {})).unwrap()
+    };
     assert!(
         report.refused.is_empty() && report.failed.is_empty(),
         "{report:?}"
@@ -135,5 +161,18 @@ fn a_pool_grows_over_rest_through_errors_and_rate_limits() {
         );
         let texts = |r: &Vec<(usize, String)>| r.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
         assert_eq!(texts(rows), texts(&before[user]), "{user}'s rows changed");
+    }
+    if online {
+        fake.set_transient_failure_rate(0.0);
+        let routing = block_on(router::snapshot(&directory)).unwrap();
+        assert_eq!((routing.shards, routing.next, routing.pinned), (3, None, false));
+        for db in &dbs {
+            let fences: Vec<(String,)> = block_on(db.all(Sql::new(
+                "SELECT name FROM sqlite_master WHERE name LIKE 'd1kit_fence%'",
+                Vec::<Value>::new(),
+            )))
+            .unwrap();
+            assert!(fences.is_empty(), "{fences:?}");
+        }
     }
 }

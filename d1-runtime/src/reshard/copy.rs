@@ -234,7 +234,7 @@ async fn dependents<E: Executor>(
 const ATTEMPTS: u32 = 5;
 
 /// `write`, again after a transient error: for idempotent writes only.
-async fn again<T, F: std::future::Future<Output = Result<T>>>(
+pub(super) async fn again<T, F: std::future::Future<Output = Result<T>>>(
     mut write: impl FnMut() -> F,
 ) -> Result<T> {
     let mut attempt = 1;

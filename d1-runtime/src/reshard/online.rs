@@ -19,8 +19,10 @@
 //!    holds that agree with it are dropped, in one transaction; [`lift`] removes the triggers.
 //!
 //! A crash anywhere leaves each tenant served whole from one shard, or refused until the
-//! reshard is run again: never served from a shard that lacks its rows.
+//! reshard is run again: never served from a shard that lacks its rows. Every write here is
+//! idempotent, so each is sent again after a transient error.
 
+use super::copy::again;
 use super::{ident, Layout, Move, Reroute, Tenant, MAX_PARAMS};
 use crate::executor::{Executor, Sql};
 use crate::route::router::FENCE_MESSAGE;
@@ -43,8 +45,26 @@ pub(crate) const UNFENCE: &str = "DELETE FROM d1kit_fence WHERE value = ?1";
 
 const BUMP: &str = "UPDATE d1kit_routing SET generation = generation + 1";
 
-fn run_sql(sql: &'static str, params: Vec<Value>) -> Sql<()> {
-    Sql::new(sql, params)
+/// A statement as text and values, so that a batch can be sent again.
+type Statement = (&'static str, Vec<Value>);
+
+fn run_sql(sql: &'static str, params: Vec<Value>) -> Statement {
+    (sql, params)
+}
+
+/// `statements` in one batch on `db`, sent again after a transient error (every write of
+/// this module is idempotent).
+async fn send<E: Executor + ?Sized>(db: &E, statements: &[Statement]) -> Result<()> {
+    again(|| {
+        db.batch(
+            statements
+                .iter()
+                .map(|(sql, params)| Sql::<()>::new(sql, params.clone()))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .map(drop)
 }
 
 /// Writes `state` and `shard` for each `(tenant key, shard)` and bumps the generation, in one
@@ -63,7 +83,7 @@ async fn set_state<D: Executor + ?Sized>(
             .iter()
             .flat_map(|(t, s)| [Value::Text(t.clone()), Value::Integer(i64::from(*s))])
             .collect();
-        batch.push(Sql::<()>::new(
+        batch.push((
             super::statement(format!(
                 "INSERT INTO d1kit_directory (tenant, shard, state) VALUES {} \
                  ON CONFLICT (tenant) DO UPDATE SET shard = excluded.shard, state = excluded.state",
@@ -73,22 +93,23 @@ async fn set_state<D: Executor + ?Sized>(
         ));
     }
     batch.push(run_sql(BUMP, Vec::new()));
-    directory.batch(batch).await.map(drop)
+    send(directory, &batch).await
 }
 
 /// Step 1: `shards` becomes the next size and routers refuse tenants the two sizes route
 /// apart until they are held. Wait the settle time after it.
 pub async fn begin<D: Executor + ?Sized>(directory: &D, shards: u32) -> Result<()> {
-    directory
-        .batch((
+    send(
+        directory,
+        &[
             run_sql(
                 "UPDATE d1kit_routing SET next_shards = ?1, collecting = 1",
                 vec![Value::Integer(shards.into())],
             ),
             run_sql(BUMP, Vec::new()),
-        ))
-        .await
-        .map(drop)
+        ],
+    )
+    .await
 }
 
 /// Step 2: each tenant of `moves` held where it is (a tenant with rows on several shards,
@@ -113,13 +134,14 @@ pub async fn hold<D: Executor + ?Sized>(directory: &D, moves: &[Move]) -> Result
 /// Step 2, after [`hold`]: routers send tenants without a pin to their shard under the next
 /// size.
 pub async fn end_collecting<D: Executor + ?Sized>(directory: &D) -> Result<()> {
-    directory
-        .batch((
+    send(
+        directory,
+        &[
             run_sql("UPDATE d1kit_routing SET collecting = 0", Vec::new()),
             run_sql(BUMP, Vec::new()),
-        ))
-        .await
-        .map(drop)
+        ],
+    )
+    .await
 }
 
 /// Pins each `(tenant key, shard)` there on purpose ([`PINNED`]): a tenant without rows yet,
@@ -174,7 +196,7 @@ pub async fn fence<S: Executor + ?Sized>(
     }
     for chunk in tenants.chunks(MAX_PARAMS) {
         let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("(?{n})")).collect();
-        batch.push(Sql::<()>::new(
+        batch.push((
             super::statement(format!(
                 "INSERT OR IGNORE INTO d1kit_fence (value) VALUES {}",
                 marks.join(", ")
@@ -185,7 +207,7 @@ pub async fn fence<S: Executor + ?Sized>(
                 .collect::<Vec<Value>>(),
         ));
     }
-    source.batch(batch).await.map(drop)
+    send(source, &batch).await
 }
 
 /// Step 3: `moves`' tenants refused by every router once the settle time has passed.
@@ -226,7 +248,7 @@ pub async fn flip<D: Executor + ?Sized>(directory: &D, shards: u32) -> Result<Ve
     )];
     for chunk in agree.chunks(MAX_PARAMS) {
         let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("?{n}")).collect();
-        batch.push(Sql::<()>::new(
+        batch.push((
             super::statement(format!(
                 "DELETE FROM d1kit_directory WHERE state = 1 AND tenant IN ({})",
                 marks.join(", ")
@@ -235,7 +257,7 @@ pub async fn flip<D: Executor + ?Sized>(directory: &D, shards: u32) -> Result<Ve
         ));
     }
     batch.push(run_sql(BUMP, Vec::new()));
-    directory.batch(batch).await?;
+    send(directory, &batch).await?;
     Ok(Vec::new())
 }
 
@@ -271,7 +293,7 @@ pub async fn lift<E: Executor + ?Sized>(db: &E, layout: &Layout) -> Result<bool>
         }
     }
     batch.push(run_sql("DROP TABLE IF EXISTS d1kit_fence", Vec::new()));
-    db.batch(batch).await?;
+    send(db, &batch).await?;
     Ok(true)
 }
 
@@ -316,11 +338,11 @@ impl<D: Executor + ?Sized, S: Executor + ?Sized> Reroute for Online<'_, D, S> {
             .map(|m| (m.tenant.key.clone(), m.from))
             .collect();
         set_state(self.directory, &at, PINNED).await?;
-        let lifts: Vec<Sql<()>> = moves
+        let lifts: Vec<Statement> = moves
             .iter()
             .map(|m| run_sql(UNFENCE, vec![m.tenant.value.clone()]))
             .collect();
-        self.source.batch(lifts).await.map(drop)
+        send(self.source, &lifts).await
     }
 }
 
