@@ -34,8 +34,17 @@ pub trait Database {
     /// The jurisdiction databases created for it are bound to (`jurisdiction`: `eu`,
     /// `fedramp`), if set.
     const JURISDICTION: Option<&'static str> = None;
+    /// The Worker binding of the pool's directory (`directory = "<name>"` in the
+    /// configuration): the single database whose `d1kit_directory` and `d1kit_routing` tables
+    /// route the pool's tenants ([`crate::route::Router`]), so that they can move while the
+    /// application serves them. `None` without a directory: tenants go where the hash over
+    /// [`SHARDS`](Database::SHARDS) sends them.
+    const DIRECTORY: Option<&'static str> = None;
 
-    /// The shard that holds `tenant`'s data: stable across runs, platforms and versions.
+    /// The shard that holds `tenant`'s data by the hash over [`SHARDS`](Database::SHARDS):
+    /// stable across runs, platforms and versions. With a [`DIRECTORY`](Database::DIRECTORY)
+    /// it ignores the directory's pins, moves and routing size: a router
+    /// ([`crate::route::Router`]) says where the tenant is.
     fn shard_for(tenant: &str) -> u32 {
         crate::route::shard_for(tenant.as_bytes(), Self::SHARDS)
     }

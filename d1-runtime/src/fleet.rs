@@ -510,17 +510,6 @@ impl std::fmt::Display for Drift {
 
 /// Objects that are bookkeeping, not schema: wrangler's and d1kit's tables, SQLite's own,
 /// D1's internal `_cf_*` tables.
-/// Tables, indexes and triggers d1kit, wrangler or the platform keep, never the application's:
-/// `d1_migrations`, `sqlite_*`, `_cf_*` and every `d1kit_*` (migrations, the reshard journal
-/// and fences, a directory's pins and routing).
-pub(crate) fn ignored(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower == "d1_migrations"
-        || lower.starts_with("d1kit_")
-        || lower.starts_with("sqlite_")
-        || lower.starts_with("_cf_")
-}
-
 /// The schema of the database `db` runs on, bookkeeping tables left out, sorted by kind and
 /// name. Two requests over REST, whatever the number of tables.
 pub async fn schema<E: Executor + ?Sized>(db: &E) -> Result<Vec<SchemaObject>> {
@@ -541,7 +530,7 @@ pub async fn schema<E: Executor + ?Sized>(db: &E) -> Result<Vec<SchemaObject>> {
     let mut out: Vec<SchemaObject> = objects
         .rows
         .into_iter()
-        .filter(|(_, name, _)| !ignored(name))
+        .filter(|(_, name, _)| !crate::reshard::is_internal(name))
         .map(|(kind, name, sql)| SchemaObject {
             kind,
             name,

@@ -227,6 +227,7 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
         };
         let location_hint = optional(&db.location_hint);
         let jurisdiction = optional(&db.jurisdiction);
+        let directory = optional(&db.directory.as_ref().map(|d| d.binding.clone()));
         Ok(quote! {
             #track
             impl ::d1kit::Database for #ident {
@@ -237,6 +238,7 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
                 const MIGRATIONS: &'static [::d1kit::Migration] = &[#(#migrations),*];
                 const LOCATION_HINT: ::std::option::Option<&'static str> = #location_hint;
                 const JURISDICTION: ::std::option::Option<&'static str> = #jurisdiction;
+                const DIRECTORY: ::std::option::Option<&'static str> = #directory;
             }
             impl #ident {
                 /// The shard (0..SHARDS) that holds `tenant`'s data.

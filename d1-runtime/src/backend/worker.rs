@@ -10,9 +10,10 @@
 //! their bookmarks.
 //!
 //! Routing over a pool of bindings (`USERS_0`..`USERS_{N-1}`): [`connect`] (by the stable
-//! hash), [`connect_via`] (a [`Directory`] pin first), [`fan_out`] (one query on every shard,
-//! concurrently). `#[derive(Database)]` puts the same three on the database type:
-//! `Users::connect(&env, user_id)`.
+//! hash), [`connect_routed`] (through the pool's configured `directory`: pins, moves and the
+//! routing size it records), [`connect_via`] (a [`Directory`] pin first), [`fan_out`] (one
+//! query on every shard, concurrently). `#[derive(Database)]` puts them on the database type:
+//! `Users::connect(&env, user_id)`, `Users::connect_routed(&env, user_id).await`.
 
 use crate::route::{self, Directory};
 use crate::row::{OwnedRow, Row};
@@ -377,9 +378,65 @@ fn js_message(error: &JsValue) -> String {
 }
 
 /// The executor of `tenant`'s shard of database `D`: the binding [`DatabaseDef::binding_for`]
-/// names.
+/// names, by the hash over `D::SHARDS` alone.
+///
+/// On a pool with a directory ([`DatabaseDef::DIRECTORY`]) this ignores the directory's pins,
+/// the tenants being moved and the routing size it records, so during or after a move it can
+/// open a shard that does not hold the tenant: use [`connect_routed`] there.
 pub fn connect<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<Database> {
     Database::from_env(env, &D::binding_for(tenant))
+}
+
+/// The executor of `tenant`'s shard of pool `D`, as the pool's directory routes it
+/// ([`DatabaseDef::DIRECTORY`], the `directory` key): the tenant's pin, else the hash over the
+/// routing size the directory records (see [`route::router`]).
+///
+/// A tenant being moved is [`Error::TenantMoving`] (transient: retry in a moment). Each
+/// isolate keeps one [`route::Router`] per pool, which reads the directory once per
+/// [`route::router::TTL_MS`] (and a pinned tenant once per change of the directory): in the
+/// steady state a request costs no query on the directory. An error for a pool without a
+/// directory, naming the key to set.
+///
+/// While a pool shrinks, the directory can route a tenant to a shard at or beyond `D::SHARDS`:
+/// a retired shard, which keeps its binding (`BINDING_<shard>`) until `d1kit reshard` has
+/// drained it. That works for a pool configured with two shards or more; a pool configured
+/// with one shard has the single binding `BINDING`, so a tenant the directory routes to any
+/// other shard is an error (naming the shard) rather than a query on the wrong database.
+pub async fn connect_routed<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<Database> {
+    let directory = D::DIRECTORY.ok_or_else(|| {
+        Error::Backend(format!(
+            "database `{}` has no directory to route its tenants through: set \
+             `package.metadata.d1kit.databases.{}.directory` to a configured database of one \
+             shard, or use `connect` (the hash alone)",
+            D::NAME,
+            D::NAME
+        ))
+    })?;
+    let directory = Database::from_env(env, directory)?;
+    let router = router_of(D::NAME);
+    let now_ms = ::worker::Date::now().as_millis();
+    let shard = router.shard(&directory, tenant, now_ms).await?;
+    if D::SHARDS <= 1 && shard != 0 {
+        return Err(Error::Backend(format!(
+            "the directory of `{}` routes tenant `{tenant}` to shard {shard}, but `{}` is \
+             configured with one shard (binding `{}`), which has no binding for other shards",
+            D::NAME,
+            D::NAME,
+            D::BINDING
+        )));
+    }
+    Database::from_env(env, &route::binding_of(D::BINDING, D::SHARDS, shard))
+}
+
+/// This isolate's router of the pool named `pool` (created on first use).
+fn router_of(pool: &'static str) -> std::rc::Rc<route::Router> {
+    thread_local! {
+        static ROUTERS: std::cell::RefCell<
+            std::collections::HashMap<&'static str, std::rc::Rc<route::Router>>,
+        > = std::cell::RefCell::default();
+    }
+    // The borrow ends here, before any await of the caller.
+    ROUTERS.with(|routers| routers.borrow_mut().entry(pool).or_default().clone())
 }
 
 /// [`connect`], and once per isolate and binding, a check that the database has applied
@@ -491,14 +548,16 @@ impl Directory for KvDirectory {
     }
 }
 
-/// What `#[derive(Database)]` adds with the `worker` feature: `connect`, `connect_via` and
-/// `fan_out` on the database type.
+/// What `#[derive(Database)]` adds with the `worker` feature: `connect`, `connect_checked`,
+/// `connect_routed`, `connect_via` and `fan_out` on the database type.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __database_runtime {
     ($db:ident) => {
         impl $db {
-            /// The executor of `tenant`'s shard: the binding `binding_for(tenant)` names.
+            /// The executor of `tenant`'s shard: the binding `binding_for(tenant)` names, by
+            /// the hash alone. On a pool with a `directory` this ignores its pins, moves and
+            /// routing size (it can open a shard that lacks the tenant): use `connect_routed`.
             pub fn connect(
                 env: &$crate::worker::Env,
                 tenant: &str,
@@ -513,6 +572,16 @@ macro_rules! __database_runtime {
                 tenant: &str,
             ) -> $crate::Result<$crate::worker::Database> {
                 $crate::worker::connect_checked::<$db>(env, tenant).await
+            }
+
+            /// The tenant's shard as the pool's directory routes it: use this (not
+            /// `connect`) on a pool with a `directory`. `Error::TenantMoving` while the
+            /// tenant is being moved: retry. An error on a pool without a directory.
+            pub async fn connect_routed(
+                env: &$crate::worker::Env,
+                tenant: &str,
+            ) -> $crate::Result<$crate::worker::Database> {
+                $crate::worker::connect_routed::<$db>(env, tenant).await
             }
 
             /// The executor of `tenant`'s shard, a pin in `directory` first.

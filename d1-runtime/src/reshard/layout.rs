@@ -22,7 +22,7 @@ pub async fn layout<E: Executor>(db: &E, tenant_column: &str) -> Result<Layout> 
     let mut tables = Vec::new();
     let mut others = Vec::new();
     let mut foreign: BTreeMap<String, Vec<ForeignKeyPart>> = BTreeMap::new();
-    for (name,) in names.into_iter().filter(|(n,)| !crate::fleet::ignored(n)) {
+    for (name,) in names.into_iter().filter(|(n,)| !super::is_internal(n)) {
         let columns: Vec<(String, i64, i64)> = db
             .all(Sql::<(String, i64, i64)>::new(
                 "SELECT name, hidden, pk FROM pragma_table_xinfo(?1)",

@@ -44,6 +44,17 @@ pub const JOURNAL: &str = "d1kit_moves";
 /// The most values one statement binds (D1's limit).
 const MAX_PARAMS: usize = 100;
 
+/// Tables, indexes and triggers d1kit, wrangler or the platform keep, never the application's:
+/// `d1_migrations`, `sqlite_*`, `_cf_*` and every `d1kit_*` (migrations, the reshard journal
+/// and fences, a directory's pins and routing). Never moved; `d1kit drift` ignores them.
+pub(crate) fn is_internal(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "d1_migrations"
+        || lower.starts_with("d1kit_")
+        || lower.starts_with("sqlite_")
+        || lower.starts_with("_cf_")
+}
+
 /// A table whose rows belong to tenants: it has the tenant column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantTable {

@@ -1,0 +1,5 @@
+CREATE TABLE notes (
+  id INTEGER PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  title TEXT NOT NULL
+);
