@@ -29,8 +29,17 @@ export ESBUILD_BIN="$wrangler_dir/node_modules/.bin/esbuild"
 work=$(mktemp -d)
 export XDG_CONFIG_HOME="$work/config"
 dev_pid=""
-cleanup() {
+# The reshard step edits examples/worker's Cargo.toml and wrangler.toml: kept here, put back.
+cp examples/worker/Cargo.toml "$work/Cargo.toml.orig"
+cp examples/worker/wrangler.toml "$work/wrangler.toml.orig"
+stop_dev() {
   if [ -n "$dev_pid" ]; then kill "$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; fi
+  dev_pid=""
+}
+cleanup() {
+  stop_dev
+  cp "$work/Cargo.toml.orig" examples/worker/Cargo.toml
+  cp "$work/wrangler.toml.orig" examples/worker/wrangler.toml
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,26 +67,40 @@ for n in 0 1 2 3; do
     || { cat "$work/migrate-$n.log"; exit 1; }
 done
 
-step "serving it: wrangler dev --local on 127.0.0.1"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-(cd examples/worker && exec "$wrangler" dev --local --ip 127.0.0.1 --port "$port" --persist-to "$state" >"$work/dev.log" 2>&1) &
-dev_pid=$!
-for _ in $(seq 1 120); do
-  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then break; fi
-  if ! kill -0 "$dev_pid" 2>/dev/null; then cat "$work/dev.log"; echo "wrangler dev exited" >&2; exit 1; fi
-  sleep 0.5
-done
-curl -s -o /dev/null "http://127.0.0.1:$port/" || { cat "$work/dev.log"; echo "wrangler dev did not answer" >&2; exit 1; }
+step "d1kit migrate --local: the directory's tables, the routing size recorded (4)"
+cargo build --workspace --bin d1kit --quiet
+d1kit="$root/target/debug/d1kit"
+"$d1kit" migrate --local --persist-to "$state" --manifest-path examples/worker/Cargo.toml >"$work/d1kit-migrate.log" 2>&1 \
+  || { cat "$work/d1kit-migrate.log"; exit 1; }
 
+serve() {
+  step "serving it: wrangler dev --local on 127.0.0.1"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  (cd examples/worker && exec "$wrangler" dev --local --ip 127.0.0.1 --port "$port" --persist-to "$state" >"$work/dev.log" 2>&1) &
+  dev_pid=$!
+  for _ in $(seq 1 120); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then break; fi
+    if ! kill -0 "$dev_pid" 2>/dev/null; then cat "$work/dev.log"; echo "wrangler dev exited" >&2; exit 1; fi
+    sleep 0.5
+  done
+  curl -s -o /dev/null "http://127.0.0.1:$port/" || { cat "$work/dev.log"; echo "wrangler dev did not answer" >&2; exit 1; }
+}
+
+e2e_test() { # test name
+  D1KIT_E2E_URL="http://127.0.0.1:$port" D1KIT_E2E_STATE="$state" D1KIT_BIN="$d1kit" \
+    D1KIT_E2E_MANIFEST="$root/examples/worker/Cargo.toml" \
+    cargo test --workspace --test worker_e2e "$1" -- --ignored --exact --nocapture 2>&1 | tee "$work/test.log"
+  status=${PIPESTATUS[0]}
+  grep -E "^test result" "$work/test.log" || true
+  if [ "$status" -ne 0 ]; then
+    echo "--- wrangler dev log ---"; tail -40 "$work/dev.log"
+    exit "$status"
+  fi
+}
+
+serve
 step "driving it over HTTP: cargo test --workspace --test worker_e2e (the features of the workspace build: no rebuild)"
-D1KIT_E2E_URL="http://127.0.0.1:$port" D1KIT_E2E_STATE="$state" \
-  cargo test --workspace --test worker_e2e -- --ignored 2>&1 | tee "$work/test.log"
-status=${PIPESTATUS[0]}
-grep -E "^test result" "$work/test.log" || true
-if [ "$status" -ne 0 ]; then
-  echo "--- wrangler dev log ---"; tail -40 "$work/dev.log"
-  exit "$status"
-fi
+e2e_test worker_end_to_end
 
 step "wasm size: d1kit Worker vs the same handler on raw workers-rs"
 build_worker benches/worker-raw
@@ -90,3 +113,25 @@ print(f"examples/worker (d1kit): {d:>9,} bytes")
 print(f"raw workers-rs:          {r:>9,} bytes")
 print(f"ratio: {d / r:.3f} (target <= 1.10)")
 EOF
+
+step "growing the pool to 5 shards: shards = 5, worker-build (cargo build writes USERS_4), d1kit migrate"
+stop_dev
+sed -i 's/^shards = 4$/shards = 5/' examples/worker/Cargo.toml
+build_worker examples/worker
+grep -q 'binding = "USERS_4"' examples/worker/wrangler.toml || { echo "cargo build wrote no USERS_4 block" >&2; exit 1; }
+# The id d1kit provision would have written (the other shards' ids follow the same pattern).
+python3 - examples/worker/wrangler.toml <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+text = re.sub(r'(binding = "USERS_4"\n(?:[^\[]*?\n)?database_id = ")[^"]*"', r'\g<1>00000000-0000-0000-0000-000000000004"', text)
+open(path, "w").write(text)
+PY
+grep -A3 'binding = "USERS_4"' examples/worker/wrangler.toml
+"$d1kit" migrate --local --persist-to "$state" --manifest-path examples/worker/Cargo.toml >"$work/d1kit-migrate.log" 2>&1 \
+  || { cat "$work/d1kit-migrate.log"; exit 1; }
+grep -q "still routed over 4" "$work/d1kit-migrate.log" || { cat "$work/d1kit-migrate.log"; echo "d1kit migrate did not keep the routing at 4 shards" >&2; exit 1; }
+serve
+step "d1kit reshard 4 -> 5 while the client writes and reads 40 users' notes through the Worker"
+e2e_test worker_reshard
+

@@ -1,7 +1,9 @@
 //! End-to-end: `examples/worker` built to wasm and served by real workerd (npm wrangler's
 //! local mode), driven over HTTP on 127.0.0.1. `scripts/e2e-worker.sh` builds it, migrates
-//! the four shards, starts `wrangler dev`, then runs this test with `--ignored` and
-//! `D1KIT_E2E_URL` / `D1KIT_E2E_STATE` set.
+//! the four shards and the directory, starts `wrangler dev`, then runs `worker_end_to_end`
+//! with `--ignored` and `D1KIT_E2E_URL` / `D1KIT_E2E_STATE` set; then grows the pool to five
+//! shards, serves the new build, and runs `worker_reshard` (with `D1KIT_BIN` and
+//! `D1KIT_E2E_MANIFEST`: the `d1kit` binary and the Worker's Cargo.toml).
 //!
 //! What the Worker says is checked against what is independent of it: the shard each user
 //! lands on is `d1kit::route::shard_for` computed here, natively, and the rows are read back
@@ -169,12 +171,14 @@ fn routing_and_isolation(worker: &Worker) {
     assert_eq!(counted, wanted);
 }
 
-/// A user pinned in the KV directory lands on the pinned shard, not the hashed one, and
-/// reads back from there; a pin outside the pool is refused.
+/// A user pinned in the pool's directory lands on the pinned shard, not the hashed one, and
+/// reads back from there (once the Worker's router has read the directory again: within its
+/// 2 s); a pin outside the pool is refused.
 fn pins_override_the_hash(worker: &Worker) {
     let user = "pinned-user";
     let pinned = (shard_of(user) + 1) % SHARDS;
     worker.ok("POST", &format!("/admin/pin/{user}/{pinned}"), None);
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
     let reply = worker.ok(
         "POST",
         &format!("/users/{user}/notes"),
@@ -335,4 +339,249 @@ fn sessions(worker: &Worker) {
         !next.is_empty() && next >= bookmark.as_str(),
         "{bookmark} then {next}"
     );
+}
+
+/// One user's note titles as the Worker returns them; `None` when it did not answer 200 (a
+/// user being moved is refused with 503, and a request that meets `d1kit reshard`'s write
+/// transaction on the shard file fails: both are tried again).
+fn titles(worker: &Worker, user: &str) -> Option<BTreeSet<String>> {
+    let (status, reply) = worker.send("GET", &format!("/users/{user}/notes"), None);
+    (status == 200).then(|| {
+        reply["notes"]
+            .as_array()
+            .map(|notes| {
+                notes
+                    .iter()
+                    .filter_map(|n| n["title"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// The id the wrangler file gives the block bound as `binding`.
+fn database_id(binding: &str) -> String {
+    let manifest = std::env::var("D1KIT_E2E_MANIFEST").expect("D1KIT_E2E_MANIFEST is not set");
+    let wrangler = PathBuf::from(manifest).with_file_name("wrangler.toml");
+    let text = std::fs::read_to_string(&wrangler).unwrap();
+    let block = text
+        .split("[[d1_databases]]")
+        .find(|b| b.contains(&format!("binding = \"{binding}\"")))
+        .unwrap_or_else(|| panic!("no block for {binding} in {}", wrangler.display()));
+    let id = block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("database_id = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no database_id for {binding}"));
+    id.to_owned()
+}
+
+/// The pool grown from 4 to 5 shards (the Worker already serves the 5-shard build, routing
+/// over 4 as its directory says) by `d1kit reshard --local --renumber` while two writers add
+/// notes to 40 users and two readers read them back through the Worker. No read ever misses a
+/// note acknowledged before it began, every acknowledged note is there at the end, each
+/// user's notes sit on the one shard 5 shards route them to, and the directory routes over 5.
+#[test]
+#[ignore = "needs the 5-shard Worker running in workerd: scripts/e2e-worker.sh"]
+fn worker_reshard() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let worker = Arc::new(Worker::from_env());
+    let users: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
+    let movers = users
+        .iter()
+        .filter(|u| {
+            d1kit::route::shard_for(u.as_bytes(), 4) != d1kit::route::shard_for(u.as_bytes(), 5)
+        })
+        .count();
+    assert!(
+        movers >= 4,
+        "only {movers} of the 40 users move: the test would prove little"
+    );
+    // What each user has before: acknowledged already.
+    let acked: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
+    for user in &users {
+        let seen = titles(&worker, user).expect("the 5-shard Worker answers");
+        assert!(!seen.is_empty(), "{user} has notes from the first test");
+        acked.lock().unwrap().insert(user.clone(), seen);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reads, retried) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let missing: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut threads = Vec::new();
+    for w in 0..2 {
+        let (worker, users, acked, stop, retried) = (
+            worker.clone(),
+            users.clone(),
+            acked.clone(),
+            stop.clone(),
+            retried.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                k += 1;
+                let user = &users[(k * 7 + w * 13) % users.len()];
+                let title = format!("online {w}-{k}");
+                let (status, _) = worker.send(
+                    "POST",
+                    &format!("/users/{user}/notes"),
+                    Some(json!({ "title": title })),
+                );
+                if status == 200 {
+                    acked
+                        .lock()
+                        .unwrap()
+                        .get_mut(user.as_str())
+                        .unwrap()
+                        .insert(title);
+                } else {
+                    // Not acknowledged (it may still have been written: never counted).
+                    retried.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }));
+    }
+    for r in 0..2 {
+        let (worker, users, acked, stop, reads, retried, missing) = (
+            worker.clone(),
+            users.clone(),
+            acked.clone(),
+            stop.clone(),
+            reads.clone(),
+            retried.clone(),
+            missing.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let mut k = r;
+            while !stop.load(Ordering::Relaxed) {
+                k += 1;
+                let user = &users[(k * 11) % users.len()];
+                let before = acked.lock().unwrap()[user.as_str()].clone();
+                match titles(&worker, user) {
+                    Some(seen) => {
+                        reads.fetch_add(1, Ordering::Relaxed);
+                        let lost: Vec<&String> = before.difference(&seen).collect();
+                        if !lost.is_empty() {
+                            missing
+                                .lock()
+                                .unwrap()
+                                .push(format!("{user}: {lost:?} missing"));
+                        }
+                    }
+                    None => {
+                        retried.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        }));
+    }
+
+    std::thread::sleep(Duration::from_secs(1));
+    let bin = std::env::var("D1KIT_BIN").expect("D1KIT_BIN is not set");
+    let manifest = std::env::var("D1KIT_E2E_MANIFEST").unwrap();
+    let state = std::env::var("D1KIT_E2E_STATE").unwrap();
+    let start = Instant::now();
+    let out = std::process::Command::new(bin)
+        .args([
+            "reshard",
+            "--local",
+            "--yes",
+            "--renumber",
+            "--persist-to",
+            &state,
+        ])
+        .args(["--manifest-path", &manifest])
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!("{stderr}{stdout}");
+    assert!(out.status.success(), "d1kit reshard failed");
+    assert!(
+        stderr.contains("online through the directory ROUTING"),
+        "{stderr}"
+    );
+    let reads = reads.load(Ordering::Relaxed);
+    eprintln!(
+        "reshard took {:.1} s; {reads} reads, {} requests tried again, {} notes acknowledged",
+        took.as_secs_f64(),
+        retried.load(Ordering::Relaxed),
+        acked
+            .lock()
+            .unwrap()
+            .values()
+            .map(BTreeSet::len)
+            .sum::<usize>()
+    );
+    let missing = missing.lock().unwrap();
+    assert!(
+        missing.is_empty(),
+        "{} reads missed notes: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(reads > 40, "the readers ran: {reads}");
+
+    // Every acknowledged note is there, through the Worker and in the files, on the one shard
+    // five shards route its user to.
+    let acked = acked.lock().unwrap();
+    for (user, titles_acked) in acked.iter() {
+        let seen = (0..50)
+            .find_map(|_| {
+                titles(&worker, user).or_else(|| {
+                    std::thread::sleep(Duration::from_millis(100));
+                    None
+                })
+            })
+            .unwrap_or_else(|| panic!("{user} is not served after the reshard"));
+        assert!(
+            titles_acked.is_subset(&seen),
+            "{user}: {:?} missing",
+            titles_acked.difference(&seen)
+        );
+    }
+    let state = std::env::var("D1KIT_E2E_STATE").unwrap();
+    for n in 0..5u32 {
+        let path = d1kit::local::wrangler_state_file(&state, &database_id(&format!("USERS_{n}")));
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut st = conn.prepare("SELECT DISTINCT owner FROM notes").unwrap();
+        let owners: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for owner in owners.iter().filter(|o| o.starts_with("user-")) {
+            assert_eq!(
+                d1kit::route::shard_for(owner.as_bytes(), 5),
+                n,
+                "{owner}'s notes are on shard {n}"
+            );
+        }
+    }
+    let routing = d1kit::local::wrangler_state_file(&state, &database_id("ROUTING"));
+    let conn =
+        rusqlite::Connection::open_with_flags(&routing, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let shards: i64 = conn
+        .query_row("SELECT shards FROM d1kit_routing", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(shards, 5, "the directory routes over 5 shards");
 }

@@ -181,7 +181,18 @@ impl Config {
         }
     }
 
-    /// The database called `name`, or the only one when `name` is `None`.
+    /// The databases that are not another's `directory`.
+    fn queried(&self) -> impl Iterator<Item = &DatabaseConfig> {
+        self.databases.iter().filter(|d| {
+            !self
+                .databases
+                .iter()
+                .any(|p| p.directory.as_ref().is_some_and(|dir| dir.name == d.name))
+        })
+    }
+
+    /// The database called `name`, or when `name` is `None` the only one (directories of
+    /// pools left out: they hold routing, not the application's tables).
     pub fn database(&self, name: Option<&str>) -> Result<&DatabaseConfig, Diagnostic> {
         let names = || {
             self.databases
@@ -210,6 +221,11 @@ impl Config {
                 d
             }),
             None if self.databases.len() == 1 => Ok(&self.databases[0]),
+            // A pool's directory holds routing, not the application's queries: with one
+            // database besides directories, that one is meant.
+            None if self.queried().count() == 1 => {
+                self.queried().next().ok_or_else(|| Diagnostic::error("no database"))
+            }
             None => Err(Diagnostic::error(format!(
                 "{} databases are configured; name the one to use",
                 self.databases.len()
@@ -530,6 +546,11 @@ mod tests {
             .directory
             .clone()
             .unwrap();
+        assert_eq!(
+            c.database(None).unwrap().name,
+            "users",
+            "a directory is no default"
+        );
         assert_eq!((dir.name.as_str(), dir.binding.as_str()), ("dir", "ROUTES"));
         for (text, says, line) in [
             ("[package.metadata.d1kit.databases.users]\nshards = 4\ndirectory = \"nope\"\n", "databases.users.directory` = `nope` names no configured database (configured: users)", 3),

@@ -403,6 +403,13 @@ pub fn connect<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<Database> {
 /// with one shard has the single binding `BINDING`, so a tenant the directory routes to any
 /// other shard is an error (naming the shard) rather than a query on the wrong database.
 pub async fn connect_routed<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<Database> {
+    let shard = shard_routed::<D>(env, tenant).await?;
+    Database::from_env(env, &route::binding_of(D::BINDING, D::SHARDS, shard))
+}
+
+/// The shard [`connect_routed`] opens for `tenant` (to report it, or to open it yourself with
+/// [`DatabaseDef::binding_of`]), with its errors.
+pub async fn shard_routed<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<u32> {
     let directory = D::DIRECTORY.ok_or_else(|| {
         Error::Backend(format!(
             "database `{}` has no directory to route its tenants through: set \
@@ -425,7 +432,7 @@ pub async fn connect_routed<D: DatabaseDef>(env: &Env, tenant: &str) -> Result<D
             D::BINDING
         )));
     }
-    Database::from_env(env, &route::binding_of(D::BINDING, D::SHARDS, shard))
+    Ok(shard)
 }
 
 /// This isolate's router of the pool named `pool` (created on first use).

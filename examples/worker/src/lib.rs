@@ -1,7 +1,9 @@
-//! d1kit on Cloudflare Workers: per-user notes over HTTP. Each user is routed to one of four
-//! D1 databases (`USERS_0`..`USERS_3`) by `Users::connect`, and every query is checked at
-//! compile time against `migrations/`, including that it pins `owner` (the tenant column) to
-//! a parameter, so that no user can read another's rows of a shared shard.
+//! d1kit on Cloudflare Workers: per-user notes over HTTP. Each user is routed to one of the
+//! pool's D1 databases (`USERS_0`..) by `Users::connect_routed`, through the pool's directory
+//! (`ROUTING`: pins, and the size tenants are hashed over, so that `d1kit reshard` can move
+//! tenants while this Worker serves them), and every query is checked at compile time against
+//! `migrations/`, including that it pins `owner` (the tenant column) to a parameter, so that
+//! no user can read another's rows of a shared shard.
 //!
 //! Routes (JSON in and out; 64-bit integers travel as decimal strings, bytes as hex):
 //! - `POST /users/:user/notes` `{title, body?}` → `{id, shard}`
@@ -15,14 +17,17 @@
 //!   409, and the first statement's note is not kept
 //! - `GET  /users/:user/session?bookmark=..` a D1 session → `{count, bookmark}`
 //! - `GET  /admin/notes-per-user` every shard at once → `{users: [{owner, notes}]}`
-//! - `POST /admin/pin/:user/:shard` pins a user to a shard in the KV directory (`DIRECTORY`),
-//!   which every route consults before the hash
+//! - `POST /admin/pin/:user/:shard` pins a user to a shard in the directory (`ROUTING`), which
+//!   every route consults before the hash (routers read it again within 2 s)
+//!
+//! A user being moved is refused with 503 and `retry: true` (`Error::TenantMoving`), as is any
+//! other error d1kit calls transient: the client tries again.
 
 #![forbid(unsafe_code)]
 
-use d1kit::route::{self, Directory};
-use d1kit::worker::{Database, KvDirectory, SessionStart};
-use d1kit::{Executor, TenantQuery};
+use d1kit::route::{Directory, TableDirectory};
+use d1kit::worker::{Database, SessionStart};
+use d1kit::Executor;
 use serde_json::{json, Value as Json};
 use worker::{event, Context, Env, Request, Response, Result, RouteContext, Router};
 
@@ -30,8 +35,7 @@ use worker::{event, Context, Env, Request, Response, Result, RouteContext, Route
 #[derive(d1kit::Database)]
 pub struct Users;
 
-/// One user's notes, oldest first. Its `owner` field is the tenant column, so it routes
-/// itself: `NotesOf { owner }.all_in(&env)`.
+/// One user's notes, oldest first.
 #[derive(d1kit::Query)]
 #[d1(sql = "SELECT id, title, body FROM notes WHERE owner = :owner ORDER BY id")]
 pub struct NotesOf<'a> {
@@ -55,36 +59,48 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .await
 }
 
-/// Where tenants pinned to a shard are written (Workers KV, `shard:<user>`): a pin overrides
-/// the hash.
-fn directory(ctx: &RouteContext<()>) -> Result<KvDirectory> {
-    KvDirectory::from_env(&ctx.env, "DIRECTORY", "shard:").map_err(rust_error)
+/// The user in the path and their shard's database, as the directory routes them; or the
+/// response that refuses the request (503 while the user is being moved).
+async fn tenant(ctx: &RouteContext<()>) -> Result<std::result::Result<(String, Database), Response>> {
+    let user = ctx.param("user").cloned().unwrap_or_default();
+    Ok(match Users::connect_routed(&ctx.env, &user).await {
+        Ok(db) => Ok((user, db)),
+        Err(e) => Err(failed(500, e)?),
+    })
 }
 
-/// The user in the path and their shard's database (a pin first, else the hash).
-async fn tenant(ctx: &RouteContext<()>) -> Result<(String, Database)> {
-    let user = ctx.param("user").cloned().unwrap_or_default();
-    let db = Users::connect_via(&ctx.env, &directory(ctx)?, &user)
-        .await
-        .map_err(rust_error)?;
-    Ok((user, db))
+/// The user and their database, or an early return of the refusal.
+macro_rules! with_tenant {
+    ($ctx:expr) => {
+        match tenant(&$ctx).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refusal),
+        }
+    };
 }
 
 fn rust_error(e: d1kit::Error) -> worker::Error {
     worker::Error::RustError(e.to_string())
 }
 
-/// A d1kit error as a JSON response with `status`.
+/// A d1kit error as a JSON response with `status`; an error worth retrying (a user being
+/// moved, a busy database) is 503 with `retry: true` instead.
 fn failed(status: u16, error: d1kit::Error) -> Result<Response> {
-    Ok(Response::from_json(&json!({ "error": error.to_string() }))?.with_status(status))
+    let retry = error.is_transient();
+    let status = if retry { 503 } else { status };
+    Ok(
+        Response::from_json(&json!({ "error": error.to_string(), "retry": retry }))?
+            .with_status(status),
+    )
 }
 
 async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    // Resolved once by hand (what `connect_via` does), since the reply reports the shard.
+    // Routed by hand (what `connect_routed` does), since the reply reports the shard.
     let user = ctx.param("user").cloned().unwrap_or_default();
-    let shard = route::resolve::<Users, _>(&directory(&ctx)?, &user)
-        .await
-        .map_err(rust_error)?;
+    let shard = match d1kit::worker::shard_routed::<Users>(&ctx.env, &user).await {
+        Ok(shard) => shard,
+        Err(e) => return failed(500, e),
+    };
     let db = Database::from_env(&ctx.env, &<Users as d1kit::Database>::binding_of(shard))
         .map_err(rust_error)?;
     let input: Json = req.json().await?;
@@ -106,12 +122,8 @@ async fn add_note(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
 }
 
 async fn list_notes(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let user = ctx.param("user").cloned().unwrap_or_default();
-    // The query knows its tenant, so it routes itself (consulting the directory first).
-    match (NotesOf { owner: &user })
-        .all_via(&ctx.env, &directory(&ctx)?)
-        .await
-    {
+    let (user, db) = with_tenant!(ctx);
+    match db.all(NotesOf { owner: &user }).await {
         Ok(notes) => {
             let notes: Vec<Json> = notes
                 .into_iter()
@@ -124,7 +136,7 @@ async fn list_notes(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
 }
 
 async fn add_sample(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx).await?;
+    let (user, db) = with_tenant!(ctx);
     let input: Json = req.json().await?;
     let (Some(n), Some(r), Some(data)) = (
         input["n"].as_str().and_then(|n| n.parse::<i64>().ok()),
@@ -149,7 +161,7 @@ async fn add_sample(mut req: Request, ctx: RouteContext<()>) -> Result<Response>
 }
 
 async fn add_beyond_2_53(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx).await?;
+    let (user, db) = with_tenant!(ctx);
     let inserted = d1kit::sql!(
         "INSERT INTO samples (owner, n, r, data) VALUES (?1, 9007199254740993, 0.5, X'00')",
         user.as_str()
@@ -163,7 +175,7 @@ async fn add_beyond_2_53(_req: Request, ctx: RouteContext<()>) -> Result<Respons
 }
 
 async fn list_samples(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx).await?;
+    let (user, db) = with_tenant!(ctx);
     let rows = d1kit::sql!(
         "SELECT n, r, data FROM samples WHERE owner = ?1 ORDER BY id",
         user.as_str()
@@ -183,7 +195,7 @@ async fn list_samples(_req: Request, ctx: RouteContext<()>) -> Result<Response> 
 }
 
 async fn batch_then_fail(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx).await?;
+    let (user, db) = with_tenant!(ctx);
     // The second insert breaks `title NOT NULL`: the batch is one transaction, so the first
     // note must not stay either.
     let outcome = db
@@ -205,7 +217,7 @@ async fn batch_then_fail(_req: Request, ctx: RouteContext<()>) -> Result<Respons
 }
 
 async fn session(req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let (user, db) = tenant(&ctx).await?;
+    let (user, db) = with_tenant!(ctx);
     let url = req.url()?;
     let bookmark = url
         .query_pairs()
@@ -265,7 +277,8 @@ async fn pin(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
             422,
         );
     }
-    directory(&ctx)?
+    let routing = Database::from_env(&ctx.env, "ROUTING").map_err(rust_error)?;
+    TableDirectory::new(&routing)
         .pin(&user, shard)
         .await
         .map_err(rust_error)?;
