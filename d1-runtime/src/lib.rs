@@ -45,7 +45,7 @@ compile_error!("d1kit's `rest` feature on wasm32 needs the `worker` feature too 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __database_runtime {
-    ($db:ident) => {};
+    ($($any:tt)*) => {};
 }
 
 pub use backoff::backoff;

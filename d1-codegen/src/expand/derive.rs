@@ -228,6 +228,12 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
         let location_hint = optional(&db.location_hint);
         let jurisdiction = optional(&db.jurisdiction);
         let directory = optional(&db.directory.as_ref().map(|d| d.binding.clone()));
+        // A pool with a directory: `connect` (the hash alone) is deprecated for `connect_routed`.
+        let runtime = if db.directory.is_some() {
+            quote!(::d1kit::__database_runtime!(#ident, routed);)
+        } else {
+            quote!(::d1kit::__database_runtime!(#ident);)
+        };
         Ok(quote! {
             #track
             impl ::d1kit::Database for #ident {
@@ -250,7 +256,7 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
                     <Self as ::d1kit::Database>::binding_for(tenant)
                 }
             }
-            ::d1kit::__database_runtime!(#ident);
+            #runtime
         })
     });
     result

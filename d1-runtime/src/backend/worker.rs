@@ -556,15 +556,24 @@ impl Directory for KvDirectory {
 }
 
 /// What `#[derive(Database)]` adds with the `worker` feature: `connect`, `connect_checked`,
-/// `connect_routed`, `connect_via` and `fan_out` on the database type.
+/// `connect_routed`, `connect_via` and `fan_out` on the database type. For a pool with a
+/// `directory` (`routed`), `connect` and `connect_checked` are deprecated: they ignore the
+/// directory, so a call to them is a warning that names `connect_routed`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __database_runtime {
     ($db:ident) => {
+        $crate::__database_runtime!(@impl $db,);
+    };
+    ($db:ident, routed) => {
+        $crate::__database_runtime!(@impl $db, #[deprecated(note = "this pool has a `directory`: `connect` ignores its pins and moves and can open a shard that lacks the tenant; use `connect_routed`")]);
+    };
+    (@impl $db:ident, $(#[$hashed:meta])*) => {
         impl $db {
             /// The executor of `tenant`'s shard: the binding `binding_for(tenant)` names, by
             /// the hash alone. On a pool with a `directory` this ignores its pins, moves and
             /// routing size (it can open a shard that lacks the tenant): use `connect_routed`.
+            $(#[$hashed])*
             pub fn connect(
                 env: &$crate::worker::Env,
                 tenant: &str,
@@ -574,6 +583,7 @@ macro_rules! __database_runtime {
 
             /// `connect`, checking once per isolate that the shard has applied every
             /// embedded migration (an error names those it lacks).
+            $(#[$hashed])*
             pub async fn connect_checked(
                 env: &$crate::worker::Env,
                 tenant: &str,
