@@ -134,9 +134,85 @@ pub fn plan(applied: &Applied, migrations: &[Migration]) -> Plan {
     plan
 }
 
+/// The most bytes one statement may have: D1 refuses longer ones.
+pub const MAX_STATEMENT_BYTES: usize = 100_000;
+
+/// Why D1 would refuse `statement` in a migration, if it would: a migration is one batch, one
+/// transaction, so a statement that begins, ends or nests a transaction (`BEGIN`, `COMMIT`,
+/// `END`, `ROLLBACK`, `SAVEPOINT`, `RELEASE`) would commit half of it or throw half of it
+/// away; `ATTACH` and `DETACH` reach other files (D1 has none, locally they would create
+/// them); `VACUUM` cannot run in a transaction; and a statement over
+/// [`MAX_STATEMENT_BYTES`] is refused by D1.
+pub fn refusal(statement: &str) -> Option<String> {
+    if statement.len() > MAX_STATEMENT_BYTES {
+        return Some(format!(
+            "the statement is {} bytes, over D1's limit of {MAX_STATEMENT_BYTES}",
+            statement.len()
+        ));
+    }
+    let keyword = first_keyword(statement)?.to_ascii_uppercase();
+    let why = match keyword.as_str() {
+        "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
+            "a migration runs as one transaction (one batch, as D1 runs it): this statement would begin, end or nest a transaction inside it, leaving half of the migration applied or thrown away; remove it"
+        }
+        "ATTACH" | "DETACH" => {
+            "D1 has no other database files to attach, and locally it would create one outside the project; remove it"
+        }
+        "VACUUM" => "VACUUM cannot run inside the migration's transaction, and D1 refuses it; remove it",
+        _ => return None,
+    };
+    Some(format!("`{keyword}`: {why}"))
+}
+
+/// The first word of `sql`, after whitespace and comments.
+fn first_keyword(sql: &str) -> Option<&str> {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// Every statement of `migrations` that D1 would refuse ([`refusal`]), as
+/// `(migration, line in its file, why)`, before anything is run.
+pub fn refusals(migrations: &[Migration]) -> Vec<(&'static str, usize, String)> {
+    let mut out = Vec::new();
+    for m in migrations {
+        let mut from = 0;
+        for statement in m.statements {
+            let at = m.sql[from..].find(statement).map(|i| from + i);
+            if let Some(at) = at {
+                from = at + statement.len();
+            }
+            if let Some(why) = refusal(statement) {
+                let line = at.map_or(1, |at| m.sql[..at].matches('\n').count() + 1);
+                out.push((m.name, line, why));
+            }
+        }
+    }
+    out
+}
+
 /// Applies one migration: its statements, its `d1_migrations` row and its checksum, as one
-/// batch. If any statement fails, nothing of it stays.
+/// batch. If any statement fails, nothing of it stays; a statement D1 would refuse
+/// ([`refusal`]) fails it before anything runs.
 pub async fn apply_one<E: Executor + ?Sized>(db: &E, m: &Migration) -> Result<()> {
+    if let Some((_, line, why)) = refusals(std::slice::from_ref(m)).into_iter().next() {
+        return Err(Error::Migration {
+            name: m.name.to_owned(),
+            message: format!("line {line}: {why}"),
+        });
+    }
     let mut batch: Vec<Sql<()>> = m
         .statements
         .iter()
@@ -289,6 +365,54 @@ mod tests {
             checksum: "2",
         },
     ];
+
+    #[test]
+    fn statements_that_would_split_a_migration_are_refused_before_anything_runs() {
+        const BAD: &[Migration] = &[Migration {
+            name: "0003_split.sql",
+            sql: "CREATE TABLE part_a (x);\n-- done with a\nCOMMIT;\nCREATE TABLE part_b (y);\n/* c */ rollback;\nATTACH DATABASE '/tmp/x.db' AS x;\nVACUUM;\nCREATE TRIGGER t AFTER INSERT ON part_a BEGIN SELECT 1; END;\n",
+            statements: &[
+                "CREATE TABLE part_a (x)",
+                "-- done with a\nCOMMIT",
+                "CREATE TABLE part_b (y)",
+                "/* c */ rollback",
+                "ATTACH DATABASE '/tmp/x.db' AS x",
+                "VACUUM",
+                "CREATE TRIGGER t AFTER INSERT ON part_a BEGIN SELECT 1; END",
+            ],
+            checksum: "3",
+        }];
+        let found: Vec<(usize, String)> = refusals(BAD)
+            .into_iter()
+            .map(|(_, line, why)| (line, why.split(':').next().unwrap_or_default().to_owned()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, "`COMMIT`".to_owned()),
+                (5, "`ROLLBACK`".to_owned()),
+                (6, "`ATTACH`".to_owned()),
+                (7, "`VACUUM`".to_owned()),
+            ]
+        );
+        let big = format!(
+            "INSERT INTO a VALUES ('{}')",
+            "x".repeat(MAX_STATEMENT_BYTES)
+        );
+        assert!(refusal(&big).unwrap().contains("over D1's limit"));
+        let db = Local::open_in_memory().unwrap();
+        let err = crate::block_on(apply_one(&db, &BAD[0])).unwrap_err();
+        assert!(err.to_string().contains("line 2: `COMMIT`"), "{err}");
+        let tables: i64 = db
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'part_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "nothing of the migration ran");
+    }
 
     #[test]
     fn read_applied_creates_nothing() {

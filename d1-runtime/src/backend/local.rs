@@ -266,6 +266,18 @@ impl Executor for Database {
                 },
                 other => other,
             })?;
+            // A statement that ended the transaction (COMMIT, END, ROLLBACK) would leave the
+            // rest of the batch outside it: D1 refuses those, and so does this backend.
+            if self.connection().is_autocommit() {
+                return Err(Error::query(
+                    format!(
+                        "batch statement {} of {} ended the batch's transaction: a batch is one transaction, its statements cannot commit or roll it back",
+                        i + 1,
+                        statements.len()
+                    ),
+                    &statement.sql,
+                ));
+            }
             results.push(raw);
         }
         tx.commit().map_err(|e| Error::Backend(e.to_string()))?;
@@ -496,6 +508,30 @@ mod tests {
             count, 1,
             "the first insert of the failed batch was rolled back"
         );
+    }
+
+    #[test]
+    fn a_batch_statement_that_ends_the_transaction_is_an_error() {
+        let db = Database::open_in_memory().unwrap();
+        db.migrate(&[M1]).unwrap();
+        for end in ["COMMIT", "END", "ROLLBACK"] {
+            let err = block_on(db.batch((
+                q::<()>("INSERT INTO t (x) VALUES ('a')", vec![]),
+                q::<()>(end, vec![]),
+                q::<()>("INSERT INTO t (x) VALUES ('b')", vec![]),
+            )))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("batch statement 2 of 3 ended the batch's transaction"),
+                "{end}: {err}"
+            );
+            let later: i64 = db
+                .connection()
+                .query_row("SELECT count(*) FROM t WHERE x = 'b'", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(later, 0, "{end}: nothing after it ran");
+        }
     }
 
     #[test]
