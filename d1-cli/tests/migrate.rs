@@ -702,3 +702,51 @@ fn tenants_in_migrates_every_database_a_directory_records() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("--tenants-in nope"), "{err}");
 }
+
+/// A migration D1 would refuse (a COMMIT or ROLLBACK inside it, ATTACH) is refused at its
+/// file:line by migrate, status and drift before any database is read or written.
+#[test]
+fn statements_d1_refuses_in_migrations_are_refused_before_anything_runs() {
+    let attached = std::env::temp_dir().join(format!("d1kit-attached-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&attached);
+    for (name, sql, says) in [
+        (
+            "commit",
+            "CREATE TABLE part_a (x);\nCOMMIT;\nCREATE TABLE part_b (y);\n".to_string(),
+            "0004_bad.sql:2: `COMMIT`",
+        ),
+        (
+            "rollback",
+            "CREATE TABLE part_a (x);\n\nROLLBACK;\n".to_string(),
+            "0004_bad.sql:3: `ROLLBACK`",
+        ),
+        (
+            "attach",
+            format!("ATTACH DATABASE '{}' AS x;\n", attached.display()),
+            "0004_bad.sql:1: `ATTACH`",
+        ),
+    ] {
+        let (dir, ids) = configured(&format!("refused-{name}"), 1);
+        let (code, out, err) = run(&dir, &["migrate", "--local"], None);
+        assert_eq!(code, 0, "{out}{err}");
+        std::fs::write(dir.join("migrations/0004_bad.sql"), &sql).unwrap();
+        for command in ["migrate", "status", "drift"] {
+            let (code, out, err) = run(&dir, &[command, "--local"], None);
+            assert_eq!(code, 2, "{command} {name}: {out}{err}");
+            assert!(err.contains(says), "{command} {name}: {err}");
+        }
+        let db = local(&dir, &ids[0].1);
+        let tables: i64 = db
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'part_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "{name}: nothing of it ran");
+        assert!(!applied(&db).iter().any(|m| m == "0004_bad.sql"), "{name}");
+        assert!(!attached.exists(), "ATTACH created {}", attached.display());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
