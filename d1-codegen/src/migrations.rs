@@ -90,6 +90,8 @@ pub fn load(dir: &Path) -> Result<MigrationSet, Diagnostics> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
             "does not exist".to_string()
+        } else if dir.is_file() {
+            "is a file, not a directory".to_string()
         } else {
             format!("cannot be read: {e}")
         };
@@ -130,6 +132,22 @@ pub fn load(dir: &Path) -> Result<MigrationSet, Diagnostics> {
             continue;
         };
         if !is_migration(&path) {
+            // A `.sql` entry that is no file: a directory is not a migration, but a link to
+            // nothing (or a loop) is one that cannot be read: refused, never skipped silently.
+            if name.to_ascii_lowercase().ends_with(".sql") && !path.is_dir() {
+                let why = match std::fs::metadata(&path) {
+                    Err(e) if std::fs::symlink_metadata(&path).is_ok() => {
+                        format!("it is a symbolic link that leads nowhere readable ({e})")
+                    }
+                    Err(e) => e.to_string(),
+                    Ok(_) => "it is not a regular file".to_string(),
+                };
+                errors.push(
+                    Diagnostic::error(format!("cannot read migration `{name}`: {why}"))
+                        .with_help("fix or remove the entry: wrangler would fail on it too")
+                        .in_file(&path),
+                );
+            }
             continue;
         }
         match std::fs::read(&path) {
@@ -230,6 +248,40 @@ mod tests {
         }
         std::fs::write(dir.join("meta/_journal.json"), b"{}").unwrap();
         dir
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_sql_entries_are_refused_not_skipped() {
+        let dir = dir_with(&[("0001_a.sql", b"CREATE TABLE a (x);")]);
+        std::os::unix::fs::symlink(dir.join("missing.sql"), dir.join("0002_dangling.sql")).unwrap();
+        std::os::unix::fs::symlink(dir.join("0003_loop.sql"), dir.join("0003_loop.sql")).unwrap();
+        std::fs::create_dir_all(dir.join("0004_folder.sql")).unwrap();
+        let errors = load(&dir).unwrap_err().0;
+        let messages: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(errors.len(), 2, "{messages:?}");
+        assert!(
+            messages.iter().any(|m| m
+                .starts_with("cannot read migration `0002_dangling.sql`: it is a symbolic link")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("cannot read migration `0003_loop.sql`")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_given_as_the_directory_says_so() {
+        let dir = dir_with(&[("0001_a.sql", b"CREATE TABLE a (x);")]);
+        let errors = load(&dir.join("0001_a.sql")).unwrap_err().0;
+        assert!(
+            errors[0].message.ends_with("is a file, not a directory"),
+            "{:?}",
+            errors[0]
+        );
     }
 
     #[test]
