@@ -750,3 +750,53 @@ fn statements_d1_refuses_in_migrations_are_refused_before_anything_runs() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Run out of file descriptors (`ulimit -n 48`, 120 shards, `--concurrency 120`), a fleet
+/// migration does not fail with SQLite's bare "unable to open database file": running out is
+/// transient and tried again; a database that still cannot be opened says why and what to do.
+#[cfg(unix)]
+#[test]
+fn running_out_of_file_descriptors_is_retried_and_explained() {
+    let (dir, ids) = configured("emfile", 120);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_d1kit"))
+        .args([
+            "migrate",
+            "--local",
+            "--concurrency",
+            "120",
+            "--format",
+            "json",
+        ])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let databases = report["databases"].as_array().unwrap();
+    assert_eq!(databases.len(), 120);
+    let mut retried = 0;
+    for d in databases {
+        retried += usize::from(d["attempts"].as_u64().unwrap_or(0) > 1);
+        if let Some(error) = d["error"].as_str() {
+            assert!(
+                error.contains("out of file descriptors: lower --concurrency"),
+                "{error}"
+            );
+        }
+    }
+    assert!(
+        retried > 0,
+        "the limit was never met: the test proves nothing"
+    );
+    // Whatever could not open now opens with fewer at once.
+    let (code, out, err) = run(&dir, &["migrate", "--local", "--concurrency", "4"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    for (_, id) in &ids {
+        assert_eq!(applied(&local(&dir, id)).len(), 3);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -149,6 +149,12 @@ impl std::error::Error for Error {
     }
 }
 
+/// Whether `e` is the process (EMFILE) or the system (ENFILE) running out of file descriptors:
+/// transient, since they come back as files close.
+pub(crate) fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24)) && cfg!(unix)
+}
+
 /// `Result<T, d1kit::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -162,14 +168,20 @@ fn api_suffix(status: u16, code: Option<u32>) -> String {
 
 impl Error {
     /// Whether trying again later may succeed: HTTP 429 and 5xx, a request that got no
-    /// answer, a database busy with another writer, a tenant being moved. A fleet migration
-    /// retries these.
+    /// answer, a database busy with another writer, a tenant being moved, too many files open
+    /// at once. A fleet migration retries these.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Api { status, .. } => matches!(status, 0 | 429 | 500..=599),
             Error::TenantMoving { .. } => true,
-            Error::Query { message, .. } | Error::Migration { message, .. } => {
-                message.contains("database is locked") || message.contains("SQLITE_BUSY")
+            Error::Io { source, .. } => out_of_descriptors(source),
+            Error::Query { message, .. }
+            | Error::Migration { message, .. }
+            | Error::Backend(message) => {
+                message.contains("database is locked")
+                    || message.contains("SQLITE_BUSY")
+                    // Locally, most often too many files open at once.
+                    || message.contains("unable to open database file")
             }
             _ => false,
         }

@@ -80,7 +80,28 @@ impl std::fmt::Debug for Database {
 pub use crate::migrate::MigrateReport;
 
 fn sqlite(sql: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::query(e.to_string(), sql)
+    move |e| Error::query(explained(&e), sql)
+}
+
+/// SQLite's message, with what "unable to open database file" most often means when many
+/// databases are open at once (SQLite opens a journal lazily, so a statement can fail so
+/// too). [`Error::is_transient`] treats it as transient: a fleet run tries again.
+fn explained(e: &rusqlite::Error) -> String {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) {
+        format!("{e} (with many databases open at once the process may be out of file descriptors: lower --concurrency, or raise `ulimit -n`)")
+    } else {
+        e.to_string()
+    }
+}
+
+/// A connection's own error (opening, a transaction's begin or commit).
+fn backend(e: rusqlite::Error) -> Error {
+    Error::Backend(explained(&e))
+}
+
+/// Why `path` could not be opened.
+fn opening(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Backend(format!("{}: {}", path.display(), explained(&e)))
 }
 
 impl Database {
@@ -93,14 +114,13 @@ impl Database {
                 source,
             })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| Error::Backend(format!("{}: {e}", path.display())))?;
+        let conn = Connection::open(path).map_err(|e| opening(path, e))?;
         Database::setup(conn, Some(path.to_owned()))
     }
 
     /// A fresh database in memory.
     pub fn open_in_memory() -> Result<Database> {
-        let conn = Connection::open_in_memory().map_err(|e| Error::Backend(e.to_string()))?;
+        let conn = Connection::open_in_memory().map_err(backend)?;
         Database::setup(conn, None)
     }
 
@@ -122,9 +142,9 @@ impl Database {
     fn setup(conn: Connection, path: Option<PathBuf>) -> Result<Database> {
         // As in D1: foreign keys are enforced.
         conn.execute_batch("PRAGMA foreign_keys = ON")
-            .map_err(|e| Error::Backend(e.to_string()))?;
+            .map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| Error::Backend(e.to_string()))?;
+            .map_err(backend)?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(Database {
             cell: Cell::new(conn, |_| RefCell::new(HashMap::default())),
@@ -251,7 +271,7 @@ impl Executor for Database {
             self.connection(),
             rusqlite::TransactionBehavior::Immediate,
         )
-        .map_err(|e| Error::Backend(e.to_string()))?;
+        .map_err(backend)?;
         let mut results = Vec::with_capacity(statements.len());
         for (i, statement) in statements.iter().enumerate() {
             // On error `tx` is dropped, which rolls every earlier statement back.
@@ -280,7 +300,7 @@ impl Executor for Database {
             }
             results.push(raw);
         }
-        tx.commit().map_err(|e| Error::Backend(e.to_string()))?;
+        tx.commit().map_err(backend)?;
         B::decode(results)
     }
 }
