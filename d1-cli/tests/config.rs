@@ -285,3 +285,155 @@ fn check_warns_of_cascading_drops_and_denies_them_when_configured() {
     let (code, _, err) = check(&dir, &query);
     assert_eq!((code, err.as_str()), (0, ""));
 }
+
+/// Whether every line break of `text` is `\r\n`.
+fn all_crlf(text: &str) -> bool {
+    text.match_indices('\n')
+        .all(|(i, _)| i > 0 && text.as_bytes()[i - 1] == b'\r')
+}
+
+#[test]
+fn config_keeps_line_endings_and_the_bom() {
+    // Saved by a Windows editor: `\r\n` and a BOM. d1kit's lines get `\r\n` too.
+    let toml = "\u{feff}# keep me\r\nname = \"app\"\r\n";
+    let dir = krate("crlf", POOL, Some(toml));
+    let path = dir.join("wrangler.toml");
+    let (code, out, err) = run(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(toml), "{text:?}");
+    assert!(text.contains("binding = \"USERS_1\"\r\n"), "{text:?}");
+    assert!(all_crlf(&text), "{text:?}");
+    let (code, out, _) = run(&dir, &["--check"]);
+    assert_eq!((code, out.as_str()), (0, "wrangler.toml is up to date\n"));
+
+    // JSONC: no mixed endings either.
+    std::fs::remove_file(&path).unwrap();
+    let jsonc = "\u{feff}{\r\n  // the app\r\n  \"name\": \"app\",\r\n}\r\n";
+    std::fs::write(dir.join("wrangler.jsonc"), jsonc).unwrap();
+    let (code, out, err) = run(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(dir.join("wrangler.jsonc")).unwrap();
+    assert!(
+        text.starts_with("\u{feff}{\r\n  // the app\r\n  \"name\": \"app\",\r\n"),
+        "{text:?}"
+    );
+    assert!(text.contains("\"binding\": \"USERS_1\",\r\n"), "{text:?}");
+    assert!(all_crlf(&text), "{text:?}");
+    let (code, out, _) = run(&dir, &["--check"]);
+    assert_eq!((code, out.as_str()), (0, "wrangler.jsonc is up to date\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_wrangler_key_must_name_a_wrangler_file() {
+    for (value, says) in [
+        ("Cargo.toml", "`package.metadata.d1kit.wrangler` = `Cargo.toml` names a Cargo.toml, not a wrangler file"),
+        ("wrangler.yaml", "`package.metadata.d1kit.wrangler` = `wrangler.yaml` is not a wrangler file: wrangler reads `.toml`, `.json` and `.jsonc` files"),
+        ("migrations/wrangler.toml", "`package.metadata.d1kit.wrangler` = `migrations/wrangler.toml` is inside the migrations directory of database `users` (`migrations`)"),
+    ] {
+        let manifest = format!("{POOL}\n[package.metadata.d1kit]\nwrangler = \"{value}\"\n");
+        let dir = krate("wrangler-key", &manifest, None);
+        for args in [&[][..], &["--check"][..]] {
+            let (code, out, err) = run(&dir, args);
+            assert_eq!(code, 2, "{value}: {out}{err}");
+            assert!(err.contains(says), "{value}: {err}");
+            // At the key: line 8 of Cargo.toml.
+            assert!(err.contains("Cargo.toml:8:12"), "{value}: {err}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join("Cargo.toml")).unwrap(),
+            manifest
+        );
+        assert!(!dir.join("migrations/wrangler.toml").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn config_writes_through_a_symlink_keeping_the_mode() {
+        let dir = krate("symlink", POOL, None);
+        std::fs::create_dir_all(dir.join("deploy")).unwrap();
+        let real = dir.join("deploy/wrangler.toml");
+        std::fs::write(&real, "name = \"app\"\n").unwrap();
+        set_mode(&real, 0o600);
+        let link = dir.join("wrangler.toml");
+        std::os::unix::fs::symlink("deploy/wrangler.toml", &link).unwrap();
+
+        let (code, out, err) = run(&dir, &[]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.starts_with("updated wrangler.toml:"), "{out}");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        let text = std::fs::read_to_string(&real).unwrap();
+        assert!(text.contains("binding = \"USERS_1\""), "{text}");
+        assert_eq!(mode(&real), 0o600);
+        let (code, out, _) = run(&dir, &["--check"]);
+        assert_eq!((code, out.as_str()), (0, "wrangler.toml is up to date\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn config_refuses_a_read_only_file() {
+        let wrangler = "name = \"app\"\n";
+        let dir = krate("readonly", POOL, Some(wrangler));
+        let path = dir.join("wrangler.toml");
+        set_mode(&path, 0o444);
+        let (code, out, err) = run(&dir, &[]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains("wrangler.toml` is read-only: d1kit does not overwrite it"),
+            "{err}"
+        );
+        assert!(err.contains("make `wrangler.toml` writable"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), wrangler);
+        assert_eq!(mode(&path), 0o444);
+        // `--check` only reads it.
+        let (code, out, _) = run(&dir, &["--check"]);
+        assert_eq!(code, 1, "{out}");
+        set_mode(&path, 0o644);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn config_names_the_directory_it_cannot_write() {
+        let manifest =
+            format!("{POOL}\n[package.metadata.d1kit]\nwrangler = \"deploy/wrangler.toml\"\n");
+        let dir = krate("rodir", &manifest, None);
+        let deploy = dir.join("deploy");
+        std::fs::create_dir_all(&deploy).unwrap();
+        std::fs::write(deploy.join("wrangler.toml"), "name = \"app\"\n").unwrap();
+        set_mode(&deploy, 0o555);
+        // Root writes in a read-only directory: nothing to see then.
+        let probe = deploy.join("probe");
+        if std::fs::write(&probe, "").is_ok() {
+            let _ = std::fs::remove_file(&probe);
+        } else {
+            let (code, out, err) = run(&dir, &[]);
+            assert_eq!(code, 2, "{out}{err}");
+            assert!(
+                err.contains("cannot create the temporary file `.wrangler.toml.d1kit-"),
+                "{err}"
+            );
+            assert!(
+                err.contains(&format!("in `{}` to update", deploy.display())),
+                "{err}"
+            );
+            assert!(err.contains("that directory must be writable"), "{err}");
+        }
+        set_mode(&deploy, 0o755);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -509,3 +509,41 @@ fn needs_a_target_and_a_wrangler_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn remote_writes_ids_through_a_symlink_keeping_mode_and_line_endings() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = krate(
+        "symlink",
+        &pool(2, ""),
+        ("deploy.toml", "\u{feff}name = \"app\" # keep me\r\n"),
+    );
+    let real = dir.join("deploy.toml");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.join("wrangler.toml");
+    std::os::unix::fs::symlink("deploy.toml", &link).unwrap();
+    let fake = FakeD1::start(Options::default());
+
+    let (code, out, err) = run(&dir, &["provision", "--remote"], Some(&fake));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("wrangler.toml: ids written into 4 blocks"),
+        "{out}"
+    );
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(assert_ids_match(&real, &fake), 4);
+    let meta = std::fs::metadata(&real).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(
+        text.starts_with("\u{feff}name = \"app\" # keep me\r\n"),
+        "{text:?}"
+    );
+    assert!(
+        text.match_indices('\n')
+            .all(|(i, _)| text.as_bytes()[i - 1] == b'\r'),
+        "{text:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,12 +4,15 @@
 //! left as it was. The rules are in the README, "Build time: `cargo build` writes the wrangler
 //! bindings".
 
+mod disk;
+mod endings;
 mod jsonc;
 mod plan;
 mod toml_file;
 
 use crate::config::{Config, DatabaseConfig, WranglerSetting};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use endings::Framed;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -166,6 +169,15 @@ pub struct Rewrite {
     pub retired: Vec<Retired>,
 }
 
+impl Rewrite {
+    /// The rewrite once its text is written: a warning that says what it "would remove" says
+    /// what it removed. [`sync`] calls it when it writes; a caller that writes the text of
+    /// [`rewrite_releasing`] itself calls it after the write, before showing the warnings.
+    pub fn written(&mut self) {
+        plan::written(&mut self.warnings);
+    }
+}
+
 /// A block kept for a retired shard of a configured pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retired {
@@ -227,9 +239,10 @@ pub fn sync(config: &Config, write: bool) -> Result<Option<Synced>, Diagnostics>
             .in_file(&file.path)]))
         }
     };
-    let rewrite = rewrite(&text, &file, config)?;
+    let mut rewrite = rewrite(&text, &file, config)?;
     if write && rewrite.text != text {
         self::write(&file, &rewrite.text)?;
+        rewrite.written();
     }
     Ok(Some(Synced {
         file,
@@ -240,31 +253,12 @@ pub fn sync(config: &Config, write: bool) -> Result<Option<Synced>, Diagnostics>
 
 /// Writes `text` to the wrangler file as [`sync`] does: through a temporary file in the same
 /// directory and a rename, so a build script or wrangler reading it never sees half a file.
+/// A symbolic link is written through (the file it names is replaced, the link stays); a file
+/// with other hard links is written in place, so that every name still sees it; the file's
+/// permissions (and on Unix its owner, where allowed) are kept; a read-only file is an error,
+/// not overwritten.
 pub fn write(file: &WranglerFile, text: &str) -> Result<(), Diagnostics> {
-    write_atomically(&file.path, text).map_err(|e| {
-        Diagnostics(vec![Diagnostic::error(format!(
-            "cannot write `{}`: {e}",
-            file.path.display()
-        ))
-        .in_file(&file.path)])
-    })
-}
-
-/// Writes through a temporary file in the same directory and a rename, so a build script and
-/// an editor (or two build scripts) never see half a file.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("wrangler");
-    let tmp = dir
-        .unwrap_or(Path::new("."))
-        .join(format!(".{name}.d1kit-{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    disk::write(&file.path, text).map_err(|f| Diagnostics(vec![f.diagnostic(&file.path)]))
 }
 
 /// The rewrite of one wrangler file's text (`""` for a file that does not exist yet).
@@ -286,27 +280,37 @@ pub fn rewrite_releasing(
     config: &Config,
     released: &[(Option<String>, String)],
 ) -> Result<Rewrite, Diagnostics> {
+    // Read and edited without its BOM and with `\n` line endings, both put back after.
+    let framed = Framed::new(text);
+    let fix = |d| framed.fix_all(d);
+    let t = framed.text.as_ref();
     let found = match file.format {
-        Format::Toml => toml_file::read(text, &file.path, &config.environments)?,
-        Format::Json => jsonc::read(text, &file.path, &config.environments)?,
-    };
-    let plan = plan::plan(text, file, config, &found, released)?;
+        Format::Toml => toml_file::read(t, &file.path, &config.environments),
+        Format::Json => jsonc::read(t, &file.path, &config.environments),
+    }
+    .map_err(fix)?;
+    let mut plan = plan::plan(t, file, config, &found, released).map_err(fix)?;
+    let warnings = std::mem::take(&mut plan.warnings)
+        .into_iter()
+        .map(|w| framed.fix(w))
+        .collect();
     if plan.changes.is_empty() {
         return Ok(Rewrite {
             text: text.to_string(),
             changes: plan.changes,
-            warnings: plan.warnings,
+            warnings,
             retired: plan.retired,
         });
     }
     let new = match file.format {
-        Format::Toml => toml_file::apply(text, &file.path, &plan)?,
-        Format::Json => jsonc::apply(text, &file.path, &plan)?,
-    };
+        Format::Toml => toml_file::apply(t, &file.path, &plan),
+        Format::Json => jsonc::apply(t, &file.path, &plan),
+    }
+    .map_err(fix)?;
     Ok(Rewrite {
-        text: new,
+        text: framed.frame(&new),
         changes: plan.changes,
-        warnings: plan.warnings,
+        warnings,
         retired: plan.retired,
     })
 }
@@ -362,13 +366,16 @@ impl FileBlock {
 /// Every `[[d1_databases]]` block of the file's text, the top level's first, then each
 /// environment's in file order. Values that are not strings are given as their source text.
 pub fn file_blocks(text: &str, file: &WranglerFile) -> Result<Vec<FileBlock>, Diagnostics> {
-    if text.trim().is_empty() {
+    let framed = Framed::new(text);
+    let t = framed.text.as_ref();
+    if t.trim().is_empty() {
         return Ok(Vec::new());
     }
     match file.format {
-        Format::Toml => toml_file::list(text, &file.path),
-        Format::Json => jsonc::list(text, &file.path),
+        Format::Toml => toml_file::list(t, &file.path),
+        Format::Json => jsonc::list(t, &file.path),
     }
+    .map_err(|d| framed.fix_all(d))
 }
 
 /// The text with provisioned ids written in: every block (top level and every environment)
@@ -393,7 +400,9 @@ pub fn set_database_ids(
     file: &WranglerFile,
     ids: &BTreeMap<String, String>,
 ) -> Result<String, Diagnostics> {
-    if ids.is_empty() || text.trim().is_empty() {
+    let framed = Framed::new(text);
+    let t = framed.text.as_ref();
+    if ids.is_empty() || t.trim().is_empty() {
         return Ok(text.to_string());
     }
     // The new id of a block whose name and placeholder say it is waiting for one.
@@ -401,10 +410,12 @@ pub fn set_database_ids(
         let new = ids.get(name)?;
         (id == placeholder_id(name)).then(|| new.clone())
     };
-    match file.format {
-        Format::Toml => toml_file::set_ids(text, &file.path, &new_id),
-        Format::Json => jsonc::set_ids(text, &file.path, &new_id),
+    let new = match file.format {
+        Format::Toml => toml_file::set_ids(t, &file.path, &new_id),
+        Format::Json => jsonc::set_ids(t, &file.path, &new_id),
     }
+    .map_err(|d| framed.fix_all(d))?;
+    Ok(framed.frame(&new))
 }
 
 /// What the file holds, as read by a format module.

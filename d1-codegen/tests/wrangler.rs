@@ -106,6 +106,81 @@ fn check(dir: &Path, bless: bool) -> Vec<String> {
             }
         }
     }
+    failures.extend(check_framed(dir, &name, &file, &config, &input));
+    failures
+}
+
+/// `text` with `\r\n` line endings (and a BOM when `bom`).
+fn windows(text: &str, bom: bool) -> String {
+    format!(
+        "{}{}",
+        if bom { "\u{feff}" } else { "" },
+        text.replace('\n', "\r\n")
+    )
+}
+
+/// The same case with the wrangler file saved by a Windows editor (`\r\n` line endings, with
+/// and without a BOM): the same changes, warnings and errors at the same lines, and the expected
+/// output with the same line endings and BOM (every byte d1kit does not own stays).
+fn check_framed(
+    dir: &Path,
+    name: &str,
+    file: &wrangler::WranglerFile,
+    config: &config::Config,
+    input: &str,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let lf = wrangler::rewrite(input, file, config);
+    for bom in [false, true] {
+        let what = format!("{name} (CRLF{})", if bom { ", BOM" } else { "" });
+        let text = windows(input, bom);
+        let got = wrangler::rewrite(&text, file, config);
+        // Where a diagnostic points, in the text it was measured in.
+        let pointed = |d: &d1_codegen::Diagnostic, text: &str| {
+            d.span.location.map(|l| {
+                let at = &text[l.offset..];
+                let c = at.chars().next();
+                (l.line, c.filter(|c| *c != '\r').or(Some('\n')))
+            })
+        };
+        match (&lf, got) {
+            (Ok(lf), Ok(got)) => {
+                let want = if lf.changes.is_empty() {
+                    text.clone()
+                } else if input.contains('\n') {
+                    windows(&lf.text, bom)
+                } else {
+                    // No line to take the ending from (a new file): d1kit's own, `\n`.
+                    format!("{}{}", if bom { "\u{feff}" } else { "" }, lf.text)
+                };
+                if got.text != want {
+                    failures.push(format!("{what}: got\n{:?}\n--- want\n{want:?}", got.text));
+                }
+                if got.changes != lf.changes {
+                    failures.push(format!("{what}: changes {:?}", got.changes));
+                }
+                let a: Vec<_> = lf.warnings.iter().map(|w| pointed(w, input)).collect();
+                let b: Vec<_> = got.warnings.iter().map(|w| pointed(w, &text)).collect();
+                if a != b {
+                    failures.push(format!("{what}: warnings at {b:?}, not {a:?}"));
+                }
+                let again = wrangler::rewrite(&got.text, file, config);
+                if !again.is_ok_and(|a| a.changes.is_empty() && a.text == got.text) {
+                    failures.push(format!("{what}: a second run changed the file"));
+                }
+            }
+            (Err(lf), Err(got)) => {
+                let a: Vec<_> = lf.0.iter().map(|d| pointed(d, input)).collect();
+                let b: Vec<_> = got.0.iter().map(|d| pointed(d, &text)).collect();
+                if a != b
+                    || (!bom && relative(&got.to_string(), dir) != relative(&lf.to_string(), dir))
+                {
+                    failures.push(format!("{what}: errors {got}\nat {b:?}, not {a:?}"));
+                }
+            }
+            (_, got) => failures.push(format!("{what}: {:?}", got.map(|r| r.text))),
+        }
+    }
     failures
 }
 
@@ -207,6 +282,16 @@ fn golden_database_ids() {
             if let Err(e) = serde_json::from_str::<serde_json::Value>(&out) {
                 failures.push(format!("{name}: output is not JSON: {e}"));
             }
+        }
+        // Saved by a Windows editor: the same ids written, the line endings and BOM kept.
+        for bom in [false, true] {
+            let text = windows(&input, bom);
+            let got = wrangler::set_database_ids(&text, &file, &ids).unwrap();
+            if got != windows(&out, bom) {
+                failures.push(format!("{name} (CRLF, BOM {bom}): got\n{got:?}"));
+            }
+            let rebuilt = wrangler::rewrite(&got, &file, &config).unwrap();
+            assert!(rebuilt.changes.is_empty() && rebuilt.text == got, "{name}");
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -320,19 +405,73 @@ fn which_file_is_managed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Releasing a drained retired shard (`d1kit reshard`): the warning says what the rewrite
+/// would remove until the text is written, then what it removed.
+#[test]
+fn a_released_block_would_be_removed_until_written() {
+    let dir = temp_crate("release", &MANIFEST.replace("shards = 2", "shards = 3"));
+    let three = config_of(&dir);
+    let file = wrangler::WranglerFile {
+        path: dir.join("wrangler.toml"),
+        format: Format::Toml,
+    };
+    let text = wrangler::rewrite("name = \"app\"\n", &file, &three)
+        .unwrap()
+        .text;
+    let real = "0a0a0a0a-0000-4000-8000-000000000000";
+    let text = text.replace(&wrangler::placeholder_id("app-users-2"), real);
+    std::fs::write(dir.join("Cargo.toml"), MANIFEST).unwrap();
+    let two = config_of(&dir);
+    // Not released: kept, as a retired shard.
+    let kept = wrangler::rewrite(&text, &file, &two).unwrap();
+    assert!(kept.changes.is_empty(), "{:?}", kept.changes);
+    assert!(kept.warnings[0]
+        .message
+        .starts_with("kept the [[d1_databases]] block `USERS_2`"));
+    // Released: removed from the text, said as a proposal.
+    let released = [(None, "USERS_2".to_string())];
+    let mut out = wrangler::rewrite_releasing(&text, &file, &two, &released).unwrap();
+    assert_eq!(
+        out.changes
+            .iter()
+            .map(Change::to_string)
+            .collect::<Vec<_>>(),
+        ["- [[d1_databases]] USERS_2 (line 15): no longer configured"]
+    );
+    let said = |r: &wrangler::Rewrite| {
+        r.warnings
+            .iter()
+            .map(|w| w.message.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        said(&out)[..1],
+        [format!("would remove the [[d1_databases]] block `USERS_2` (database `app-users-2`, id `{real}`): `d1kit reshard` moved its tenants; the D1 database itself still exists")]
+    );
+    assert!(!out.text.contains("USERS_2"));
+    out.written();
+    assert!(said(&out)[0].starts_with("removed the [[d1_databases]] block `USERS_2`"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 mod mutations {
     use super::*;
     use proptest::prelude::*;
 
-    /// Each golden input with one byte range replaced by arbitrary text: the rewrite returns a
-    /// result or errors, never panics, and whatever it writes reads back with no change left.
-    fn mutated(case: &str, start: usize, len: usize, insert: &str) {
+    /// Each golden input (as it is, or with `\r\n` line endings, or those and a BOM: `framing`
+    /// 0, 1, 2) with one byte range replaced by arbitrary text (stray `\r`s and mixed line
+    /// endings included): the rewrite returns a result or errors, never panics, and whatever it
+    /// writes reads back with no change left.
+    fn mutated(case: &str, framing: u8, start: usize, len: usize, insert: &str) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/wrangler")
             .join(case);
         let config = config_of(&dir);
         let file = wrangler::locate(&config).unwrap();
-        let input = read(&file.path);
+        let input = match framing {
+            0 => read(&file.path),
+            n => windows(&read(&file.path), n == 2),
+        };
         let mut start = start % (input.len() + 1);
         while !input.is_char_boundary(start) {
             start -= 1;
@@ -354,14 +493,16 @@ mod mutations {
             assert_eq!(again.len(), blocks.len(), "{text}\n→\n{out}");
         }
         if let Ok(out) = wrangler::rewrite(&text, &file, &config) {
-            if let Ok(again) = wrangler::rewrite(&out.text, &file, &config) {
-                assert!(
-                    again.changes.is_empty(),
-                    "{text}\n→\n{}\n→ {:?}",
-                    out.text,
-                    again.changes
-                );
-            }
+            // What the rewrite gives must read back (an error here is output d1kit cannot
+            // read again, or conflicts with itself), with nothing left to change.
+            let again = wrangler::rewrite(&out.text, &file, &config)
+                .unwrap_or_else(|e| panic!("{text}\n→\n{}\n→ does not read back: {e}", out.text));
+            assert!(
+                again.changes.is_empty(),
+                "{text}\n→\n{}\n→ {:?}",
+                out.text,
+                again.changes
+            );
         }
     }
 
@@ -369,15 +510,15 @@ mod mutations {
         #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
 
         #[test]
-        fn toml_never_panics(start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"'#=,\\n a-z_0-9]{0,12}") {
-            mutated("toml_full", start, len, &insert);
-            mutated("toml_shrink", start, len, &insert);
+        fn toml_never_panics(framing in 0u8..3, start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"'#=,\\r\\n a-z_0-9]{0,12}") {
+            mutated("toml_full", framing, start, len, &insert);
+            mutated("toml_shrink", framing, start, len, &insert);
         }
 
         #[test]
-        fn jsonc_never_panics(start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"/*,:\\n a-z_0-9]{0,12}") {
-            mutated("jsonc_full", start, len, &insert);
-            mutated("jsonc_shrink", start, len, &insert);
+        fn jsonc_never_panics(framing in 0u8..3, start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"/*,:\\r\\n a-z_0-9]{0,12}") {
+            mutated("jsonc_full", framing, start, len, &insert);
+            mutated("jsonc_shrink", framing, start, len, &insert);
         }
     }
 }

@@ -443,19 +443,28 @@ pub fn check_migrations_dir(config: &Config, db: &DatabaseConfig) -> Option<Diag
         .unwrap_or(&db.migrations)
         .display()
         .to_string();
+    let (what, help) = if db.migrations.is_file() {
+        (
+            "is a file, not a directory",
+            "point `migrations` at the directory that holds the `.sql` files",
+        )
+    } else {
+        (
+            "does not exist",
+            "create it (`wrangler d1 migrations create <DB> <name>` does), or set `migrations` under [package.metadata.d1kit.databases.<name>] in Cargo.toml",
+        )
+    };
     let d = match config.key_location(&key) {
         Some(l) => Diagnostic::error(format!(
-            "migrations directory `{shown}` of `package.metadata.d1kit.{key}` does not exist"
+            "migrations directory `{shown}` of `package.metadata.d1kit.{key}` {what}"
         ))
         .at(l, 1),
         None => Diagnostic::error(format!(
-            "migrations directory `{shown}` of database `{}` does not exist (the default of `package.metadata.d1kit.{key}`)",
+            "migrations directory `{shown}` of database `{}` {what} (the default of `package.metadata.d1kit.{key}`)",
             db.name
         )),
     };
-    Some(d.in_file(&manifest).with_help(
-        "create it (`wrangler d1 migrations create <DB> <name>` does), or set `migrations` under [package.metadata.d1kit.databases.<name>] in Cargo.toml",
-    ))
+    Some(d.in_file(&manifest).with_help(help))
 }
 
 impl Config {
@@ -754,6 +763,81 @@ mod tests {
     }
 
     #[test]
+    fn wrangler_must_name_a_wrangler_file_outside_the_migrations() {
+        let parse = |t: &str| parse(t, Path::new("/a"), Path::new("/a/Cargo.toml"));
+        let wrangler = |value: &str, rest: &str| {
+            format!("[package]\nname = \"app\"\n\n[package.metadata.d1kit]\nwrangler = \"{value}\"\n{rest}")
+        };
+        let users = "\n[package.metadata.d1kit.databases.users]\nmigrations = \"db/users\"\n";
+        for (value, rest, says) in [
+            ("Cargo.toml", "", "names a Cargo.toml, not a wrangler file"),
+            ("./Cargo.toml", users, "names a Cargo.toml"),
+            ("../cargo.TOML", "", "names a Cargo.toml"),
+            (
+                "wrangler.yaml",
+                "",
+                "is not a wrangler file: wrangler reads `.toml`, `.json` and `.jsonc` files",
+            ),
+            ("deploy/wrangler", "", "is not a wrangler file"),
+            ("wrangler.JSON", "", "is not a wrangler file"),
+            ("", "", "is not a wrangler file"),
+            (
+                "migrations/wrangler.toml",
+                "",
+                "is inside the migrations directory of database `db` (`migrations`)",
+            ),
+            (
+                "db/users/./wrangler.jsonc",
+                users,
+                "is inside the migrations directory of database `users` (`db/users`)",
+            ),
+            (
+                "db/x/../users/deep/wrangler.toml",
+                users,
+                "inside the migrations directory of database `users`",
+            ),
+        ] {
+            let text = wrangler(value, rest);
+            let e = parse(&text).expect_err(value).0;
+            assert_eq!(e.len(), 1, "{value}: {e:?}");
+            assert!(e[0].message.contains(says), "{value}: {}", e[0]);
+            assert!(
+                e[0].message
+                    .starts_with(&format!("`package.metadata.d1kit.wrangler` = `{value}`")),
+                "{}",
+                e[0]
+            );
+            // At the key's value, line 5 of Cargo.toml.
+            let at = e[0].span.location.unwrap();
+            assert_eq!((at.line, at.column), (5, 12), "{value}");
+            assert_eq!(e[0].span.file.as_deref(), Some(Path::new("/a/Cargo.toml")));
+            assert!(
+                e[0].help.as_deref().unwrap().contains("wrangler.toml"),
+                "{}",
+                e[0]
+            );
+        }
+        // Wrangler files, beside or outside the migrations, are fine.
+        for (value, rest) in [
+            ("wrangler.toml", ""),
+            ("deploy/wrangler.jsonc", users),
+            ("../shared/wrangler.json", ""),
+            ("migrations.toml", ""),
+            ("db/wrangler.toml", users),
+        ] {
+            let text = wrangler(value, rest);
+            let c = parse(&text).unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert!(matches!(c.wrangler, WranglerSetting::File(_)), "{value}");
+        }
+        // Migrations in the crate's own directory hold every file of it: not refused for that.
+        let text = wrangler(
+            "wrangler.toml",
+            "\n[package.metadata.d1kit.databases.users]\nmigrations = \".\"\n",
+        );
+        parse(&text).unwrap();
+    }
+
+    #[test]
     fn missing_migrations_directory_names_the_key() {
         let root = std::env::temp_dir().join(format!("d1kit-config-{}", std::process::id()));
         std::fs::create_dir_all(root.join("migrations")).unwrap();
@@ -777,6 +861,15 @@ mod tests {
             "{}",
             e[0]
         );
+        std::fs::write(root.join("migrations"), "CREATE TABLE t (x);").unwrap();
+        let e = check_files(&Config::default_for(&root));
+        assert!(
+            e[0].message
+                .contains("`migrations` of database `db` is a file, not a directory"),
+            "{}",
+            e[0]
+        );
+        let _ = std::fs::remove_file(root.join("migrations"));
         let _ = std::fs::remove_dir_all(&root);
     }
 }

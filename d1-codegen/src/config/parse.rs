@@ -9,7 +9,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use toml::Spanned;
 
 #[derive(Deserialize)]
@@ -96,15 +96,24 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
         keys: BTreeMap::new(),
         errors: Vec::new(),
         directories: Vec::new(),
+        wrangler: None,
     };
     let wrangler = reader.wrangler(raw.wrangler, root);
     let environments = reader.environments(raw.environments);
     let lints = reader.lints(raw.lints);
-    let databases = raw
+    let databases: Vec<DatabaseConfig> = raw
         .databases
         .into_iter()
         .map(|(name, db)| reader.database(name, db, lints, root))
         .collect();
+    // Without databases the default one's migrations directory counts.
+    let default_databases = Config::default_for(root).databases;
+    let migrations = if databases.is_empty() {
+        &default_databases
+    } else {
+        &databases
+    };
+    reader.check_wrangler(&wrangler, migrations, root);
     let Reader {
         keys,
         mut errors,
@@ -151,7 +160,33 @@ struct Reader<'t> {
     errors: Vec<Diagnostic>,
     /// Each `directory` key: the pool, the database it names, where it is written.
     directories: Vec<(String, String, Range<usize>)>,
+    /// `wrangler = "path"`: the path as written, and where.
+    wrangler: Option<(String, Range<usize>)>,
 }
+
+/// `path` lexically cleaned: `.` dropped, `a/..` folded (no file system: the file may not
+/// exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The extensions of the files wrangler reads (`wrangler.toml`, `wrangler.json`,
+/// `wrangler.jsonc`); it tells TOML from JSON by them.
+const WRANGLER_EXTENSIONS: [&str; 3] = ["toml", "json", "jsonc"];
 
 impl Reader<'_> {
     /// Records where `key` (its path below `[package.metadata.d1kit]`) is written.
@@ -171,10 +206,68 @@ impl Reader<'_> {
             return WranglerSetting::Detect;
         };
         self.at("wrangler".into(), w.span());
+        let span = w.span();
         match w.into_inner() {
-            RawWrangler::Path(p) => WranglerSetting::File(root.join(p)),
+            RawWrangler::Path(p) => {
+                let path = root.join(&p);
+                self.wrangler = Some((p, span));
+                WranglerSetting::File(path)
+            }
             RawWrangler::Enabled(true) => WranglerSetting::Detect,
             RawWrangler::Enabled(false) => WranglerSetting::Off,
+        }
+    }
+
+    /// `wrangler = "path"` must name a wrangler file d1kit may write: not a Cargo.toml (the
+    /// blocks would go into the manifest), a `.toml`, `.json` or `.jsonc` file (what wrangler
+    /// reads), and not inside a migrations directory (a file written there changes the
+    /// directory cargo watches and wrangler applies migrations from).
+    fn check_wrangler(
+        &mut self,
+        setting: &WranglerSetting,
+        databases: &[DatabaseConfig],
+        root: &Path,
+    ) {
+        let (WranglerSetting::File(path), Some((raw, span))) = (setting, self.wrangler.clone())
+        else {
+            return;
+        };
+        let key = format!(
+            "`package.metadata.d1kit.wrangler` = `{}`",
+            raw.escape_debug()
+        );
+        let help = "name the wrangler file (`wrangler.toml`, `wrangler.jsonc` or `wrangler.json`, relative to the crate), or remove the key to use the one wrangler finds in the crate's directory";
+        let path = normalize(path);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let extension = path.extension().and_then(|e| e.to_str());
+        let problem = if name.eq_ignore_ascii_case("Cargo.toml") {
+            Some(format!(
+                "{key} names a Cargo.toml, not a wrangler file: d1kit would write its [[d1_databases]] blocks into the manifest"
+            ))
+        } else if !extension.is_some_and(|e| WRANGLER_EXTENSIONS.contains(&e)) {
+            Some(format!(
+                "{key} is not a wrangler file: wrangler reads `.toml`, `.json` and `.jsonc` files, and d1kit edits only those"
+            ))
+        } else {
+            databases.iter().find_map(|db| {
+                let dir = normalize(&db.migrations);
+                // A migrations directory that holds the crate itself (`migrations = "."`) holds
+                // every wrangler file too: only one below the crate's directory counts.
+                (path.starts_with(&dir) && !normalize(root).starts_with(&dir)).then(|| {
+                    format!(
+                        "{key} is inside the migrations directory of database `{}` (`{}`): d1kit would write the wrangler file among its migrations",
+                        db.name,
+                        db.migrations
+                            .strip_prefix(root)
+                            .unwrap_or(&db.migrations)
+                            .display()
+                    )
+                })
+            })
+        };
+        if let Some(message) = problem {
+            let e = self.error(span, message).with_help(help);
+            self.errors.push(e);
         }
     }
 

@@ -4,6 +4,20 @@
 
 use super::*;
 
+/// How the warning about a released block begins: a rewrite is only a proposal until
+/// [`written`] says the file was written.
+const WOULD_REMOVE: &str = "would remove the ";
+const REMOVED: &str = "removed the ";
+
+/// The plan's warnings once its rewrite is written: "would remove" becomes "removed".
+pub(super) fn written(warnings: &mut [Diagnostic]) {
+    for w in warnings {
+        if let Some(rest) = w.message.strip_prefix(WOULD_REMOVE) {
+            w.message = format!("{REMOVED}{rest}");
+        }
+    }
+}
+
 /// A binding the configuration asks for in one scope.
 struct Slot<'a> {
     db: &'a DatabaseConfig,
@@ -196,7 +210,7 @@ pub(super) fn plan(
             if let Some(id) = real_id {
                 result.warnings.push(
                     Diagnostic::warning(format!(
-                        "removed the [[{}]] block `{binding}` (database `{}`, id `{id}`): `d1kit reshard` moved its tenants; the D1 database itself still exists",
+                        "{WOULD_REMOVE}[[{}]] block `{binding}` (database `{}`, id `{id}`): `d1kit reshard` moved its tenants; the D1 database itself still exists",
                         scope_name(&env),
                         b.database_name.as_deref().unwrap_or("?"),
                     ))
