@@ -357,17 +357,27 @@ fn colliding_keys_are_renumbered_when_asked_and_joins_hold() {
     assert_eq!(
         joined,
         [
-            ("child".to_string(), Some("parent".to_string()), "b".to_string()),
+            (
+                "child".to_string(),
+                Some("parent".to_string()),
+                "b".to_string()
+            ),
             ("parent".to_string(), None, "a".to_string()),
         ]
     );
     let problems: i64 = dbs[1]
         .connection()
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(problems, 0);
     let after = snapshot(&dbs);
-    assert_eq!(after[&alice].0, BTreeSet::from([1]), "alice left shard 0 whole");
+    assert_eq!(
+        after[&alice].0,
+        BTreeSet::from([1]),
+        "alice left shard 0 whole"
+    );
     assert_eq!(after[&bob], bob_before, "bob is untouched");
 }
 

@@ -57,7 +57,13 @@ fn now_ms(start: Instant) -> u64 {
 
 /// One write: a note added and the tenant's counter raised, in one transaction, on the shard
 /// the router names; a tenant seen for the first time gets its account in the same batch.
-fn write(dir: &Path, router: &Router, start: Instant, tenant: &str, note: &str) -> d1kit::Result<()> {
+fn write(
+    dir: &Path,
+    router: &Router,
+    start: Instant,
+    tenant: &str,
+    note: &str,
+) -> d1kit::Result<()> {
     let directory = directory(dir);
     let at = block_on(router.shard(&directory, tenant, now_ms(start)))?;
     let db = shard(dir, at as usize);
@@ -80,7 +86,12 @@ fn write(dir: &Path, router: &Router, start: Instant, tenant: &str, note: &str) 
 }
 
 /// One read, one statement: the tenant's counter and its notes as the shard has them.
-fn read(dir: &Path, router: &Router, start: Instant, tenant: &str) -> d1kit::Result<(Option<i64>, i64)> {
+fn read(
+    dir: &Path,
+    router: &Router,
+    start: Instant,
+    tenant: &str,
+) -> d1kit::Result<(Option<i64>, i64)> {
     let directory = directory(dir);
     let at = block_on(router.shard(&directory, tenant, now_ms(start)))?;
     let db = shard(dir, at as usize);
@@ -105,7 +116,14 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
     let setup = Router::with_ttl(TTL_MS);
     for i in 0..TENANTS {
         for n in 0..2 {
-            write(&dir, &setup, start, &user(i), &format!("{}-seed-{n}", user(i))).unwrap();
+            write(
+                &dir,
+                &setup,
+                start,
+                &user(i),
+                &format!("{}-seed-{n}", user(i)),
+            )
+            .unwrap();
         }
     }
 
@@ -118,8 +136,12 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
     );
     let mut threads = Vec::new();
     for w in 0..2 {
-        let (dir, stop, acknowledged, refusals) =
-            (dir.clone(), stop.clone(), acknowledged.clone(), refusals.clone());
+        let (dir, stop, acknowledged, refusals) = (
+            dir.clone(),
+            stop.clone(),
+            acknowledged.clone(),
+            refusals.clone(),
+        );
         threads.push(std::thread::spawn(move || {
             let router = Router::with_ttl(TTL_MS);
             let mut k = 0usize;
@@ -175,10 +197,9 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
                     Ok((Some(counter), notes)) if counter == notes && notes >= floor => {
                         reads.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(seen) => bad
-                        .lock()
-                        .unwrap()
-                        .push(format!("{tenant}: saw {seen:?}, at least {floor} acknowledged")),
+                    Ok(seen) => bad.lock().unwrap().push(format!(
+                        "{tenant}: saw {seen:?}, at least {floor} acknowledged"
+                    )),
                     Err(Error::TenantMoving { .. }) => {
                         refusals.fetch_add(1, Ordering::Relaxed);
                         std::thread::sleep(Duration::from_millis(5));
@@ -199,8 +220,15 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
         wave: 2,
         renumber: false,
     };
-    let report = block_on(online::run(&dbs, 5, &layout, &directory(&dir), &settle, |_| {}))
-        .unwrap();
+    let report = block_on(online::run(
+        &dbs,
+        5,
+        &layout,
+        &directory(&dir),
+        &settle,
+        |_| {},
+    ))
+    .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
     for t in threads {
@@ -209,7 +237,10 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
 
     let bad = bad.lock().unwrap();
     assert!(bad.is_empty(), "{} bad reads, first: {}", bad.len(), bad[0]);
-    assert!(report.failed.is_empty() && report.refused.is_empty(), "{report:?}");
+    assert!(
+        report.failed.is_empty() && report.refused.is_empty(),
+        "{report:?}"
+    );
     assert!(
         report.moved.len() > TENANTS / 10,
         "about a fifth of the tenants move: {}",
@@ -227,14 +258,14 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
     // The routing now hashes over 5 with no pin left, and every note sits on its tenant's
     // shard under 5, nowhere else.
     let snapshot = block_on(router::snapshot(&directory(&dir))).unwrap();
-    assert_eq!((snapshot.shards, snapshot.next, snapshot.pinned), (5, None, false));
+    assert_eq!(
+        (snapshot.shards, snapshot.next, snapshot.pinned),
+        (5, None, false)
+    );
     let mut placed: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
     for (i, db) in dbs.iter().enumerate() {
-        let notes: Vec<(String, String)> = block_on(db.all(Sql::new(
-            "SELECT user_id, id FROM notes",
-            Vec::new(),
-        )))
-        .unwrap();
+        let notes: Vec<(String, String)> =
+            block_on(db.all(Sql::new("SELECT user_id, id FROM notes", Vec::new()))).unwrap();
         for (tenant, id) in notes {
             placed.entry(tenant).or_default().push((i, id));
         }

@@ -7,8 +7,8 @@
 
 use d1_fake::{FakeD1, Options as FakeOptions, RateLimit};
 use d1kit::reshard::{self, online};
-use d1kit::route::router;
 use d1kit::rest::{Client, Database};
+use d1kit::route::router;
 use d1kit::route::shard_for;
 use d1kit::{block_on, Executor, Sql, Value};
 use std::collections::BTreeMap;
@@ -165,7 +165,10 @@ fn grow(online: bool) {
     if online {
         fake.set_transient_failure_rate(0.0);
         let routing = block_on(router::snapshot(&directory)).unwrap();
-        assert_eq!((routing.shards, routing.next, routing.pinned), (3, None, false));
+        assert_eq!(
+            (routing.shards, routing.next, routing.pinned),
+            (3, None, false)
+        );
         for db in &dbs {
             let fences: Vec<(String,)> = block_on(db.all(Sql::new(
                 "SELECT name FROM sqlite_master WHERE name LIKE 'd1kit_fence%'",

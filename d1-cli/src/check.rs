@@ -2,9 +2,10 @@
 
 use crate::report;
 use crate::{CheckArgs, Format};
-use d1_codegen::{config, lint, migrations, Checks, Diagnostics, Signature};
+use d1_codegen::{config, lint, migrations, Checks, Diagnostic, Diagnostics, Signature};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Where the SQL came from, for error reports.
@@ -13,23 +14,23 @@ struct Input {
     sql: String,
 }
 
+/// The most `check --file` reads: D1's limit on a statement, and room for the whitespace and
+/// comments around it. A larger file is refused unread past this (`/dev/zero` included).
+const MAX_FILE_BYTES: u64 = d1_codegen::rules::MAX_STATEMENT_BYTES as u64 + 64 * 1024;
+
+/// The widest a result column's or parameter's name is shown in `check`'s table; a longer
+/// one is cut with `…` (`--format json` gives it whole).
+const NAME_WIDTH: usize = 64;
+
 pub fn run(args: CheckArgs) -> ExitCode {
     let input = match (&args.sql, &args.file) {
         (Some(sql), _) => Input {
             name: "<sql>".into(),
             sql: sql.clone(),
         },
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(sql) => Input {
-                name: path.display().to_string(),
-                sql,
-            },
-            Err(e) => {
-                return fail(
-                    args.format,
-                    &format!("cannot read `{}`: {e}", path.display()),
-                );
-            }
+        (None, Some(path)) => match read_file(path) {
+            (input, None) => input,
+            (input, Some(d)) => return rejected(args.format, &Diagnostics(vec![d]), Some(&input)),
         },
         (None, None) => return fail(args.format, "give the statement with --sql or --file"),
     };
@@ -63,6 +64,48 @@ pub fn run(args: CheckArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(d) => rejected(args.format, &d, Some(&input)),
+    }
+}
+
+/// The query file `--file` names, read up to [`MAX_FILE_BYTES`], and why it cannot be
+/// checked, if it cannot (the error may point into the text, decoded lossily).
+fn read_file(path: &Path) -> (Input, Option<Diagnostic>) {
+    let name = path.display().to_string();
+    let shown = report::escape(&name).into_owned();
+    let mut bytes = Vec::new();
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
+    let error = if let Err(e) = read {
+        Some(Diagnostic::error(format!("cannot read `{shown}`: {e}")))
+    } else if bytes.len() as u64 > MAX_FILE_BYTES {
+        Some(
+            Diagnostic::error(format!(
+                "`{shown}` is too large: d1kit reads at most {MAX_FILE_BYTES} bytes of a query file, and D1 rejects statements over {} bytes",
+                d1_codegen::rules::MAX_STATEMENT_BYTES
+            ))
+            .with_help("give `d1kit check` a file holding one statement"),
+        )
+    } else {
+        None
+    };
+    if error.is_some() {
+        let sql = String::new();
+        return (Input { name, sql }, error);
+    }
+    match String::from_utf8(bytes) {
+        Ok(sql) => (Input { name, sql }, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let byte = e.as_bytes()[at];
+            // The text up to the first invalid byte is the same in the lossy decoding.
+            let sql = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let d = Diagnostic::error(format!(
+                "`{shown}` is not valid UTF-8: invalid byte 0x{byte:02x}"
+            ))
+            .with_help("save the file as UTF-8 (it may be in another encoding, such as Latin-1)")
+            .at_offset(&sql, at, 1);
+            (Input { name, sql }, Some(d))
+        }
     }
 }
 
@@ -129,6 +172,8 @@ pub fn signature_json(sig: &Signature) -> Value {
 }
 
 fn signature_text(sig: &Signature) -> String {
+    // Names come from the query: escaped, and cut to a width a terminal shows.
+    let shown = |name: &str| report::clip(&report::escape(name), NAME_WIDTH).into_owned();
     let mut out = format!("{} statement\n", sig.kind.as_str().to_uppercase());
     if sig.params.is_empty() {
         out.push_str("parameters: none\n");
@@ -138,7 +183,7 @@ fn signature_text(sig: &Signature) -> String {
             let name = p
                 .name
                 .as_deref()
-                .map(|n| format!(" :{n}"))
+                .map(|n| format!(" :{}", shown(n)))
                 .unwrap_or_default();
             out.push_str(&format!("  ?{}{name}: {}\n", p.index, p.ty));
         }
@@ -147,10 +192,49 @@ fn signature_text(sig: &Signature) -> String {
         out.push_str("columns: none\n");
     } else {
         out.push_str("columns:\n");
-        let width = sig.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
-        for c in &sig.columns {
-            out.push_str(&format!("  {:width$}  {}\n", c.name, c.ty));
+        let names: Vec<String> = sig.columns.iter().map(|c| shown(&c.name)).collect();
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        for (c, name) in sig.columns.iter().zip(&names) {
+            let pad = width - name.chars().count();
+            out.push_str(&format!("  {name}{}  {}\n", " ".repeat(pad), c.ty));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use d1_codegen::{ResultColumn, SqlType, StatementKind, Ty};
+
+    fn column(name: &str) -> ResultColumn {
+        ResultColumn {
+            name: name.to_string(),
+            ty: Ty {
+                ty: SqlType::Integer,
+                nullable: false,
+            },
+            origin: None,
+        }
+    }
+
+    /// A name longer than a format width may be (65,535) is cut, the others aligned on the
+    /// widest shown; control characters are escaped.
+    #[test]
+    fn long_and_odd_names_are_cut_and_escaped() {
+        let long = "a".repeat(70_000);
+        let sig = Signature {
+            kind: StatementKind::Select,
+            params: Vec::new(),
+            columns: vec![column(&long), column("id"), column("x\ny\u{1b}[31m")],
+            warnings: Vec::new(),
+        };
+        let text = signature_text(&sig);
+        let lines: Vec<&str> = text.lines().collect();
+        let cut = format!("{}…", "a".repeat(NAME_WIDTH - 1));
+        assert_eq!(lines[3], format!("  {cut}  i64"));
+        assert_eq!(lines[4], format!("  id{}  i64", " ".repeat(NAME_WIDTH - 2)));
+        assert!(lines[5].starts_with("  x\\ny\\u{1b}[31m "), "{text}");
+        assert_eq!(lines.len(), 6, "{text}");
+    }
 }

@@ -131,9 +131,12 @@ fn shown(cwd: &Path, p: &Path) -> String {
     }
 }
 
-/// The changes of a rewrite, one indented line each.
+/// The changes of a rewrite, one indented line each (escaped: the names come from files).
 pub fn change_list(changes: &[wrangler::Change]) -> String {
-    changes.iter().map(|c| format!("  {c}\n")).collect()
+    changes
+        .iter()
+        .map(|c| format!("  {}\n", report::escape(&c.to_string())))
+        .collect()
 }
 
 pub fn run(args: ConfigArgs) -> ExitCode {
@@ -144,7 +147,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
     let synced = match wrangler::sync(&krate.config, !args.check) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            let why = krate.no_wrangler_file();
+            let why = report::escape(&krate.no_wrangler_file()).into_owned();
             match krate.config.wrangler {
                 config::WranglerSetting::Off => println!("{why}"),
                 _ => println!("{why}: nothing to do"),
@@ -156,7 +159,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
     for w in &synced.rewrite.warnings {
         report::eprint(w, None);
     }
-    let path = krate.shown(&synced.file.path);
+    let path = report::escape(&krate.shown(&synced.file.path)).into_owned();
     let changes = &synced.rewrite.changes;
     if changes.is_empty() {
         println!("{path} is up to date");

@@ -3,7 +3,7 @@
 //! column, with `--concurrency` databases read at once.
 
 use crate::fleet::{self as cli_fleet, Fleet};
-use crate::report::count;
+use crate::report::{count, escape, escape_lines};
 use crate::{Format, StatusArgs};
 use d1_codegen::{Diagnostic, Diagnostics};
 use d1_runtime::fleet::{self, Drift, SchemaObject, Target};
@@ -114,14 +114,12 @@ fn live_drift(
 fn drift_text(results: &[Compared], elapsed: Duration) -> String {
     let mut out = String::new();
     for c in results {
+        let label = escape(&c.target.label);
         for d in &c.drift {
-            out.push_str(&format!("{}: {d}\n", c.target.label));
+            out.push_str(&format!("{label}: {}\n", difference_text(d)));
         }
         if let Some(e) = &c.error {
-            out.push_str(&format!(
-                "{}: cannot read its schema: {e}\n",
-                c.target.label
-            ));
+            out.push_str(&format!("{label}: cannot read its schema: {}\n", escape(e)));
         }
     }
     let drifting = results.iter().filter(|c| !c.drift.is_empty()).count();
@@ -143,6 +141,49 @@ fn drift_text(results: &[Compared], elapsed: Duration) -> String {
         elapsed.as_secs_f64()
     ));
     out
+}
+
+/// One difference for people, as [`Drift`]'s `Display` writes it, every name escaped (they are
+/// read from the database); a changed definition's statements keep their lines, each indented
+/// under the first, so that none of them can pass for a line of the report.
+fn difference_text(d: &Drift) -> String {
+    let statement = |sql: &str| escape_lines(sql).replace('\n', "\n              ");
+    match d {
+        Drift::Missing { kind, name } => format!(
+            "{} `{}` is missing (the migrations create it)",
+            escape(kind),
+            escape(name)
+        ),
+        Drift::Extra { kind, name } => {
+            format!(
+                "{} `{}` is not in the migrations",
+                escape(kind),
+                escape(name)
+            )
+        }
+        Drift::Column {
+            table,
+            column,
+            what,
+        } => format!(
+            "table `{}`, column `{}`: {}",
+            escape(table),
+            escape(column),
+            escape(what)
+        ),
+        Drift::Changed {
+            kind,
+            name,
+            expected,
+            live,
+        } => format!(
+            "{} `{}` differs from the migrations\n    expected: {}\n    live:     {}",
+            escape(kind),
+            escape(name),
+            statement(expected),
+            statement(live)
+        ),
+    }
 }
 
 /// One difference for programs: its kind, the object, and the line people read.

@@ -11,6 +11,7 @@ use d1_codegen::{migrations, Diagnostic, Diagnostics};
 use d1_runtime::fleet::{self as runtime_fleet, Target};
 use d1_runtime::{local, rest, Batch, Executor, Migration, Query, RunResult};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -304,7 +305,8 @@ fn from_wrangler_file(
     let changes = &synced.rewrite.changes;
     if !changes.is_empty() {
         eprint!(
-            "note: {shown} is out of date; the fleet is taken as `d1kit config` (or `cargo build`) would leave it:\n{}",
+            "note: {} is out of date; the fleet is taken as `d1kit config` (or `cargo build`) would leave it:\n{}",
+            report::escape(&shown),
             config::change_list(changes)
         );
     }
@@ -405,6 +407,18 @@ fn load_migrations(dir: &std::path::Path) -> Result<&'static [Migration], Diagno
             }
         })
         .collect();
+    // What D1 would refuse is refused here, before any database is read or written.
+    let refused: Vec<Diagnostic> = d1_runtime::migrate::refusals(&list)
+        .into_iter()
+        .map(|(name, line, why)| {
+            let file = dir.join(name);
+            Diagnostic::error(format!("{}:{line}: {why}", file.display()))
+                .with_help("D1 applies each migration file as one transaction; see the README, \"What d1kit refuses in migrations\"")
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(Diagnostics(refused));
+    }
     Ok(Box::leak(list.into_boxed_slice()))
 }
 
@@ -455,8 +469,14 @@ pub fn first_line(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// Rows under their headers, columns left-aligned two spaces apart.
+/// Rows under their headers, columns left-aligned two spaces apart. Every cell is escaped
+/// ([`report::escape`]): a label or name read from a database or a file can neither start a
+/// row of its own nor send the terminal an escape sequence.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<Cow<str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| report::escape(c)).collect())
+        .collect();
     let width = |i: usize| {
         rows.iter()
             .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
@@ -475,8 +495,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         format!("{}\n", out.trim_end())
     };
     let mut out = line(headers.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    for r in &rows {
+        out.push_str(&line(r.iter().map(|c| c.as_ref()).collect()));
     }
     out
 }

@@ -4,7 +4,7 @@
 //! the same run read-only, presented as where each database stands.
 
 use crate::fleet::{self as cli_fleet, first_line, short_id, table, Fleet};
-use crate::report::count;
+use crate::report::{count, escape};
 use crate::{Format, MigrateArgs, StatusArgs};
 use d1_runtime::fleet::{self, DatabaseReport, Options, Status};
 use d1_runtime::{block_on, reshard};
@@ -105,8 +105,9 @@ fn set_up_directories(fleet: &Fleet) -> Result<(), d1_codegen::Diagnostics> {
             .and_then(|g| g.targets.first())
         else {
             eprintln!(
-                "warning: the directory `{name}` of `{}` was not migrated in this run: its d1kit tables are set up when it is (`d1kit migrate` without --database)",
-                group.database
+                "warning: the directory `{}` of `{}` was not migrated in this run: its d1kit tables are set up when it is (`d1kit migrate` without --database)",
+                escape(name),
+                escape(&group.database)
             );
             continue;
         };
@@ -115,10 +116,11 @@ fn set_up_directories(fleet: &Fleet) -> Result<(), d1_codegen::Diagnostics> {
             .map_err(|e| fail(e.to_string()))?;
         if routing != *shards && fleet.format == Format::Text {
             eprintln!(
-                "note: `{}` is configured with {}, but its tenants are still routed over {routing}: run `d1kit reshard --database {}` to move them (online, through `{name}`)",
-                group.database,
+                "note: `{}` is configured with {}, but its tenants are still routed over {routing}: run `d1kit reshard --database {}` to move them (online, through `{}`)",
+                escape(&group.database),
                 count(*shards as usize, "shard"),
-                group.database
+                escape(&group.database),
+                escape(name)
             );
         }
     }
@@ -246,14 +248,14 @@ fn migrate_text(outcome: &Outcome, dry_run: bool) -> String {
     let mut out = table(&headers, &rows);
     for (_, d) in &outcome.databases {
         for p in problems(d) {
-            out.push_str(&format!("{}: {p}\n", d.label));
+            out.push_str(&format!("{}: {}\n", escape(&d.label), escape(&p)));
         }
         if !d.unknown.is_empty() {
             out.push_str(&format!(
                 "{}: has applied {} that the migrations directory lacks (left alone): {}\n",
-                d.label,
+                escape(&d.label),
                 count(d.unknown.len(), "migration"),
-                d.unknown.join(", ")
+                names(&d.unknown)
             ));
         }
     }
@@ -283,7 +285,15 @@ fn migrate_text(outcome: &Outcome, dry_run: bool) -> String {
 fn edited_names(d: &DatabaseReport) -> String {
     d.edited
         .iter()
-        .map(|(n, _, _)| n.as_str())
+        .map(|(n, _, _)| escape(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Migration names for people: escaped, `, `-separated.
+fn names(list: &[String]) -> String {
+    list.iter()
+        .map(|n| escape(n))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -472,7 +482,7 @@ fn print_status(
                         notes.push(format!("edited: {}", edited_names(d)));
                     }
                     if !d.unknown.is_empty() {
-                        notes.push(format!("unknown: {}", d.unknown.join(", ")));
+                        notes.push(format!("unknown: {}", names(&d.unknown)));
                     }
                     if let Some(e) = &d.error {
                         notes.push(first_line(e, 72));
@@ -526,7 +536,7 @@ fn print_status(
             );
             for (_, d) in &outcome.databases {
                 for p in problems(d) {
-                    println!("{}: {p}", d.label);
+                    println!("{}: {}", escape(&d.label), escape(&p));
                 }
             }
             println!(

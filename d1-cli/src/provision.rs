@@ -5,7 +5,7 @@
 mod remote;
 
 use crate::config::{change_list, failed, Crate};
-use crate::report::count;
+use crate::report::{count, escape};
 use crate::ProvisionArgs;
 use d1_codegen::config::DatabaseConfig;
 use d1_codegen::wrangler::{self, FileBlock, WranglerFile};
@@ -39,9 +39,9 @@ impl Target {
             .find(|db| db.bindings().contains(binding))
     }
 
-    /// The file's path for people.
+    /// The file's path for people (escaped).
     fn path(&self) -> String {
-        self.krate.shown(&self.file.path)
+        escape(&self.krate.shown(&self.file.path)).into_owned()
     }
 }
 
@@ -71,7 +71,7 @@ fn prepare(args: &ProvisionArgs) -> Result<Target, Diagnostics> {
         "nothing to provision",
         "provisioning writes the ids into the wrangler file: create an empty wrangler.toml in the crate (d1kit writes its [[d1_databases]] blocks), or name one with `package.metadata.d1kit.wrangler`",
     )?;
-    let path = krate.shown(&synced.file.path);
+    let path = escape(&krate.shown(&synced.file.path)).into_owned();
     let changes = synced.rewrite.changes;
     if !changes.is_empty() {
         if args.dry_run {
@@ -104,15 +104,15 @@ fn prepare(args: &ProvisionArgs) -> Result<Target, Diagnostics> {
     })
 }
 
-/// The blocks' bindings for people: `USERS_0, env.staging USERS_0`.
+/// The blocks' bindings for people: `USERS_0, env.staging USERS_0` (escaped).
 fn bindings_of(blocks: &[&FileBlock]) -> String {
     blocks
         .iter()
         .map(|b| {
-            let binding = b.binding.as_deref().unwrap_or("?");
+            let binding = escape(b.binding.as_deref().unwrap_or("?"));
             match &b.env {
-                None => binding.to_string(),
-                Some(e) => format!("env.{e} {binding}"),
+                None => binding.into_owned(),
+                Some(e) => format!("env.{} {binding}", escape(e)),
             }
         })
         .collect::<Vec<_>>()
@@ -132,7 +132,7 @@ fn local(args: &ProvisionArgs, target: &Target) -> ExitCode {
             None => files.push((id, vec![b])),
         }
     }
-    let shown_dir = target.krate.shown(&persist_to);
+    let shown_dir = escape(&target.krate.shown(&persist_to)).into_owned();
     if files.is_empty() {
         println!("no d1kit blocks in {}: nothing to create", target.path());
         return ExitCode::SUCCESS;
@@ -140,8 +140,8 @@ fn local(args: &ProvisionArgs, target: &Target) -> ExitCode {
     let (mut created, mut existing) = (0, 0);
     for (id, blocks) in &files {
         let path: PathBuf = d1_runtime::local::wrangler_state_file(&persist_to, id);
-        let shown = target.krate.shown(&path);
-        let which = format!("{} (id {id})", bindings_of(blocks));
+        let shown = escape(&target.krate.shown(&path)).into_owned();
+        let which = format!("{} (id {})", bindings_of(blocks), escape(id));
         if path.exists() {
             existing += 1;
             println!("exists        {shown}: {which}");

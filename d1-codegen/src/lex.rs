@@ -489,6 +489,257 @@ mod tests {
     }
 }
 
+/// How deeply a statement's expressions nest, measured on its tokens without recursion
+/// ([`nesting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Nesting {
+    /// The deepest level reached.
+    pub depth: usize,
+    /// Byte offset of where that nesting starts: the first token of the chain of operators, or
+    /// the outermost parenthesis, that adds the most levels on the way to the deepest point.
+    pub start: usize,
+    /// Byte offset just past that first token.
+    pub start_end: usize,
+}
+
+/// What a word is to [`nesting`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NestingWord {
+    /// Ends one expression and starts the next at the same level (a clause keyword, `AS`,
+    /// `WHEN`...): the nesting of what came before does not add to what follows.
+    Reset,
+    /// `FROM`: a reset, but in `a IS [NOT] DISTINCT FROM b`.
+    From,
+    /// `DISTINCT`.
+    Distinct,
+    /// An operator: each one of a chain is one more level of the expression tree.
+    Operator,
+    /// `UNION`, `INTERSECT`, `EXCEPT`.
+    Compound,
+    /// `CASE`, which opens a level `END` closes.
+    Case,
+    /// `END`.
+    End,
+    /// Any other word.
+    Other,
+}
+
+impl NestingWord {
+    fn of(text: &str) -> NestingWord {
+        // Upper-cased once, then matched: this runs for every word of every query.
+        let mut buf = [0u8; 9];
+        let Some(up) = buf.get_mut(..text.len()) else {
+            return NestingWord::Other;
+        };
+        up.copy_from_slice(text.as_bytes());
+        up.make_ascii_uppercase();
+        match &*up {
+            b"SELECT" | b"WHERE" | b"GROUP" | b"HAVING" | b"ORDER" | b"LIMIT" | b"OFFSET"
+            | b"WINDOW" | b"VALUES" | b"SET" | b"RETURNING" | b"ON" | b"USING" | b"JOIN"
+            | b"WHEN" | b"THEN" | b"ELSE" | b"AS" => NestingWord::Reset,
+            b"FROM" => NestingWord::From,
+            b"DISTINCT" => NestingWord::Distinct,
+            b"AND" | b"OR" | b"NOT" | b"IS" | b"IN" | b"LIKE" | b"GLOB" | b"MATCH" | b"REGEXP"
+            | b"BETWEEN" | b"ESCAPE" | b"COLLATE" | b"ISNULL" | b"NOTNULL" | b"EXISTS" => {
+                NestingWord::Operator
+            }
+            b"UNION" | b"INTERSECT" | b"EXCEPT" => NestingWord::Compound,
+            b"CASE" => NestingWord::Case,
+            b"END" => NestingWord::End,
+            _ => NestingWord::Other,
+        }
+    }
+}
+
+/// How deeply the expressions of `sql` nest (`tokens` are those of `sql`), in one pass over the
+/// tokens: every open parenthesis and `CASE`, every operator of a chain (`a + b + ...`,
+/// `x = ? OR ...`, each of `NOT NOT ...`) and every `UNION` / `INTERSECT` / `EXCEPT` of a
+/// compound SELECT is one level, counted from the start of the expression (a `,` or a clause
+/// keyword starts the next one). For SQL that sqlparser reads, this is at least the depth of
+/// the tree it builds, but for the few nodes each parenthesis or subquery adds (sqlparser's own
+/// recursion limit bounds those): how deep a walk over the tree would recurse, known before
+/// parsing. Unbalanced input is measured as far as it goes.
+pub fn nesting(sql: &str, tokens: &[Token]) -> Nesting {
+    /// Levels a stretch of the text adds, and its first token's range.
+    type Stretch = (usize, (usize, usize));
+    struct Frame {
+        /// The level of the frame's opening token.
+        base: usize,
+        /// Operators since the frame's current expression started.
+        ops: usize,
+        /// Compound operators in the frame.
+        compound: usize,
+        /// The first token of the current expression (`None`: the next token).
+        first: Option<(usize, usize)>,
+        /// The stretch of the frames around this one that adds the most levels.
+        outer: Stretch,
+        /// Opened by `CASE` (closed by `END`), not by `(`.
+        case: bool,
+    }
+    impl Frame {
+        fn level(&self) -> usize {
+            self.base + self.compound + self.ops
+        }
+        /// The stretch adding the most levels down to here (the outer one on a tie).
+        fn widest(&self, extra: usize, first: (usize, usize)) -> Stretch {
+            let own = (self.compound + self.ops + extra, first);
+            if own.0 > self.outer.0 {
+                own
+            } else {
+                self.outer
+            }
+        }
+    }
+    let mut stack = vec![Frame {
+        base: 0,
+        ops: 0,
+        compound: 0,
+        first: None,
+        outer: (0, (0, 0)),
+        case: false,
+    }];
+    let mut best = Nesting::default();
+    let mut prev: Option<(&Token, NestingWord)> = None;
+    for t in tokens {
+        let text = t.text(sql);
+        let word = match t.kind {
+            TokenKind::Word => NestingWord::of(text),
+            _ => NestingWord::Other,
+        };
+        let reset = match word {
+            NestingWord::Reset => true,
+            // `a IS [NOT] DISTINCT FROM b` goes on.
+            NestingWord::From => !prev.is_some_and(|(_, w)| w == NestingWord::Distinct),
+            _ => text == "," || text == ";",
+        };
+        let last = stack.len() - 1;
+        if reset {
+            stack[last].ops = 0;
+            stack[last].first = None;
+            prev = Some((t, word));
+            continue;
+        }
+        let first = *stack[last].first.get_or_insert((t.start, t.end));
+        // A frame opened here: one level deeper than this one, which it adds to.
+        let opened = |top: &Frame, case| Frame {
+            base: top.level() + 1,
+            ops: 0,
+            compound: 0,
+            first: Some((t.start, t.end)),
+            outer: top.widest(1, first),
+            case,
+        };
+        match (word, text) {
+            (_, "(") => stack.push(opened(&stack[last], false)),
+            (_, ")") => {
+                while stack.len() > 1 {
+                    if !stack.pop().is_some_and(|f| f.case) {
+                        break;
+                    }
+                }
+            }
+            (NestingWord::Case, _) => stack.push(opened(&stack[last], true)),
+            (NestingWord::End, _) if stack[last].case => {
+                stack.pop();
+            }
+            (NestingWord::Compound, _) => stack[last].compound += 1,
+            (NestingWord::Operator, _) => stack[last].ops += 1,
+            (_, ".") => {}
+            // One operator however many characters it has (`||`, `<=`, `->>`).
+            _ if t.kind == TokenKind::Punct => {
+                let joined = prev.is_some_and(|(p, _)| {
+                    p.kind == TokenKind::Punct
+                        && p.end == t.start
+                        && !matches!(p.text(sql), "(" | ")" | "," | ".")
+                });
+                if !joined {
+                    stack[last].ops += 1;
+                }
+            }
+            _ => {}
+        }
+        let top = &stack[stack.len() - 1];
+        if top.level() > best.depth {
+            let (_, (start, start_end)) = top.widest(0, top.first.unwrap_or(first));
+            best = Nesting {
+                depth: top.level(),
+                start,
+                start_end,
+            };
+        }
+        prev = Some((t, word));
+    }
+    best
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::{nesting, tokenize, Nesting};
+
+    /// (depth, column of the start) of `sql` (one line).
+    fn measure(sql: &str) -> (usize, usize) {
+        let Nesting {
+            depth,
+            start,
+            start_end,
+        } = nesting(sql, &tokenize(sql));
+        assert!(start_end > start || depth == 0, "{sql}");
+        (depth, start + 1)
+    }
+
+    #[test]
+    fn chains_count_one_level_per_operator() {
+        assert_eq!(measure("SELECT 1 AS x"), (0, 1));
+        assert_eq!(measure("SELECT 1+1+1 AS x"), (2, 8));
+        let plus = format!("SELECT {} AS x", vec!["1"; 10_000].join("+"));
+        assert_eq!(measure(&plus), (9_999, 8));
+        // `||` is one operator, not two.
+        let concat = format!("SELECT {} AS x", vec!["'a'"; 12_000].join("||"));
+        assert_eq!(measure(&concat), (11_999, 8));
+        let not = format!("SELECT {}1 AS x", "NOT ".repeat(20_000));
+        assert_eq!(measure(&not), (20_000, 8));
+        // Each item of a list and each clause starts again.
+        assert_eq!(
+            measure("SELECT 1+1, 2+2+2 FROM t WHERE a = 1 AND b = 2"),
+            (3, 32)
+        );
+        // `IS NOT DISTINCT FROM` goes on.
+        assert_eq!(measure("SELECT a IS NOT DISTINCT FROM b + c AS x"), (3, 8));
+        let union = vec!["SELECT 1 AS x"; 600].join(" UNION ALL ");
+        assert_eq!(measure(&union).0, 599);
+    }
+
+    #[test]
+    fn nesting_starts_at_the_outermost_parenthesis_or_the_longest_chain() {
+        let parens = format!(
+            "SELECT id, {}1{} AS x",
+            "(".repeat(10_000),
+            ")".repeat(10_000)
+        );
+        assert_eq!(measure(&parens), (10_000, 12));
+        let subqueries = format!(
+            "SELECT {}1{} AS x",
+            "(SELECT ".repeat(3_000),
+            ")".repeat(3_000)
+        );
+        assert_eq!(measure(&subqueries), (3_000, 8));
+        // A chain inside a subquery: where the chain starts.
+        let inner = format!(
+            "SELECT id FROM t WHERE id IN (SELECT id FROM t WHERE {} = 1)",
+            vec!["id"; 100].join(" + ")
+        );
+        assert_eq!(measure(&inner), (2 + 99 + 1, 54));
+        // CASE opens a level; its branches are siblings (the longest chain, `b + c + d`,
+        // adds the most).
+        assert_eq!(
+            measure("SELECT CASE WHEN a = 1 THEN b + c + d ELSE 0 END + 1 AS x"),
+            (3, 29)
+        );
+        // Unbalanced input is measured, not trusted.
+        assert_eq!(measure(")))) SELECT (((").0, 3);
+    }
+}
+
 /// A window frame's `EXCLUDE` clause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exclude {

@@ -1,6 +1,6 @@
 //! D1's own rules, which no configuration turns off: no explicit transactions, PRAGMAs from
 //! D1's allowlist only, no ATTACH, at most 100 parameters and 100 KB per statement
-//! (docs/D1.md, "Limits"). Checked on the tokens of a statement, for queries and migrations alike.
+//! (docs/D1.md, "Limits"), no NUL byte in a query (SQLite stops reading at it). Checked on the tokens of a statement, for queries and migrations alike.
 
 use crate::diagnostic::Diagnostic;
 use crate::lex::{self, Params, StatementText, Token, TokenKind};
@@ -143,9 +143,19 @@ fn pragma(sql: &str, tokens: &[Token], ctx: Context, v: &mut Verdict) {
     }
 }
 
-/// Rules on the whole text of one query: one statement only, at most 100 parameters, at most 100 KB.
+/// Rules on the whole text of one query: no NUL byte, one statement only, at most 100
+/// parameters, at most 100 KB.
 pub fn query_rules(sql: &str, statements: &[StatementText], params: &Params) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    // SQLite (and so D1) reads a statement only up to its first NUL byte: what follows would
+    // be dropped, or a string cut short would be reported as an unknown token.
+    if let Some(at) = sql.find('\0') {
+        out.push(
+            Diagnostic::error("the query contains a NUL byte (`\\0`): SQLite stops reading the statement there")
+                .with_help("remove it; to store a NUL, bind the value as a parameter, or write it as `char(0)` or a blob (`X'00'`)")
+                .at_offset(sql, at, 1),
+        );
+    }
     if statements.is_empty() {
         out.push(Diagnostic::error("the query is empty").with_help("write one SQL statement"));
     }
@@ -214,6 +224,21 @@ mod tests {
             .diagnostics
             .is_empty());
         assert!(rules("PRAGMA page_size = 4096", Context::Query).diagnostics[0].is_error());
+    }
+
+    #[test]
+    fn a_nul_byte_is_named_where_it_is() {
+        let sql = "SELECT 'a\0b' AS x,\n  '\0' AS y";
+        let tokens = tokenize(sql);
+        let errors = query_rules(
+            sql,
+            &crate::lex::split_tokens(sql, &tokens),
+            &Params::of(sql, &tokens),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("NUL byte"), "{}", errors[0]);
+        let at = errors[0].span.location.unwrap();
+        assert_eq!((at.line, at.column, at.offset), (1, 10, 9));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::{bindings_of, error, Target};
 use crate::config::failed;
-use crate::report::count;
+use crate::report::{count, escape};
 use crate::ProvisionArgs;
 use clap::ValueEnum;
 use d1_codegen::wrangler::{self, FileBlock};
@@ -45,8 +45,11 @@ pub(super) fn run(args: &ProvisionArgs, target: &Target) -> ExitCode {
             }
         );
         for name in &pending {
-            let blocks: Vec<String> = waiting(target, name).iter().map(|b| b.describe()).collect();
-            println!("  {name} → {}", blocks.join(", "));
+            let blocks: Vec<String> = waiting(target, name)
+                .iter()
+                .map(|b| escape(&b.describe()).into_owned())
+                .collect();
+            println!("  {} → {}", escape(name), blocks.join(", "));
         }
         println!("already provisioned {provisioned}");
         return ExitCode::SUCCESS;
@@ -108,10 +111,11 @@ pub(super) fn run(args: &ProvisionArgs, target: &Target) -> ExitCode {
                     }
                 };
                 println!(
-                    "[{:>width$}/{}] {verb} {name} = {} → {blocks}",
+                    "[{:>width$}/{}] {verb} {} = {} → {blocks}",
                     i + 1,
                     pending.len(),
-                    info.uuid
+                    escape(name),
+                    escape(&info.uuid)
                 );
             }
             Err(e) => {
@@ -122,7 +126,8 @@ pub(super) fn run(args: &ProvisionArgs, target: &Target) -> ExitCode {
                 };
                 failure = Some(if e.api_code() == Some(DATABASE_LIMIT) {
                     Diagnostic::error(format!(
-                        "the Cloudflare account has reached its limit of D1 databases (error {DATABASE_LIMIT}) while creating `{name}`: {} not created ({})",
+                        "the Cloudflare account has reached its limit of D1 databases (error {DATABASE_LIMIT}) while creating `{}`: {} not created ({})",
+                        escape(name),
                         count(left.len(), "database"),
                         listed(left)
                     ))
@@ -130,11 +135,14 @@ pub(super) fn run(args: &ProvisionArgs, target: &Target) -> ExitCode {
                         "{before}. Delete databases the account no longer needs (`wrangler d1 list`), or ask Cloudflare to raise the limit, then run `d1kit provision --remote` again: it creates only what is still missing"
                     ))
                 } else {
-                    Diagnostic::error(format!("creating D1 database `{name}` failed: {e}"))
-                        .with_help(format!(
-                            "{before}; run `d1kit provision --remote` again to create the {} left",
-                            left.len()
-                        ))
+                    Diagnostic::error(format!(
+                        "creating D1 database `{}` failed: {e}",
+                        escape(name)
+                    ))
+                    .with_help(format!(
+                        "{before}; run `d1kit provision --remote` again to create the {} left",
+                        left.len()
+                    ))
                 });
                 break;
             }
@@ -165,7 +173,11 @@ fn waiting<'a>(target: &'a Target, name: &str) -> Vec<&'a FileBlock> {
 
 /// Up to five names, then how many more.
 fn listed(names: &[&str]) -> String {
-    let shown: Vec<String> = names.iter().take(5).map(|n| format!("`{n}`")).collect();
+    let shown: Vec<String> = names
+        .iter()
+        .take(5)
+        .map(|n| format!("`{}`", escape(n)))
+        .collect();
     match names.len().saturating_sub(5) {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),
@@ -190,7 +202,10 @@ fn write_ids(target: &Target, ids: &BTreeMap<String, String>) -> Result<(), Diag
 
 /// A failed write, with the ids it could not save, so that none is lost.
 fn lost_ids(d: Diagnostics, ids: &BTreeMap<String, String>) -> Diagnostic {
-    let list: Vec<String> = ids.iter().map(|(n, id)| format!("{n} = {id}")).collect();
+    let list: Vec<String> = ids
+        .iter()
+        .map(|(n, id)| format!("{} = {}", escape(n), escape(id)))
+        .collect();
     Diagnostic::error(format!(
         "{d}\nthe databases exist; their ids (database_name = database_id) are:\n  {}",
         list.join("\n  ")

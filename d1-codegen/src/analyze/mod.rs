@@ -25,6 +25,14 @@ use sqlparser::parser::Parser;
 pub(crate) use scope::{Rowid, Scope, Source, SourceColumn, Unresolved};
 pub(crate) use walker::{OutColumn, ResultNames, Walker};
 
+/// The deepest nesting ([`lex::nesting`]) of a statement whose tree d1kit builds and walks:
+/// SQLite's own limit on the depth of an expression (`SQLITE_MAX_EXPR_DEPTH`). Deeper
+/// statements are not parsed by sqlparser (whose tree every walk would recurse as deep): SQLite
+/// rejects them, or, where d1kit's count runs ahead of SQLite's, their types come from SQLite's
+/// metadata. At this depth a walk needs 4 to 5 MB of stack in a debug build (rustc runs proc
+/// macros on 8 MB), far less in release.
+pub const MAX_DEPTH: usize = 1000;
+
 /// What a statement does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum StatementKind {
@@ -216,6 +224,10 @@ impl Analyzer {
                 continue;
             };
             let tokens = lex::tokenize(&sql);
+            if lex::nesting(&sql, &tokens).depth > MAX_DEPTH {
+                self.view_from_oracle(i);
+                continue;
+            }
             let Ok(mut stmts) =
                 Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(&sql, &tokens))
             else {
@@ -280,6 +292,8 @@ impl Analyzer {
         let text = &sql[..first.end];
         // The tokens of `text`: those of `sql` up to the statement's end.
         let text_tokens = &tokens[..tokens.partition_point(|t| t.end <= first.end)];
+        // How deep its expressions nest, before anything recurses over them.
+        let nesting = lex::nesting(text, text_tokens);
         let mut analysis = Analysis {
             sql,
             text,
@@ -307,12 +321,25 @@ impl Analyzer {
                     text_tokens,
                     &analysis.params,
                     &e,
+                    nesting,
                 )))
             }
         };
         let oracle_names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
         drop(stmt);
 
+        if nesting.depth > MAX_DEPTH {
+            analysis.signature = self.fallback(text, text_tokens, &analysis.params);
+            analysis.signature.warnings.push(
+                Diagnostic::warning(format!(
+                    "d1kit's SQL parser does not read this statement: an expression starting here nests deeper than its limit of {MAX_DEPTH} levels (each operator of a chain, parenthesis, NOT, CASE and subquery is one); SQLite accepts it, so its types come from SQLite's column metadata and every column is `Option`"
+                ))
+                .with_help("split the expression, or add `AS \"name!\"` overrides for columns you know are not NULL")
+                .at_offset(sql, nesting.start, nesting.start_end - nesting.start),
+            );
+            analysis.tokens = tokens;
+            return Ok(analysis);
+        }
         let st_tokens = lex::tokens_within(&tokens, &first);
         let readable = lex::for_sqlparser(text, st_tokens);
         let statement = match Parser::parse_sql(&SQLiteDialect {}, &readable) {

@@ -1,9 +1,9 @@
 //! SQLite's rejection of a statement, reworded in d1kit's terms with a suggestion (`did you
 //! mean`), and every other unknown name d1kit's own walk finds, so all are reported at once.
 
-use super::{Analyzer, ResultNames, Walker};
+use super::{Analyzer, ResultNames, Walker, MAX_DEPTH};
 use crate::diagnostic::{closest, plural, Diagnostic, Location};
-use crate::lex::{self, Params, Token};
+use crate::lex::{self, Nesting, Params, Token};
 use crate::schema;
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
@@ -24,7 +24,8 @@ impl Analyzer {
 
     /// SQLite rejected the statement: its message, rephrased with a suggestion, plus every other
     /// unknown name d1kit's own walk finds (so all of them are reported at once).
-    /// `tokens` are those of `text`.
+    /// `tokens` are those of `text`; `nesting` is how deep its expressions nest: the walk is
+    /// left out beyond [`MAX_DEPTH`].
     pub(super) fn sqlite_errors(
         &self,
         sql: &str,
@@ -32,10 +33,16 @@ impl Analyzer {
         tokens: &[Token],
         params: &Params,
         e: &rusqlite::Error,
+        nesting: Nesting,
     ) -> Vec<Diagnostic> {
         let (message, offset) = schema::sqlite_error_parts(e);
+        if let Some(d) = too_deep(&message, sql, tokens, nesting) {
+            return vec![d];
+        }
         let mut walked = Vec::new();
-        if let Ok(mut v) = Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text, tokens)) {
+        let parsed = (nesting.depth <= MAX_DEPTH)
+            .then(|| Parser::parse_sql(&SQLiteDialect {}, &lex::for_sqlparser(text, tokens)));
+        if let Some(Ok(mut v)) = parsed {
             if let Some(statement) = v.pop() {
                 let mut w = Walker::new(&self.schema, text, params, tokens, ResultNames::Checked);
                 let _ = w.statement(&statement);
@@ -162,6 +169,51 @@ impl Analyzer {
         }
         vec![d]
     }
+}
+
+/// How deep SQLite's parser nests at most: its stack of 2,500 entries
+/// (`SQLITE_MAX_PARSER_DEPTH`), which it reports as a bare `Recursion limit`.
+const SQLITE_PARSER_DEPTH: usize = 2500;
+
+/// The most terms SQLite takes in a compound SELECT (`SQLITE_MAX_COMPOUND_SELECT`).
+const SQLITE_COMPOUND_TERMS: usize = 500;
+
+/// SQLite's rejection of a statement that nests too deeply (or chains too many SELECTs), in
+/// d1kit's words: the limit, and where the nesting starts (the first term over the limit).
+/// `tokens` are those of `sql` up to the statement's end.
+fn too_deep(message: &str, sql: &str, tokens: &[Token], nesting: Nesting) -> Option<Diagnostic> {
+    if message == "too many terms in compound SELECT" {
+        let compound = ["UNION", "INTERSECT", "EXCEPT"];
+        let over = tokens
+            .iter()
+            .filter(|t| compound.iter().any(|w| t.is_word(sql, w)))
+            .nth(SQLITE_COMPOUND_TERMS - 1)
+            .map_or((nesting.start, nesting.start_end), |t| (t.start, t.end));
+        return Some(
+            Diagnostic::error(format!(
+                "this compound SELECT has more than {SQLITE_COMPOUND_TERMS} terms (`UNION`, `INTERSECT`, `EXCEPT`), SQLite's limit"
+            ))
+            .with_help("split it into several statements, or read the values from one JSON parameter with `json_each(?)`")
+            .at_offset(sql, over.0, over.1 - over.0),
+        );
+    }
+    let d = if let Some(limit) = message
+        .strip_prefix("Expression tree is too large (maximum depth ")
+        .and_then(|m| m.strip_suffix(')'))
+    {
+        Diagnostic::error(format!(
+            "this expression nests deeper than SQLite's limit of {limit} levels"
+        ))
+        .with_help("each operator of a chain (`a + b + ...`, `x = ? OR ...`), each parenthesis, NOT, CASE and subquery is one level deeper: split the expression, or pass a list as one JSON parameter read with `json_each(?)`")
+    } else if message == "Recursion limit" || message == "parser stack overflow" {
+        Diagnostic::error(format!(
+            "this expression nests deeper than SQLite's parser reads: at most {SQLITE_PARSER_DEPTH} levels"
+        ))
+        .with_help("each parenthesis, prefix operator (`NOT`, `-`) and subquery opens a level: remove the ones not needed, or split the statement")
+    } else {
+        return None;
+    };
+    Some(d.at_offset(sql, nesting.start, nesting.start_end - nesting.start))
 }
 
 /// SQLite's `N values for M columns` (an INSERT with a column list): `(N, M)`.
