@@ -119,8 +119,10 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         );
         for (shard, table, value) in &plan.strays {
             eprintln!(
-                "warning: {}: `{table}` has rows whose {tenant_column} is {value}, no tenant: they stay",
-                shards[*shard as usize].binding
+                "warning: {}: `{}` has rows whose {tenant_column} is {}, no tenant: they stay",
+                shards[*shard as usize].binding,
+                report::escape(table),
+                report::escape(value)
             );
         }
     }
@@ -582,15 +584,16 @@ fn report_text(
             "not moved: `{}` stays whole on {}: {}\n",
             mv.tenant.key.escape_debug(),
             shards[mv.from as usize].binding,
-            r
+            report::escape(&r.to_string())
         ));
     }
     for (mv, e) in &report.failed {
         out.push_str(&format!(
-            "failed: `{}` ({} → {}): {e} (run reshard again to resume)\n",
+            "failed: `{}` ({} → {}): {} (run reshard again to resume)\n",
             mv.tenant.key.escape_debug(),
             shards[mv.from as usize].binding,
-            shards[mv.to as usize].binding
+            shards[mv.to as usize].binding,
+            report::escape(e)
         ));
     }
     if !report.finished.is_empty() {

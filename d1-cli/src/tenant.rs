@@ -352,13 +352,17 @@ fn print_move(
                     }
                 }
                 (Ok(Outcome::Refused(r)), Some(f)) => {
-                    println!("`{t}` not moved, it stays whole on {f} (pinned there): {r}")
+                    println!(
+                        "`{t}` not moved, it stays whole on {f} (pinned there): {}",
+                        report::escape(&r.to_string())
+                    )
                 }
                 (Err(e), Some(f)) if args.dry_run => {
                     println!("would move `{t}`: {f} -> {to_binding} ({e})")
                 }
                 (Err(e), _) => println!(
-                    "`{t}` not moved: {e}; it is whole on one shard, and refused until `d1kit tenant move` is run again"
+                    "`{t}` not moved: {}; it is whole on one shard, and refused until `d1kit tenant move` is run again",
+                    report::escape(e)
                 ),
             }
         }
@@ -372,7 +376,10 @@ pub(crate) fn renumbered_lines(ids: &[Renumbered]) -> Vec<String> {
         .map(|r| {
             format!(
                 "renumbered {}.{}: {} -> {}",
-                r.table, r.column, r.old, r.new
+                report::escape(&r.table),
+                report::escape(&r.column),
+                r.old,
+                r.new
             )
         })
         .collect()
