@@ -258,6 +258,13 @@ fn migrate_text(outcome: &Outcome, dry_run: bool) -> String {
                 names(&d.unknown)
             ));
         }
+        if !d.out_of_order.is_empty() {
+            out.push_str(&format!(
+                "warning: {}: {}\n",
+                escape(&d.label),
+                out_of_order(d, dry_run)
+            ));
+        }
     }
     let adopted: usize = outcome.databases.iter().map(|(_, d)| d.adopted.len()).sum();
     out.push_str(&format!(
@@ -319,6 +326,7 @@ fn migrate_json(fleet: &Fleet, outcome: &Outcome, dry_run: bool) -> Value {
             "pending": d.pending,
             "adopted": d.adopted,
             "unknown": d.unknown,
+            "out_of_order": d.out_of_order,
             "edited": edited_json(d),
             "attempts": d.attempts,
             "error": d.error,
@@ -344,6 +352,22 @@ fn migrate_json(fleet: &Fleet, outcome: &Outcome, dry_run: bool) -> Value {
             "databases_per_second": outcome.rate(),
         },
     })
+}
+
+/// The warning for migrations that sort before one already applied (wrangler would apply them
+/// too, after it, whatever their names say).
+fn out_of_order(d: &DatabaseReport, dry_run: bool) -> String {
+    let listed = d
+        .out_of_order
+        .iter()
+        .map(|n| format!("`{}`", escape(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{listed} {} after migrations that sort later were applied: check that {} not depend on being applied before them",
+        if dry_run { "would apply" } else { "applied" },
+        if d.out_of_order.len() == 1 { "it does" } else { "they do" }
+    )
 }
 
 /// One word for where a database stands: `failed` (not read), `edited`, `unknown` (applied
@@ -451,6 +475,7 @@ fn print_status(
                     "last_applied": last_applied(d, migrations(database)),
                     "edited": edited_json(d),
                     "unknown": d.unknown,
+                    "out_of_order": d.out_of_order,
                     "error": d.error,
                     "attempts": d.attempts,
                     "misplaced_tenants": misplaced.get(&d.id).and_then(|m| m.as_ref().ok()),
@@ -483,6 +508,16 @@ fn print_status(
                     }
                     if !d.unknown.is_empty() {
                         notes.push(format!("unknown: {}", names(&d.unknown)));
+                    }
+                    if !d.out_of_order.is_empty() {
+                        notes.push(format!(
+                            "out of order: {} (applies after newer ones)",
+                            d.out_of_order
+                                .iter()
+                                .map(|n| format!("`{}`", escape(n)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
                     }
                     if let Some(e) = &d.error {
                         notes.push(first_line(e, 72));

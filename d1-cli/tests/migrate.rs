@@ -800,3 +800,36 @@ fn running_out_of_file_descriptors_is_retried_and_explained() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An applied migration checked out with CRLF line endings (git's autocrlf) is not an edit; a
+/// migration added with a number below the last applied one is applied with a warning.
+#[test]
+fn line_endings_are_no_edit_and_out_of_order_migrations_are_named() {
+    let (dir, ids) = configured("order", 1);
+    let (code, out, err) = run(&dir, &["migrate", "--local"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let init = dir.join("migrations/0001_init.sql");
+    std::fs::write(&init, INIT.replace('\n', "\r\n")).unwrap();
+    let (code, status) = json(&dir, &["status", "--local"], None);
+    assert_eq!(code, 0, "CRLF alone is no edit: {status}");
+    assert_eq!(status["totals"]["edited"], 0, "{status}");
+
+    std::fs::write(
+        dir.join("migrations/0000_early.sql"),
+        "CREATE TABLE early (x);\n",
+    )
+    .unwrap();
+    let (_, text, _) = run(&dir, &["status", "--local"], None);
+    assert!(
+        text.contains("out of order: `0000_early.sql` (applies after newer ones)"),
+        "{text}"
+    );
+    let (code, out, err) = run(&dir, &["migrate", "--local"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("`0000_early.sql` applied after migrations that sort later were applied"),
+        "{out}"
+    );
+    assert!(applied(&local(&dir, &ids[0].1)).contains(&"0000_early.sql".to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

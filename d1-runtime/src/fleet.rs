@@ -110,6 +110,8 @@ pub struct DatabaseReport {
     pub adopted: Vec<&'static str>,
     /// Applied migrations this program does not have.
     pub unknown: Vec<String>,
+    /// Pending migrations that sort before one already applied ([`crate::migrate::Plan`]).
+    pub out_of_order: Vec<&'static str>,
     /// Applied migrations whose file changed since: `(name, recorded sha256, current)`.
     pub edited: Vec<(String, String, String)>,
     /// Tries it took (1 without retries; 0 when skipped).
@@ -397,6 +399,7 @@ async fn attempt<E: Executor, Open: Fn(&Target) -> Result<E>>(
     }
     report.edited = plan.edited.clone();
     report.pending = plan.pending.iter().map(|m| m.name).collect();
+    report.out_of_order = plan.out_of_order.clone();
     if options.dry_run {
         done.unknown = plan.unknown;
         return Ok(());

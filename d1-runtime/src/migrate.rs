@@ -58,6 +58,9 @@ pub struct Plan {
     pub edited: Vec<(String, String, String)>,
     /// Applied names this program does not have.
     pub unknown: Vec<String>,
+    /// Pending migrations that sort before one already applied (added after it, with an
+    /// older number): they apply now, after it, whatever their names say.
+    pub out_of_order: Vec<&'static str>,
 }
 
 /// Reads what `db` has applied, creating the two tables if they are missing; one batch (one
@@ -117,21 +120,47 @@ pub fn plan(applied: &Applied, migrations: &[Migration]) -> Plan {
             .collect(),
         ..Plan::default()
     };
-    for m in migrations {
+    let last_applied = migrations
+        .iter()
+        .rposition(|m| applied.names.iter().any(|a| a == m.name));
+    for (i, m) in migrations.iter().enumerate() {
         if !applied.names.iter().any(|a| a == m.name) {
             plan.pending.push(*m);
+            if last_applied.is_some_and(|last| i < last) {
+                plan.out_of_order.push(m.name);
+            }
             continue;
         }
         match applied.checksums.get(m.name) {
-            Some(recorded) if recorded != m.checksum => {
-                plan.edited
-                    .push((m.name.to_owned(), recorded.clone(), m.checksum.to_owned()))
-            }
+            Some(recorded) if recorded != m.checksum && !same_but_line_endings(m, recorded) => plan
+                .edited
+                .push((m.name.to_owned(), recorded.clone(), m.checksum.to_owned())),
             Some(_) => {}
             None => plan.to_adopt.push(*m),
         }
     }
     plan
+}
+
+/// Whether `recorded` is the checksum of `m`'s file with other line endings (CRLF for LF or
+/// back, as a git checkout with `autocrlf` rewrites it): the same migration, not an edit.
+#[cfg(feature = "state-files")]
+fn same_but_line_endings(m: &Migration, recorded: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let hex = |text: &str| -> String {
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let lf = m.sql.replace("\r\n", "\n");
+    hex(&lf) == recorded || hex(&lf.replace('\n', "\r\n")) == recorded
+}
+
+/// Without SHA-256 at hand (a Worker build), line endings count.
+#[cfg(not(feature = "state-files"))]
+fn same_but_line_endings(_: &Migration, _: &str) -> bool {
+    false
 }
 
 /// The most bytes one statement may have: D1 refuses longer ones.
@@ -412,6 +441,60 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 0, "nothing of the migration ran");
+    }
+
+    #[test]
+    fn a_migration_older_than_the_last_applied_is_out_of_order() {
+        let applied = Applied {
+            names: vec!["0002_b.sql".into()],
+            checksums: HashMap::from([("0002_b.sql".to_string(), "2".to_string())]),
+        };
+        let early = Migration {
+            name: "0000_early.sql",
+            sql: "CREATE TABLE e (z);",
+            statements: &["CREATE TABLE e (z)"],
+            checksum: "0",
+        };
+        let list = [early, M[0], M[1]];
+        let p = plan(&applied, &list);
+        assert_eq!(p.out_of_order, ["0000_early.sql", "0001_a.sql"]);
+        let applied = Applied {
+            names: vec!["0001_a.sql".into()],
+            ..Applied::default()
+        };
+        assert!(
+            plan(&applied, M).out_of_order.is_empty(),
+            "only newer ones pending"
+        );
+    }
+
+    #[test]
+    fn line_endings_alone_are_no_edit() {
+        let crlf = Migration {
+            name: "0001_a.sql",
+            sql: "CREATE TABLE a (x);\r\nCREATE TABLE c (y);\r\n",
+            statements: &["CREATE TABLE a (x)", "CREATE TABLE c (y)"],
+            checksum: "not what was recorded",
+        };
+        use sha2::{Digest, Sha256};
+        let lf: String = Sha256::digest(b"CREATE TABLE a (x);\nCREATE TABLE c (y);\n")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let applied = Applied {
+            names: vec!["0001_a.sql".into()],
+            checksums: HashMap::from([("0001_a.sql".to_string(), lf)]),
+        };
+        assert!(plan(&applied, &[crlf]).edited.is_empty());
+        let applied = Applied {
+            names: vec!["0001_a.sql".into()],
+            checksums: HashMap::from([("0001_a.sql".to_string(), "other".to_string())]),
+        };
+        assert_eq!(
+            plan(&applied, &[crlf]).edited.len(),
+            1,
+            "a real edit still counts"
+        );
     }
 
     #[test]
