@@ -157,7 +157,12 @@ impl Fleet {
             from_wrangler_file(&krate, args, command)?
         } else {
             let ids = args.database_ids.iter().map(|id| (id.clone(), id.clone()));
-            from_ids(&krate, args, ids.collect())?
+            let groups = from_ids(&krate, args, ids.collect())?;
+            // Only migrate creates a database for an id; status and drift read nothing.
+            if command == "migrate" && !args.remote && !args.create {
+                unknown_local_ids(&krate, &backend, &args.database_ids)?;
+            }
+            groups
         };
         Ok(Fleet {
             groups,
@@ -235,6 +240,39 @@ fn tenants_in(backend: &Backend, id: &str) -> Result<Vec<(String, String)>, Diag
         ))
     })?;
     Ok(rows)
+}
+
+/// `--database-id`s with no local database: an error each (a short id as the table shows it,
+/// or a typo, would otherwise create a new empty database), naming the wrangler file's id it
+/// may abbreviate.
+fn unknown_local_ids(krate: &Crate, backend: &Backend, ids: &[String]) -> Result<(), Diagnostics> {
+    let known: Vec<String> = wrangler::sync(&krate.config, false)
+        .ok()
+        .flatten()
+        .and_then(|synced| wrangler::file_blocks(&synced.rewrite.text, &synced.file).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|b| b.local_id().map(str::to_string))
+        .collect();
+    let errors: Vec<Diagnostic> = ids
+        .iter()
+        .filter(|id| !backend.exists(id))
+        .map(|id| {
+            let d = Diagnostic::error(format!(
+                "no local database has the id `{}`",
+                report::escape(id)
+            ));
+            match known.iter().find(|k| k.starts_with(id.trim_end_matches('…'))) {
+                Some(full) => d.with_help(format!("did you mean `{full}`? (tables show ids shortened)")),
+                None => d.with_help("pass --create to create it (and migrate it), or use an id from the wrangler file"),
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(errors))
+    }
 }
 
 /// Listed databases (`--database-id`s, or a directory's tenants): `(label, id)` pairs, one

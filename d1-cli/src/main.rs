@@ -253,6 +253,11 @@ struct FleetArgs {
     /// databases are configured).
     #[arg(long = "database-id", value_name = "ID", num_args = 1.., conflicts_with = "env")]
     database_ids: Vec<String>,
+    /// With --local and --database-id: create the local databases of ids that have none yet
+    /// (without it, such an id is an error: a mistyped or shortened id would start a new,
+    /// empty database).
+    #[arg(long, requires = "database_ids")]
+    create: bool,
     /// Every tenant database recorded in the directory kept in database ID (the
     /// `d1kit_tenant_databases` table that `rest::Tenants` fills), instead of the wrangler
     /// file's blocks. Their migrations are --database's.

@@ -654,6 +654,46 @@ fn usage_and_configuration_errors_exit_2() {
             .contains("2 databases are configured: --database-id needs --database NAME"),
         "{report}"
     );
+    // An id with no local database is refused (a typo, or a short id as tables show it,
+    // would start a new empty one), unless --create says to create it.
+    let (code, _, err) = run(
+        &dir,
+        &[
+            "migrate",
+            "--local",
+            "--database-id",
+            "x",
+            "--database",
+            "users",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no local database has the id `x`"), "{err}");
+    assert!(err.contains("pass --create"), "{err}");
+    let (code, out, err) = run(&dir, &["config"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let ids = ids(&dir);
+    let (code, out, err) = run(&dir, &["migrate", "--local", "--database", "users"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let short: String = ids[0].1.chars().take(8).collect();
+    let (code, _, err) = run(
+        &dir,
+        &[
+            "migrate",
+            "--local",
+            "--database-id",
+            &short,
+            "--database",
+            "users",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("did you mean `{}`?", ids[0].1)),
+        "{err}"
+    );
     let (code, out, err) = run(
         &dir,
         &[
@@ -663,6 +703,7 @@ fn usage_and_configuration_errors_exit_2() {
             "x",
             "--database",
             "users",
+            "--create",
         ],
         None,
     );
