@@ -1,6 +1,8 @@
 //! `d1kit drift (--local | --remote)`: every database's live schema against the schema its
 //! migrations build (applied from scratch to an empty database in memory), per object and per
-//! column, with `--concurrency` databases read at once.
+//! column, with `--concurrency` databases read at once. A database that has not applied every
+//! migration yet is compared with the schema of those it has applied, and said to be behind
+//! (run `d1kit migrate`): pending is not drift.
 
 use crate::fleet::{self as cli_fleet, Fleet};
 use crate::report::{count, escape, escape_lines};
@@ -21,6 +23,8 @@ struct Compared<'a> {
     target: &'a Target,
     /// How its live schema differs (empty when it matches).
     drift: Vec<Drift>,
+    /// Migrations it has not applied yet.
+    pending: Vec<&'static str>,
     /// Why it could not be read.
     error: Option<String>,
 }
@@ -50,14 +54,17 @@ pub fn run(args: StatusArgs) -> ExitCode {
             &items,
             fleet.concurrency,
             |&(group, target)| {
-                let (drift, error) = match live_drift(fleet, target, &expected[group]) {
-                    Ok(d) => (d, None),
-                    Err(e) => (Vec::new(), Some(e.to_string())),
-                };
+                let migrations = fleet.groups[group].migrations;
+                let (drift, pending, error) =
+                    match live_drift(fleet, target, migrations, &expected[group]) {
+                        Ok((d, p)) => (d, p, None),
+                        Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
+                    };
                 Compared {
                     database: &fleet.groups[group].database,
                     target,
                     drift,
+                    pending,
                     error,
                 }
             },
@@ -76,30 +83,44 @@ pub fn run(args: StatusArgs) -> ExitCode {
 }
 
 /// The schema `migrations` build from scratch.
-fn expected_schema(
-    migrations: &'static [d1_runtime::Migration],
-) -> d1_runtime::Result<Vec<SchemaObject>> {
+fn expected_schema(migrations: &[d1_runtime::Migration]) -> d1_runtime::Result<Vec<SchemaObject>> {
     let db = d1_runtime::local::Database::open_in_memory()?;
     db.migrate(migrations)?;
     d1_runtime::block_on(fleet::schema(&db))
 }
 
-/// How `target`'s live schema differs from `expected`, retrying transient failures with
-/// exponential backoff. A local database that does not exist is compared as empty (and not
-/// created).
+/// How `target`'s live schema differs from the schema of the migrations it has applied
+/// (`expected` when it has applied them all), and the migrations it has not applied yet;
+/// retrying transient failures with exponential backoff. A local database that does not exist
+/// is compared as empty (and not created).
 fn live_drift(
     fleet: &Fleet,
     target: &Target,
+    migrations: &'static [d1_runtime::Migration],
     expected: &[SchemaObject],
-) -> d1_runtime::Result<Vec<Drift>> {
+) -> d1_runtime::Result<(Vec<Drift>, Vec<&'static str>)> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let live = fleet
-            .open(target, false)
-            .and_then(|db| d1_runtime::block_on(fleet::schema(&db)));
+        let live = fleet.open(target, false).and_then(|db| {
+            let applied = d1_runtime::block_on(d1_runtime::migrate::read_applied(&db))?;
+            let schema = d1_runtime::block_on(fleet::schema(&db))?;
+            Ok((applied, schema))
+        });
         match live {
-            Ok(live) => return Ok(fleet::drift(expected, &live)),
+            Ok((applied, live)) => {
+                let (done, pending): (Vec<&d1_runtime::Migration>, Vec<&d1_runtime::Migration>) =
+                    migrations
+                        .iter()
+                        .partition(|m| applied.names.iter().any(|n| n == m.name));
+                let pending: Vec<&'static str> = pending.iter().map(|m| m.name).collect();
+                if pending.is_empty() {
+                    return Ok((fleet::drift(expected, &live), pending));
+                }
+                let done: Vec<d1_runtime::Migration> = done.into_iter().copied().collect();
+                let behind = expected_schema(&done)?;
+                return Ok((fleet::drift(&behind, &live), pending));
+            }
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 let base = Duration::from_millis(250);
                 std::thread::sleep(d1_runtime::backoff(base, attempt, Duration::from_secs(60)));
@@ -121,12 +142,19 @@ fn drift_text(results: &[Compared], elapsed: Duration) -> String {
         if let Some(e) = &c.error {
             out.push_str(&format!("{label}: cannot read its schema: {}\n", escape(e)));
         }
+        if !c.pending.is_empty() {
+            out.push_str(&format!(
+                "{label}: behind (run `d1kit migrate`): {} not applied yet, compared with the schema of those it has applied\n",
+                count(c.pending.len(), "migration")
+            ));
+        }
     }
     let drifting = results.iter().filter(|c| !c.drift.is_empty()).count();
     let differences: usize = results.iter().map(|c| c.drift.len()).sum();
     let unread = results.iter().filter(|c| c.error.is_some()).count();
+    let behind = results.iter().filter(|c| !c.pending.is_empty()).count();
     out.push_str(&format!(
-        "{} compared: {} {} ({}), {} {} the migrations' schema, {} could not be read ({:.2} s)\n",
+        "{} compared: {} {} ({}), {} {} the migrations' schema, {behind} behind, {} could not be read ({:.2} s)\n",
         count(results.len(), "database"),
         drifting,
         if drifting == 1 { "drifts" } else { "drift" },
@@ -221,6 +249,7 @@ fn drift_json(fleet: &Fleet, results: &[Compared], elapsed: Duration) -> Value {
                 "label": c.target.label,
                 "id": c.target.id,
                 "drift": c.drift.iter().map(difference_json).collect::<Vec<_>>(),
+                "pending": c.pending,
                 "error": c.error,
             })
         })
@@ -236,6 +265,7 @@ fn drift_json(fleet: &Fleet, results: &[Compared], elapsed: Duration) -> Value {
             "drifting": drifting,
             "differences": results.iter().map(|c| c.drift.len()).sum::<usize>(),
             "matching": results.len() - drifting - unread,
+            "behind": results.iter().filter(|c| !c.pending.is_empty()).count(),
             "failed": unread,
             "elapsed_ms": (elapsed.as_secs_f64() * 1e6).round() / 1e3,
         },

@@ -405,7 +405,7 @@ fn drift_names_the_database_and_the_object() {
     let (code, out, err) = run(&dir, &["drift", "--local"], None);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.starts_with("4 databases compared: 0 drift (0 differences), 4 match the migrations' schema, 0 could not be read ("),
+        out.starts_with("4 databases compared: 0 drift (0 differences), 4 match the migrations' schema, 0 behind, 0 could not be read ("),
         "{out}"
     );
 
@@ -433,7 +433,7 @@ fn drift_names_the_database_and_the_object() {
         "{out}"
     );
     assert!(
-        out.contains("4 databases compared: 2 drift (2 differences), 2 match the migrations' schema, 0 could not be read ("),
+        out.contains("4 databases compared: 2 drift (2 differences), 2 match the migrations' schema, 0 behind, 0 could not be read ("),
         "{out}"
     );
     let (code, report) = json(&dir, &["drift", "--local"], None);
@@ -452,7 +452,8 @@ fn drift_names_the_database_and_the_object() {
     assert_eq!(report["totals"]["drifting"], 2);
     assert_eq!(report["totals"]["differences"], 2);
 
-    // A database never migrated (no file yet): everything missing; the file is not created.
+    // A database never migrated (no file yet) is behind, not drifting: compared with the
+    // schema of what it has applied (nothing); the file is not created.
     let (code, report) = json(
         &dir,
         &[
@@ -463,10 +464,31 @@ fn drift_names_the_database_and_the_object() {
         ],
         None,
     );
-    assert_eq!(code, 1, "{report}");
-    let d = report["databases"][0]["drift"].as_array().unwrap();
-    assert_eq!(d.len(), 3, "{report}");
-    assert!(d.iter().all(|d| d["kind"] == "missing"), "{report}");
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        report["databases"][0]["drift"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert_eq!(
+        report["databases"][0]["pending"],
+        serde_json::json!(["0001_init.sql", "0002_owner_index.sql", "0003_tags.sql"])
+    );
+    assert_eq!(report["totals"]["behind"], 1);
+    let (_, out, _) = run(
+        &dir,
+        &[
+            "drift",
+            "--local",
+            "--database-id",
+            "00000000-0000-0000-0000-00000000beef",
+        ],
+        None,
+    );
+    assert!(
+        out.contains("behind (run `d1kit migrate`): 3 migrations not applied yet"),
+        "{out}"
+    );
     assert!(!wrangler_state_file(
         dir.join(".wrangler/state"),
         "00000000-0000-0000-0000-00000000beef"
