@@ -241,11 +241,24 @@ impl Config {
 /// Reads the configuration from `<root>/Cargo.toml`.
 pub fn load(root: &Path) -> Result<Config, Diagnostics> {
     let path = root.join("Cargo.toml");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let bytes = std::fs::read(&path).map_err(|e| {
         Diagnostics(vec![Diagnostic::error(format!(
             "cannot read `{}`: {e}",
             path.display()
         ))
+        .in_file(&path)])
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Located at the first invalid byte, the text before it as the source shown.
+        let offset = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
+        let byte = e.as_bytes().get(offset).copied().unwrap_or_default();
+        Diagnostics(vec![Diagnostic::error(format!(
+            "`{}` is not valid UTF-8: invalid byte 0x{byte:02x}",
+            path.display()
+        ))
+        .with_help("save Cargo.toml as UTF-8 (cargo requires it too)")
+        .at_offset(&before, offset, 1)
         .in_file(&path)])
     })?;
     parse(&text, root, &path)
@@ -835,6 +848,23 @@ mod tests {
             "\n[package.metadata.d1kit.databases.users]\nmigrations = \".\"\n",
         );
         parse(&text).unwrap();
+    }
+
+    #[test]
+    fn invalid_utf8_in_cargo_toml_is_located() {
+        let root = std::env::temp_dir().join(format!("d1kit-config-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("Cargo.toml"), b"[package]\nname = \"caf\xe9\"\n").unwrap();
+        let e = load(&root).unwrap_err().0;
+        assert!(
+            e[0].message
+                .ends_with("is not valid UTF-8: invalid byte 0xe9"),
+            "{:?}",
+            e[0]
+        );
+        let at = e[0].span.location.unwrap();
+        assert_eq!((at.line, at.column), (2, 12));
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
