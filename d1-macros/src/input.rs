@@ -127,7 +127,14 @@ pub fn query_call(input: TokenStream, has_type: bool) -> Result<(QueryCall, Opti
         .find_map(|(i, p)| Some((i, lit_str(p)?)))
         .ok_or_else(|| Error::new(Span::call_site(), usage))?;
     let want_before = if has_type { 1 } else { 0 };
-    let (database, ty) = match (lit_at - want_before, has_type) {
+    let Some(extra) = lit_at.checked_sub(want_before) else {
+        // `sql_as!("SELECT ..")`: the row type is missing before the SQL.
+        return Err(Error::new(
+            lit.span,
+            "`sql_as!` needs the row type before the SQL: `sql_as!(Type, \"SQL\", args..)` (or `sql!(\"SQL\", args..)`, whose row type is generated)",
+        ));
+    };
+    let (database, ty) = match (extra, has_type) {
         (0, false) => (None, None),
         (0, true) => (None, Some(all[0].clone())),
         (1, has_type) => {
