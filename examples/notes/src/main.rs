@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use d1kit::local::{self, block_on};
-use d1kit::{sql, sql_as, Database, Executor, Query, Row};
+use d1kit::prelude::*;
 use std::path::PathBuf;
 
 /// The database every user gets a copy of: migrations embedded, shards for the Worker pool.
