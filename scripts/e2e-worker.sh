@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Worker end-to-end test: builds examples/worker to wasm, serves it in real workerd
 # (npm wrangler's local mode) on 127.0.0.1, and drives it over HTTP (tests/worker_e2e.rs).
-# Also prints the wasm size of the d1kit Worker against the same handler on raw workers-rs.
+# Also compares the wasm size of the d1kit Worker with the same handler on raw workers-rs, and
+# fails above 1.10 times.
 #
 # Tools are installed on first use into $D1KIT_TOOLS (default ~/.cache/d1kit-tools), one
 # directory per tool and version, and reused after: only the package registries are needed
@@ -112,6 +113,8 @@ d, r = int(sys.argv[1]), int(sys.argv[2])
 print(f"examples/worker (d1kit): {d:>9,} bytes")
 print(f"raw workers-rs:          {r:>9,} bytes")
 print(f"ratio: {d / r:.3f} (target <= 1.10)")
+if d / r > 1.10:
+    sys.exit(f"the d1kit Worker is {d / r:.3f}x the raw one: over the 1.10 target")
 EOF
 
 step "growing the pool to 5 shards: shards = 5, worker-build (cargo build writes USERS_4), d1kit migrate"

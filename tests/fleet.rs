@@ -1,15 +1,17 @@
 //! Fleet migrations under faults (docs/FLEET.md, Resumability): 1,000 local SQLite databases,
 //! 5 migrations, transient failures injected on 5% of the batches, and the migrating process
-//! killed (`abort()`, mid-transaction as often as not) at random moments several times. Running
-//! again must leave every database at the last migration with nothing applied twice or partly,
-//! and the last run's report must say exactly what it did.
+//! killed (`abort()`, while its other workers are mid-migration) four times, each after a seeded
+//! number of databases it finished: on its progress, never on a clock, so a fast machine kills
+//! it as surely as a slow one. Running again must leave every database at the last migration
+//! with nothing applied twice or partly, and the last run's report must say exactly what it did.
 
 use d1kit::fleet::{self, Options, Target};
 use d1kit::local::Database as Local;
 use d1kit::{Batch, Error, Executor, Migration, Query, Result, RunResult};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 const DATABASES: usize = 1000;
@@ -133,31 +135,50 @@ fn options() -> Options {
 }
 
 fn migrate_fleet(dir: &Path) -> fleet::Report {
+    migrate_fleet_with(dir, |_| {})
+}
+
+fn migrate_fleet_with(
+    dir: &Path,
+    progress: impl Fn(&fleet::DatabaseReport) + Sync,
+) -> fleet::Report {
     fleet::run(
         targets(),
         MIGRATIONS,
         &options(),
         |t| Local::open(file(dir, t)).map(|db| Flaky { db }),
-        |_| {},
+        progress,
     )
 }
 
-/// The child process: migrates the fleet until the parent's chosen moment, then dies.
+/// How many child runs are aborted (the README says four).
+const CRASHES: u64 = 4;
+
+/// The child aborts once it has applied migrations to this many databases; at most
+/// `CRASHES * 200` (+ the few in flight) of the 1,000, so every child has work left to abort in.
+fn crash_after(round: u64) -> usize {
+    50 + (draw(seed() ^ round) * 150.0) as usize
+}
+
+/// The child process: migrates the fleet and aborts (SIGABRT) from its progress callback once
+/// it has applied migrations to the parent's chosen number of databases; the other workers are
+/// mid-migration then. If it runs out of work first it exits normally, and the parent fails.
 #[test]
 #[ignore = "run by fleet_survives_crashes_and_transient_failures as its crashing child"]
 fn crashing_child() {
     let Ok(dir) = std::env::var("D1KIT_FLEET_DIR") else {
         return;
     };
-    let after: u64 = std::env::var("D1KIT_FLEET_CRASH_MS")
+    let after: usize = std::env::var("D1KIT_FLEET_CRASH_AFTER")
         .unwrap()
         .parse()
         .unwrap();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(after));
-        std::process::abort();
+    let done = AtomicUsize::new(0);
+    migrate_fleet_with(Path::new(&dir), |d| {
+        if !d.applied.is_empty() && done.fetch_add(1, Ordering::SeqCst) + 1 >= after {
+            std::process::abort();
+        }
     });
-    migrate_fleet(Path::new(&dir));
 }
 
 fn applied_names(db: &Local) -> Vec<String> {
@@ -181,23 +202,26 @@ fn fleet_survives_crashes_and_transient_failures() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
 
-    // Several runs killed at random moments (a seeded draw: reproducible).
-    let mut crashes = 0;
-    for round in 0..4u64 {
-        let after = 150 + (draw(seed() ^ round) * 900.0) as u64;
-        let status = Command::new(std::env::current_exe().unwrap())
+    // Four runs aborted after a seeded number of databases (reproducible). Only the abort
+    // counts: SIGABRT, not a failed assertion or a panic in the child.
+    for round in 0..CRASHES {
+        let after = crash_after(round);
+        let out = Command::new(std::env::current_exe().unwrap())
             .args(["--ignored", "--exact", "crashing_child", "--nocapture"])
             .env("D1KIT_FLEET_DIR", &dir)
-            .env("D1KIT_FLEET_CRASH_MS", after.to_string())
+            .env("D1KIT_FLEET_CRASH_AFTER", after.to_string())
             .env("D1KIT_FLEET_SEED", (seed() + round + 1).to_string())
             .output()
-            .unwrap()
-            .status;
-        if !status.success() {
-            crashes += 1;
-        }
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "round {round}: the child should have aborted (SIGABRT) after {after} databases, \
+             but {}:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    assert!(crashes >= 2, "the child should have been killed mid-run");
 
     // What each database holds now, read directly.
     let before: Vec<usize> = targets()
@@ -222,7 +246,7 @@ fn fleet_survives_crashes_and_transient_failures() {
         .collect();
     let partly: usize = before.iter().filter(|&&n| n > 0 && n < 5).count();
     eprintln!(
-        "after {crashes} crashes: {} databases done, {partly} part-way, {} untouched",
+        "after {CRASHES} crashes: {} databases done, {partly} part-way, {} untouched",
         before.iter().filter(|&&n| n == 5).count(),
         before.iter().filter(|&&n| n == 0).count()
     );

@@ -152,19 +152,38 @@ fn transient_failures_are_retried_for_reads_and_only_on_request_for_writes() {
 fn a_429_is_honoured_by_every_clone_of_the_client() {
     let fake = fake();
     let client = client(&fake);
-    let db = seeded(&client, "limited");
+    let uuid = seeded(&client, "limited").uuid().to_owned();
     fake.fail_next_requests(
         1,
         Failure::RateLimited {
             retry_after_secs: 1,
         },
     );
+    // Each thread queries through its own clone of the client.
+    let count = |c: Client| {
+        let db = c.database(uuid.as_str());
+        let row = block_on(sql!(notes, "SELECT count(*) AS n FROM notes").first(&db)).unwrap();
+        row.unwrap().n
+    };
     let start = Instant::now();
-    let n = block_on(sql!(notes, "SELECT count(*) AS n FROM notes").first(&db)).unwrap();
-    assert_eq!(n.unwrap().n, 3);
+    let (a, b) = std::thread::scope(|s| {
+        // One clone is answered 429 (retry after 1 s)...
+        let a = s.spawn(|| (count(client.clone()), start.elapsed()));
+        while fake.stats().responses_429 == 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "no 429 was sent");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // ...and another clone, asking during the pause with no 429 of its own, waits for the
+        // pause to end too (the 200 ms let the first clone read its 429 and pause).
+        std::thread::sleep(Duration::from_millis(200));
+        let b = s.spawn(|| (count(client.clone()), start.elapsed()));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a.0, b.0), (3, 3));
+    assert!(a.1 >= Duration::from_secs(1), "retry-after honoured: {a:?}");
     assert!(
-        start.elapsed() >= Duration::from_secs(1),
-        "retry-after honoured"
+        b.1 >= Duration::from_secs(1),
+        "the other clone was held until the pause ended: {b:?}"
     );
     assert_eq!(fake.stats().responses_429, 1);
 }
@@ -295,7 +314,8 @@ fn sixteen_concurrent_first_requests_make_one_database() {
     assert_eq!(fake.databases().len(), 1);
     assert_eq!(fake.stats().create, 1, "the other 15 waited for the first");
 
-    // Two processes (two Tenants, one directory) racing: the name makes them meet.
+    // Two `Tenants` (each with its own client, one directory, as two processes would have)
+    // racing from two threads: the name makes them meet.
     let directory = MemoryDirectory::new();
     let (a, b) = (
         Tenants::<Notes, _>::new(client(&fake), &directory).prefix("app-notes"),
