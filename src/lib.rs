@@ -35,8 +35,7 @@ pub use d1_macros::__sql_as;
 pub mod prelude {
     pub use crate::{sql, sql_as, Database, Query, Row};
     pub use crate::{
-        Batch, Error, Executor, FromRow, Migration, Result, RunResult, Sql, TenantKey,
-        TenantQuery, Value,
+        Batch, Error, Executor, FromRow, Migration, Result, RunResult, Sql, TenantKey, TenantQuery,
+        Value,
     };
 }
-
