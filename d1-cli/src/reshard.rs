@@ -66,30 +66,27 @@ pub fn run(args: ReshardArgs) -> ExitCode {
 /// The pool, planned and (unless `--dry-run`) moved; `Ok(true)` when a tenant could not be
 /// moved.
 fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
-    let krate = Crate::load(args.manifest_path.clone())?;
-    let db = krate
-        .config
-        .database(args.database.as_deref())
-        .map_err(|d| Diagnostics(vec![d]))?
-        .clone();
-    let tenant_column = tenant_column(&db)?;
-    let (shards, synced, directory) = pool(&krate, &db, args.env.as_deref(), args.remote)?;
-    let place = Backend::new(&krate, args.remote, args.persist_to.as_deref())?;
-    let dbs: Vec<Db> = shards
-        .iter()
-        .map(|s| open(&place, s))
-        .collect::<d1_runtime::Result<_>>()
-        .map_err(|e| error(e.to_string()))?;
-    let layout = read_layout(&dbs, &shards, &tenant_column)?;
-    let directory = match &directory {
-        Some(d) => {
-            let dir = open(&place, d).map_err(|e| error(e.to_string()))?;
-            block_on(router::set_up(&dir, db.shards))
-                .map_err(|e| error(format!("{}: setting up the directory: {e}", d.binding)))?;
-            Some((d.binding.clone(), dir))
-        }
-        None => None,
-    };
+    let Pool {
+        krate,
+        db,
+        tenant_column,
+        shards,
+        synced,
+        place,
+        dbs,
+        layout,
+        directory,
+    } = open_pool(
+        args.manifest_path.clone(),
+        args.database.as_deref(),
+        args.env.as_deref(),
+        args.remote,
+        args.persist_to.as_deref(),
+    )?;
+    if let Some((binding, dir)) = &directory {
+        block_on(router::set_up(dir, db.shards))
+            .map_err(|e| error(format!("{binding}: setting up the directory: {e}")))?;
+    }
     let pins = match &directory {
         Some((binding, dir)) => block_on(online::pins(dir))
             .map_err(|e| error(format!("{binding}: reading its pins: {e}")))?,
@@ -246,6 +243,65 @@ fn finish_report(
         Format::Text => print!("{}", report_text(shards, report, elapsed, &released)),
     }
     Ok(!report.refused.is_empty() || !report.failed.is_empty())
+}
+
+/// A pool opened for moves: its crate and configuration, its shards (configured, then
+/// retired) and their databases, the tables that move, and its directory if it has one.
+pub(crate) struct Pool {
+    pub krate: Crate,
+    pub db: DatabaseConfig,
+    pub tenant_column: String,
+    pub shards: Vec<Shard>,
+    pub synced: wrangler::Synced,
+    pub place: Backend,
+    pub dbs: Vec<Db>,
+    pub layout: Layout,
+    /// The directory's binding and database.
+    pub directory: Option<(String, Db)>,
+}
+
+/// Opens the pool of configured database `database` (or the only one) of the crate at
+/// `manifest_path`, `env`'s blocks, locally (`persist_to`) or over the REST API.
+pub(crate) fn open_pool(
+    manifest_path: Option<std::path::PathBuf>,
+    database: Option<&str>,
+    env: Option<&str>,
+    remote: bool,
+    persist_to: Option<&std::path::Path>,
+) -> Result<Pool, Diagnostics> {
+    let krate = Crate::load(manifest_path)?;
+    let db = krate
+        .config
+        .database(database)
+        .map_err(|d| Diagnostics(vec![d]))?
+        .clone();
+    let tenant_column = tenant_column(&db)?;
+    let (shards, synced, directory) = pool(&krate, &db, env, remote)?;
+    let place = Backend::new(&krate, remote, persist_to)?;
+    let dbs: Vec<Db> = shards
+        .iter()
+        .map(|s| open(&place, s))
+        .collect::<d1_runtime::Result<_>>()
+        .map_err(|e| error(e.to_string()))?;
+    let layout = read_layout(&dbs, &shards, &tenant_column)?;
+    let directory = match directory {
+        Some(d) => Some((
+            d.binding.clone(),
+            open(&place, &d).map_err(|e| error(e.to_string()))?,
+        )),
+        None => None,
+    };
+    Ok(Pool {
+        krate,
+        db,
+        tenant_column,
+        shards,
+        synced,
+        place,
+        dbs,
+        layout,
+        directory,
+    })
 }
 
 /// The pool's tenant column: without one, its tenants' rows cannot be told apart.

@@ -3,16 +3,15 @@
 //! directory (`d1_runtime::reshard::online::move_one`: the same checks, copy, record and
 //! deletes as `d1kit reshard`, the tenant refused only while it moves, then pinned there).
 
-use crate::config::{self, Crate};
-use crate::fleet::{short_id, Backend, Db};
+use crate::config;
+use crate::fleet::short_id;
 use crate::report::{self, count};
-use crate::reshard::{ask, error, open, pool, read_layout, tenant_column, Shard};
+use crate::reshard::{ask, error, Pool};
 use crate::{Format, TenantArgs, TenantCommand, TenantMoveArgs, TenantPoolArgs};
-use d1_codegen::config::DatabaseConfig;
 use d1_codegen::{Diagnostic, Diagnostics};
 use d1_runtime::block_on;
 use d1_runtime::reshard::renumber::Renumbered;
-use d1_runtime::reshard::{self, online, Layout, Move, Outcome};
+use d1_runtime::reshard::{self, online, Move, Outcome};
 use d1_runtime::route::router::{self, Pin};
 use d1_runtime::route::shard_for;
 use serde_json::{json, Value};
@@ -36,45 +35,14 @@ pub fn run(args: TenantArgs) -> ExitCode {
     }
 }
 
-/// The pool of `args`, opened: its configuration, shards, databases, layout, directory.
-struct Pool {
-    db: DatabaseConfig,
-    shards: Vec<Shard>,
-    dbs: Vec<Db>,
-    layout: Layout,
-    directory: Option<(String, Db)>,
-}
-
 fn open_pool(args: &TenantPoolArgs) -> Result<Pool, Diagnostics> {
-    let krate = Crate::load(args.manifest_path.clone())?;
-    let db = krate
-        .config
-        .database(args.database.as_deref())
-        .map_err(|d| Diagnostics(vec![d]))?
-        .clone();
-    let column = tenant_column(&db)?;
-    let (shards, _, directory) = pool(&krate, &db, args.env.as_deref(), args.remote)?;
-    let place = Backend::new(&krate, args.remote, args.persist_to.as_deref())?;
-    let dbs: Vec<Db> = shards
-        .iter()
-        .map(|s| open(&place, s))
-        .collect::<d1_runtime::Result<_>>()
-        .map_err(|e| error(e.to_string()))?;
-    let layout = read_layout(&dbs, &shards, &column)?;
-    let directory = match directory {
-        Some(d) => Some((
-            d.binding.clone(),
-            open(&place, &d).map_err(|e| error(e.to_string()))?,
-        )),
-        None => None,
-    };
-    Ok(Pool {
-        db,
-        shards,
-        dbs,
-        layout,
-        directory,
-    })
+    crate::reshard::open_pool(
+        args.manifest_path.clone(),
+        args.database.as_deref(),
+        args.env.as_deref(),
+        args.remote,
+        args.persist_to.as_deref(),
+    )
 }
 
 /// Where the pool routes `tenant`: `(shard, pin)` (`pin` `None`: by the hash), or why it

@@ -59,53 +59,71 @@ async fn conflicts<E: Executor>(
     rows: &[Vec<Value>],
 ) -> Result<Option<Refusal>> {
     for key in &table.keys {
-        let at: Vec<usize> = key
-            .iter()
-            .filter_map(|k| table.columns.iter().position(|c| c.eq_ignore_ascii_case(k)))
-            .collect();
-        if at.len() != key.len() {
-            continue; // a key over a generated column: the copy's own check covers it
-        }
-        // NULL is never equal to NULL: such keys cannot conflict.
-        let values: Vec<Vec<Value>> = rows
-            .iter()
-            .map(|r| at.iter().map(|&i| r[i].clone()).collect::<Vec<_>>())
-            .filter(|k| !k.iter().any(|v| matches!(v, Value::Null)))
-            .collect();
-        let per = (MAX_PARAMS / key.len()).max(1);
-        let columns: Vec<String> = key.iter().map(|c| ident(c)).collect();
-        let mut found = Vec::new();
-        for chunk in values.chunks(per) {
-            let (tuples, params) = tuples(chunk);
-            let sql = format!(
-                "SELECT {} FROM {} WHERE ({}) IN (VALUES {tuples}) LIMIT 5",
-                columns.join(", "),
-                ident(&table.name),
-                columns.join(", "),
-            );
-            let hits: Vec<crate::row::Values> =
-                target.all(query::<crate::row::Values>(sql, params)).await?;
-            found.extend(hits.into_iter().map(|r| {
-                let v: Vec<String> = r.0.iter().map(Value::to_string).collect();
-                if v.len() == 1 {
-                    v[0].clone()
-                } else {
-                    format!("({})", v.join(", "))
-                }
-            }));
-            if found.len() >= 5 {
-                break;
-            }
-        }
+        let found = held(target, table, key, rows, Some(5)).await?;
         if !found.is_empty() {
+            let values = found
+                .iter()
+                .map(|k| {
+                    let v: Vec<String> = k.iter().map(Value::to_string).collect();
+                    if v.len() == 1 {
+                        v[0].clone()
+                    } else {
+                        format!("({})", v.join(", "))
+                    }
+                })
+                .collect();
             return Ok(Some(Refusal::KeyConflict {
                 table: table.name.clone(),
                 columns: key.clone(),
-                values: found,
+                values,
             }));
         }
     }
     Ok(None)
+}
+
+/// The values of `key` (columns of `table`) among `rows` that `target` already holds, at most
+/// `limit` of them. A key over a generated column is not looked up (the copy's own check
+/// covers it), and NULL is never equal to NULL: such keys cannot conflict.
+async fn held<T: Executor>(
+    target: &T,
+    table: &TenantTable,
+    key: &[String],
+    rows: &[Vec<Value>],
+    limit: Option<usize>,
+) -> Result<Vec<Vec<Value>>> {
+    let at: Vec<usize> = key
+        .iter()
+        .filter_map(|k| table.columns.iter().position(|c| c.eq_ignore_ascii_case(k)))
+        .collect();
+    if at.len() != key.len() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| at.iter().map(|&i| r[i].clone()).collect::<Vec<_>>())
+        .filter(|k| !k.iter().any(|v| matches!(v, Value::Null)))
+        .collect();
+    let per = (MAX_PARAMS / key.len()).max(1);
+    let columns: Vec<String> = key.iter().map(|c| ident(c)).collect();
+    let mut found = Vec::new();
+    for chunk in values.chunks(per) {
+        let (tuples, params) = tuples(chunk);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE ({}) IN (VALUES {tuples}){}",
+            columns.join(", "),
+            ident(&table.name),
+            columns.join(", "),
+            limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
+        );
+        let hits: Vec<crate::row::Values> =
+            target.all(query::<crate::row::Values>(sql, params)).await?;
+        found.extend(hits.into_iter().map(|r| r.0));
+        if limit.is_some_and(|n| found.len() >= n) {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 /// Every key of `rows` that `target` already holds in `table`, per key of the table that has
@@ -119,41 +137,16 @@ async fn taken<S: Executor, T: Executor>(
 ) -> Result<Vec<Conflict>> {
     let mut out = Vec::new();
     for key in &table.keys {
-        let at: Vec<usize> = key
-            .iter()
-            .filter_map(|k| table.columns.iter().position(|c| c.eq_ignore_ascii_case(k)))
-            .collect();
-        if at.len() != key.len() {
-            continue;
-        }
-        let values: Vec<Vec<Value>> = rows
-            .iter()
-            .map(|r| at.iter().map(|&i| r[i].clone()).collect::<Vec<_>>())
-            .filter(|k| !k.iter().any(|v| matches!(v, Value::Null)))
-            .collect();
-        let per = (MAX_PARAMS / key.len()).max(1);
-        let columns: Vec<String> = key.iter().map(|c| ident(c)).collect();
-        let mut found = Vec::new();
-        for chunk in values.chunks(per) {
-            let (tuples, params) = tuples(chunk);
-            let sql = format!(
-                "SELECT {} FROM {} WHERE ({}) IN (VALUES {tuples})",
-                columns.join(", "),
-                ident(&table.name),
-                columns.join(", "),
-            );
-            let hits: Vec<crate::row::Values> =
-                target.all(query::<crate::row::Values>(sql, params)).await?;
-            found.extend(hits.into_iter().map(|r| r.0));
-        }
+        let found = held(target, table, key, rows, None).await?;
         if found.is_empty() {
             continue;
         }
         let mut next_free = 0;
-        if let [column] = columns.as_slice() {
-            let high = largest(source, table, column)
+        if let [column] = key.as_slice() {
+            let column = ident(column);
+            let high = largest(source, table, &column)
                 .await?
-                .max(largest(target, table, column).await?);
+                .max(largest(target, table, &column).await?);
             next_free = high.saturating_add(1);
         }
         out.push(Conflict {
