@@ -16,7 +16,7 @@ use endings::Framed;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The syntax of a wrangler file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,29 +489,13 @@ pub(super) fn file_name(path: &Path) -> String {
     )
 }
 
-/// `path` lexically cleaned: `.` dropped, `a/..` folded.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
 /// `target` relative to the directory `base`, with `/` separators (as wrangler files write
 /// paths on every platform).
 fn relative(base: &Path, target: &Path) -> String {
-    let (base, target) = (normalize(base), normalize(target));
+    let (base, target) = (
+        crate::config::normalize(base),
+        crate::config::normalize(target),
+    );
     let b: Vec<_> = base.components().collect();
     let t: Vec<_> = target.components().collect();
     let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
@@ -534,7 +518,8 @@ fn relative(base: &Path, target: &Path) -> String {
 /// Whether `written` (a migrations_dir relative to the wrangler file's directory `base`) names
 /// the directory `target`.
 fn same_dir(base: &Path, written: &str, target: &Path) -> bool {
-    normalize(&base.join(written.trim_end_matches(['/', '\\']))) == normalize(target)
+    crate::config::normalize(&base.join(written.trim_end_matches(['/', '\\'])))
+        == crate::config::normalize(target)
 }
 
 #[cfg(test)]

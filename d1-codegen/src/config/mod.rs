@@ -2,6 +2,7 @@
 
 mod parse;
 
+pub(crate) use parse::normalize;
 pub use parse::parse;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};

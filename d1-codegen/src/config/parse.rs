@@ -166,7 +166,7 @@ struct Reader<'t> {
 
 /// `path` lexically cleaned: `.` dropped, `a/..` folded (no file system: the file may not
 /// exist yet).
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
