@@ -61,7 +61,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 /// The user in the path and their shard's database, as the directory routes them; or the
 /// response that refuses the request (503 while the user is being moved).
-async fn tenant(ctx: &RouteContext<()>) -> Result<std::result::Result<(String, Database), Response>> {
+async fn tenant(
+    ctx: &RouteContext<()>,
+) -> Result<std::result::Result<(String, Database), Response>> {
     let user = ctx.param("user").cloned().unwrap_or_default();
     Ok(match Users::connect_routed(&ctx.env, &user).await {
         Ok(db) => Ok((user, db)),
