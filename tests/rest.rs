@@ -78,15 +78,13 @@ fn values_follow_the_javascript_number_rules_both_ways() {
     // Bound: 2^53 cannot cross as a JavaScript number, and nothing is sent.
     let before = fake.stats().raw;
     let err = block_on(sql!(notes, "SELECT ?1 AS \"n: i64\"", 1i64 << 53).first(&db))
-        .err()
-        .expect("an error");
+        .expect_err("an error");
     assert!(matches!(err, Error::Bind { index: 1, .. }), "{err}");
     assert!(err.to_string().contains("2^53"), "{err}");
     assert_eq!(fake.stats().raw, before);
     // Stored by other means, 2^53 + 1 comes back rounded by JavaScript: a decode error.
     let err = block_on(sql!(notes, "SELECT 9007199254740993 AS \"n: i64\"").first(&db))
-        .err()
-        .expect("an error");
+        .expect_err("an error");
     assert!(
         matches!(err, Error::Decode { ref column, .. } if column == "n"),
         "{err}"
@@ -142,9 +140,8 @@ fn transient_failures_are_retried_for_reads_and_only_on_request_for_writes() {
     assert_eq!(res.changes, 1);
     // Gives up after `attempts`.
     fake.fail_next_requests(10, Failure::Transient);
-    let err = block_on(sql!(notes, "SELECT count(*) AS n FROM notes").first(&db))
-        .err()
-        .expect("an error");
+    let err =
+        block_on(sql!(notes, "SELECT count(*) AS n FROM notes").first(&db)).expect_err("an error");
     assert!(matches!(err, Error::Api { status: 500, .. }), "{err}");
 }
 

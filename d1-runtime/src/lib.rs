@@ -116,6 +116,21 @@ pub mod __private {
     use crate::{Bind, Value};
     use std::marker::PhantomData;
 
+    /// Formats a generated row as `#[derive(Debug)]` would (`Row { id: 1, .. }`): the one call
+    /// of its `Debug` impl, which is `#[inline]` so that rustc generates code for it only in
+    /// crates that print the row (a derived impl costs every rebuild code for each row).
+    pub fn debug_row(
+        f: &mut std::fmt::Formatter<'_>,
+        name: &str,
+        fields: &[(&str, &dyn std::fmt::Debug)],
+    ) -> std::fmt::Result {
+        let mut s = f.debug_struct(name);
+        for (field, value) in fields {
+            s.field(field, value);
+        }
+        s.finish()
+    }
+
     /// One argument of a query, checked against the parameter's SQL type `M`: what `sql!`
     /// passes for each argument, converted to a [`Value`] only when the query runs.
     pub struct Bound<M, T>(T, PhantomData<fn() -> M>);

@@ -81,6 +81,11 @@ pub async fn inline_sql_generates_the_row_type<E: Executor>(db: &E) {
         (first.id, first.title.clone(), first.pinned);
     assert_eq!((id, title.as_deref(), pinned), (1, Some("first"), true));
     assert_eq!(rows[1].title, None);
+    // A generated row prints like a derived `Debug` (a user's first `dbg!(row)`).
+    assert_eq!(
+        format!("{first:?}"),
+        r#"Row { id: 1, title: Some("first"), pinned: true }"#
+    );
     let none = sql!(notes, "SELECT id FROM notes WHERE id = ?1", 99)
         .first(db)
         .await
@@ -294,8 +299,7 @@ pub async fn generated_rows_decode_by_position_at_any_width<E: Executor>(db: &E)
     let err = sql!(notes, "SELECT id, word_count FROM notes WHERE id = 50")
         .first(db)
         .await
-        .err()
-        .expect("a decode error");
+        .expect_err("a decode error");
     assert!(
         matches!(err, d1kit::Error::Decode { ref column, .. } if column == "word_count"),
         "{err}"
@@ -306,8 +310,7 @@ pub async fn generated_rows_decode_by_position_at_any_width<E: Executor>(db: &E)
     )
     .first(db)
     .await
-    .err()
-    .expect("a decode error");
+    .expect_err("a decode error");
     assert!(
         matches!(err, d1kit::Error::Decode { ref column, .. } if column == "n"),
         "{err}"

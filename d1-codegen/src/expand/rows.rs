@@ -66,7 +66,7 @@ pub(crate) fn fields_of(sig: &Signature, span: Span, errors: &mut Errors) -> Vec
     out
 }
 
-/// A struct named `name` with `fields` (deriving `Debug` if `debug`), and how it decodes
+/// A struct named `name` with `fields` (with `Debug` if `debug`), and how it decodes
 /// (columns by position).
 ///
 /// It is laid out as d1-runtime's `ColumnsN` struct of its field types (`#[repr(C)]`, same
@@ -85,44 +85,58 @@ pub(crate) fn row_struct(
 ) -> TokenStream {
     let idents: Vec<_> = fields.iter().map(|f| &f.ident).collect();
     let types: Vec<_> = fields.iter().map(|f| &f.ty).collect();
-    let derive = debug.then(|| quote!(#[derive(Debug)]));
+    // `Debug` written out rather than derived: `#[inline]` makes rustc generate its code only
+    // in a crate that prints the row, where a derived impl costs every rebuild code per row.
+    let names = fields.iter().map(|f| {
+        let n = f.ident.to_string();
+        n.strip_prefix("r#").map(str::to_string).unwrap_or(n)
+    });
+    let shown = name.to_string();
+    let debug_impl = debug.then(|| {
+        quote! {
+            impl ::core::fmt::Debug for #name {
+                #[inline]
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    ::d1kit::__private::debug_row(f, #shown, &[#((#names, &self.#idents)),*])
+                }
+            }
+        }
+    });
     if (1..=MAX_LAYOUT_COLUMNS).contains(&fields.len()) && fields.iter().all(|f| f.builtin) {
         let columns = format_ident!("Columns{}", fields.len());
         return quote! {
             #[allow(non_snake_case)]
-            #derive
             #[repr(C)]
             #vis struct #name { #(pub #idents: #types),* }
             unsafe impl ::d1kit::__private::ColumnLayout for #name {
                 type Columns = ::d1kit::__private::#columns<#(#types),*>;
             }
+            #debug_impl
         };
     }
     let columns = fields.iter().map(|f| &f.column);
     let index = 0..fields.len();
     quote! {
         #[allow(non_snake_case)]
-        #derive
         #vis struct #name { #(pub #idents: #types),* }
         impl ::d1kit::FromRow for #name {
             fn from_row(r: &mut ::d1kit::Row<'_>) -> ::d1kit::Result<Self> {
                 ::core::result::Result::Ok(#name { #(#idents: r.get(#index, #columns)?),* })
             }
         }
+        #debug_impl
     }
 }
 
-/// The anonymous `Row` struct of an inline `sql!`: its fields and nothing else. No `Debug`:
-/// implementing a trait costs every incremental build of the user's crate about 0.07 ms per
-/// query, as much as the rest of the query (`scripts/bench-compile.sh`), for a type that
-/// cannot even be named; rows to print or pass around are read into a struct of the user's
-/// with `sql_as!`, or into the named `<Name>Row` of `#[derive(Query)]`, which have it.
+/// The anonymous `Row` struct of an inline `sql!`: its fields, and `Debug`, so that a user's
+/// first `dbg!(row)`, `{:?}` or `.unwrap_err()` works (it costs each incremental build of the
+/// user's crate a little per query: `scripts/bench-compile.sh` measures it with the rest).
 pub(crate) fn anonymous_row(fields: &[GenField]) -> TokenStream {
     row_struct(
         &TokenStream::new(),
         &Ident::new("Row", Span::call_site()),
         fields,
-        false,
+        true,
     )
 }
 
