@@ -227,7 +227,7 @@ async fn dependents<E: Executor>(
 const ATTEMPTS: u32 = 5;
 
 /// `write`, again after a transient error: for idempotent writes only.
-pub(super) async fn again<T, F: std::future::Future<Output = Result<T>>>(
+async fn again<T, F: std::future::Future<Output = Result<T>>>(
     mut write: impl FnMut() -> F,
 ) -> Result<T> {
     let mut attempt = 1;
@@ -614,13 +614,24 @@ pub async fn finish_via<S: Executor, T: Executor, R: Reroute>(
         .map(|m| Value::Text(m.tenant.key.clone()))
         .collect();
     let records = within("DELETE FROM d1kit_moves WHERE tenant", &keys);
-    let batch = |statements: &[(&'static str, Vec<Value>)]| {
-        statements
-            .iter()
-            .map(|(sql, params)| Sql::<()>::new(sql, params.clone()))
-            .collect::<Vec<_>>()
-    };
-    again(|| source.batch(batch(&deletes))).await?;
-    again(|| target.batch(batch(&records))).await?;
-    Ok(())
+    send(source, &deletes).await?;
+    send(target, &records).await
+}
+
+/// A statement as text and values, so that a batch can be sent again.
+pub(super) type Statement = (&'static str, Vec<Value>);
+
+/// `statements` in one batch on `db`, sent again after a transient error: for idempotent
+/// batches only.
+pub(super) async fn send<E: Executor + ?Sized>(db: &E, statements: &[Statement]) -> Result<()> {
+    again(|| {
+        db.batch(
+            statements
+                .iter()
+                .map(|(sql, params)| Sql::<()>::new(sql, params.clone()))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .map(drop)
 }

@@ -22,7 +22,7 @@
 //! reshard is run again: never served from a shard that lacks its rows. Every write here is
 //! idempotent, so each is sent again after a transient error.
 
-use super::copy::again;
+use super::copy::{send, Statement};
 use super::{ident, Layout, Move, Reroute, Tenant, MAX_PARAMS};
 use crate::executor::{Executor, Sql};
 use crate::route::router::FENCE_MESSAGE;
@@ -45,26 +45,8 @@ pub(crate) const UNFENCE: &str = "DELETE FROM d1kit_fence WHERE value = ?1";
 
 const BUMP: &str = "UPDATE d1kit_routing SET generation = generation + 1";
 
-/// A statement as text and values, so that a batch can be sent again.
-type Statement = (&'static str, Vec<Value>);
-
 fn run_sql(sql: &'static str, params: Vec<Value>) -> Statement {
     (sql, params)
-}
-
-/// `statements` in one batch on `db`, sent again after a transient error (every write of
-/// this module is idempotent).
-async fn send<E: Executor + ?Sized>(db: &E, statements: &[Statement]) -> Result<()> {
-    again(|| {
-        db.batch(
-            statements
-                .iter()
-                .map(|(sql, params)| Sql::<()>::new(sql, params.clone()))
-                .collect::<Vec<_>>(),
-        )
-    })
-    .await
-    .map(drop)
 }
 
 /// Writes `state` and `shard` for each `(tenant key, shard)` and bumps the generation, in one
