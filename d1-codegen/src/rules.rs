@@ -7,8 +7,9 @@ use crate::lex::{self, Params, StatementText, Token, TokenKind};
 
 /// The most parameters a D1 statement may bind (the Worker binding's limit).
 pub const MAX_PARAMS: u32 = 100;
-/// The longest SQL statement D1 accepts, in bytes.
-pub const MAX_STATEMENT_BYTES: usize = 100_000;
+/// The longest SQL statement D1 accepts, in bytes (the runtime's migrator refuses longer
+/// ones by the same constant).
+pub const MAX_STATEMENT_BYTES: usize = d1_runtime::migrate::MAX_STATEMENT_BYTES;
 
 /// PRAGMAs D1 allows (docs/D1.md, "PRAGMAs").
 pub const PRAGMA_ALLOWLIST: &[&str] = &[
