@@ -155,27 +155,9 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
     let held = block_on(reshard::locate(&pool.dbs, &pool.layout, tenant))
         .map_err(|e| error(format!("reading the pool: {e}")))?;
     let json = args.pool.format == Format::Json;
-    let (from, value) = match held.as_slice() {
-        [] => {
-            // No rows yet: the pin alone sends it there.
-            if !args.dry_run {
-                block_on(online::pin(directory, &[(tenant.clone(), to)]))
-                    .map_err(|e| error(format!("{binding}: {e}")))?;
-            }
-            return print_move(
-                args,
-                &pool,
-                None,
-                to,
-                Ok(Outcome::Moved {
-                    rows: 0,
-                    renumbered: Vec::new(),
-                }),
-                Duration::ZERO,
-            )
-            .map(|_| false);
-        }
-        [(from, t, _)] => (*from, t.clone()),
+    let located = match held.as_slice() {
+        [] => None,
+        [(from, t, _)] => Some((*from, t.clone())),
         many => {
             let list: Vec<String> = many.iter().map(|(s, _, _)| describe(&pool, *s).0).collect();
             return Err(Diagnostics(vec![Diagnostic::error(format!(
@@ -189,24 +171,22 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
             )]));
         }
     };
-    if from == to {
-        if !args.dry_run {
-            block_on(online::pin(directory, &[(tenant.clone(), to)]))
-                .map_err(|e| error(format!("{binding}: {e}")))?;
-        }
-        return print_move(
-            args,
-            &pool,
-            Some(from),
-            to,
-            Ok(Outcome::Moved {
+    let (from, value) = match located {
+        Some((from, value)) if from != to => (from, value),
+        // No rows yet, or already there: the pin alone sends it there.
+        other => {
+            if !args.dry_run {
+                block_on(online::pin(directory, &[(tenant.clone(), to)]))
+                    .map_err(|e| error(format!("{binding}: {e}")))?;
+            }
+            let moved = Outcome::Moved {
                 rows: 0,
                 renumbered: Vec::new(),
-            }),
-            Duration::ZERO,
-        )
-        .map(|_| false);
-    }
+            };
+            let from = other.map(|(from, _)| from);
+            return print_move(args, &pool, from, to, Ok(moved), Duration::ZERO).map(|_| false);
+        }
+    };
     if args.dry_run {
         return print_move(
             args,
