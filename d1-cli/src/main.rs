@@ -88,10 +88,17 @@ enum TenantCommand {
 }
 
 #[derive(clap::Args)]
-#[command(group(ArgGroup::new("target").required(true).args(["remote", "local"])))]
 struct TenantPoolArgs {
     /// The tenant key (the value of the pool's tenant column).
     tenant: String,
+    #[command(flatten)]
+    place: PoolArgs,
+}
+
+/// Which pool, where: what `reshard` and `tenant` share.
+#[derive(clap::Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["remote", "local"])))]
+struct PoolArgs {
     /// The databases on Cloudflare, through the REST API (CLOUDFLARE_API_TOKEN,
     /// CLOUDFLARE_ACCOUNT_ID).
     #[arg(long)]
@@ -99,8 +106,7 @@ struct TenantPoolArgs {
     /// The SQLite files of `wrangler dev --local`.
     #[arg(long)]
     local: bool,
-    /// The configured database whose pool holds the tenant (needed when several are
-    /// configured).
+    /// The configured database whose pool it is (needed when several are configured).
     #[arg(long, value_name = "NAME")]
     database: Option<String>,
     /// The pool of [env.NAME] instead of the top level.
@@ -295,24 +301,9 @@ struct MigrateArgs {
 }
 
 #[derive(clap::Args)]
-#[command(group(ArgGroup::new("target").required(true).args(["remote", "local"])))]
 struct ReshardArgs {
-    /// The databases on Cloudflare, through the REST API (CLOUDFLARE_API_TOKEN,
-    /// CLOUDFLARE_ACCOUNT_ID).
-    #[arg(long)]
-    remote: bool,
-    /// The SQLite files of `wrangler dev --local`.
-    #[arg(long)]
-    local: bool,
-    /// The configured database whose pool is resharded (needed when several are configured).
-    #[arg(long, value_name = "NAME")]
-    database: Option<String>,
-    /// The pool of [env.NAME] instead of the top level.
-    #[arg(long, value_name = "NAME")]
-    env: Option<String>,
-    /// wrangler's local state directory (default: .wrangler/state beside the wrangler file).
-    #[arg(long, value_name = "DIR", requires = "local")]
-    persist_to: Option<PathBuf>,
+    #[command(flatten)]
+    place: PoolArgs,
     /// Print the plan (tenants per shard, moves); change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -332,11 +323,6 @@ struct ReshardArgs {
     /// report prints each old -> new id. Ids its users have seen change.
     #[arg(long)]
     renumber: bool,
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-    /// The crate's Cargo.toml (default: the one in the current directory).
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -11,7 +11,7 @@
 use crate::config::{self, Crate};
 use crate::fleet::{each, short_id, table, Backend, Db};
 use crate::report::{self, count};
-use crate::{Format, ReshardArgs};
+use crate::{Format, PoolArgs, ReshardArgs};
 use d1_codegen::config::DatabaseConfig;
 use d1_codegen::wrangler::{self, FileBlock};
 use d1_codegen::{Diagnostic, Diagnostics};
@@ -55,7 +55,7 @@ pub fn run(args: ReshardArgs) -> ExitCode {
     match reshard(&args) {
         Ok(attention) => ExitCode::from(u8::from(attention)),
         Err(d) => {
-            if args.format == Format::Json {
+            if args.place.format == Format::Json {
                 println!("{}", report::json_errors(&d));
             }
             config::failed(&d)
@@ -76,13 +76,7 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         dbs,
         layout,
         directory,
-    } = open_pool(
-        args.manifest_path.clone(),
-        args.database.as_deref(),
-        args.env.as_deref(),
-        args.remote,
-        args.persist_to.as_deref(),
-    )?;
+    } = open_pool(&args.place)?;
     if let Some((binding, dir)) = &directory {
         block_on(router::set_up(dir, db.shards))
             .map_err(|e| error(format!("{binding}: setting up the directory: {e}")))?;
@@ -96,7 +90,7 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         pins.get(t).copied()
     }))
     .map_err(|e| error(format!("reading the pool: {e}")))?;
-    let json = args.format == Format::Json;
+    let json = args.place.format == Format::Json;
     if !json {
         eprintln!(
             "reshard of `{}` ({} configured, {}): {}",
@@ -124,7 +118,7 @@ fn reshard(args: &ReshardArgs) -> Result<bool, Diagnostics> {
         }
     }
     if args.dry_run {
-        match args.format {
+        match args.place.format {
             Format::Json => println!("{}", plan_json(&db, &shards, &plan)),
             Format::Text => print!("{}", plan_text(&shards, &plan)),
         }
@@ -238,7 +232,7 @@ fn finish_report(
 ) -> Result<bool, Diagnostics> {
     let elapsed = start.elapsed();
     let released = release(krate, synced, dbs, shards, layout, args)?;
-    match args.format {
+    match args.place.format {
         Format::Json => println!("{}", report_json(db, shards, report, elapsed, &released)),
         Format::Text => print!("{}", report_text(shards, report, elapsed, &released)),
     }
@@ -260,24 +254,18 @@ pub(crate) struct Pool {
     pub directory: Option<(String, Db)>,
 }
 
-/// Opens the pool of configured database `database` (or the only one) of the crate at
-/// `manifest_path`, `env`'s blocks, locally (`persist_to`) or over the REST API.
-pub(crate) fn open_pool(
-    manifest_path: Option<std::path::PathBuf>,
-    database: Option<&str>,
-    env: Option<&str>,
-    remote: bool,
-    persist_to: Option<&std::path::Path>,
-) -> Result<Pool, Diagnostics> {
-    let krate = Crate::load(manifest_path)?;
+/// Opens the pool `at` names: its configured database (or the only one) of the crate at its
+/// manifest path, its environment's blocks, locally or over the REST API.
+pub(crate) fn open_pool(at: &PoolArgs) -> Result<Pool, Diagnostics> {
+    let krate = Crate::load(at.manifest_path.clone())?;
     let db = krate
         .config
-        .database(database)
+        .database(at.database.as_deref())
         .map_err(|d| Diagnostics(vec![d]))?
         .clone();
     let tenant_column = tenant_column(&db)?;
-    let (shards, synced, directory) = pool(&krate, &db, env, remote)?;
-    let place = Backend::new(&krate, remote, persist_to)?;
+    let (shards, synced, directory) = pool(&krate, &db, at.env.as_deref(), at.remote)?;
+    let place = Backend::new(&krate, at.remote, at.persist_to.as_deref())?;
     let dbs: Vec<Db> = shards
         .iter()
         .map(|s| open(&place, s))
@@ -525,7 +513,7 @@ fn release(
             .map_err(|e| error(format!("{}: {e}", shard.binding)))?;
         let record = block_on(reshard::journal(db, 0)).map_err(|e| error(e.to_string()))?;
         if tenants.is_empty() && strays.is_empty() && record.is_empty() {
-            drained.push((args.env.clone(), shard.binding.clone()));
+            drained.push((args.place.env.clone(), shard.binding.clone()));
         }
     }
     if drained.is_empty() {

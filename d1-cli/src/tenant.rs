@@ -27,22 +27,12 @@ pub fn run(args: TenantArgs) -> ExitCode {
     match result {
         Ok(attention) => ExitCode::from(u8::from(attention)),
         Err(d) => {
-            if pool_args.format == Format::Json {
+            if pool_args.place.format == Format::Json {
                 println!("{}", report::json_errors(&d));
             }
             config::failed(&d)
         }
     }
-}
-
-fn open_pool(args: &TenantPoolArgs) -> Result<Pool, Diagnostics> {
-    crate::reshard::open_pool(
-        args.manifest_path.clone(),
-        args.database.as_deref(),
-        args.env.as_deref(),
-        args.remote,
-        args.persist_to.as_deref(),
-    )
 }
 
 /// Where the pool routes `tenant`: `(shard, pin)` (`pin` `None`: by the hash), or why it
@@ -72,7 +62,7 @@ fn describe(pool: &Pool, shard: u32) -> (String, String) {
 
 /// `d1kit tenant locate`: `Ok(true)` when the tenant's rows are not all where it is routed.
 fn locate(args: &TenantPoolArgs) -> Result<bool, Diagnostics> {
-    let pool = open_pool(args)?;
+    let pool = crate::reshard::open_pool(&args.place)?;
     let tenant = &args.tenant;
     let (shard, pin) = routed(&pool, tenant).map_err(error)?;
     let held = block_on(reshard::locate(&pool.dbs, &pool.layout, tenant))
@@ -84,7 +74,7 @@ fn locate(args: &TenantPoolArgs) -> Result<bool, Diagnostics> {
         Some(Pin::Moving(_)) => "being moved (refused until the move ends)",
     };
     let misplaced = held.iter().any(|(s, _, _)| *s != shard);
-    match args.format {
+    match args.place.format {
         Format::Json => println!(
             "{}",
             json!({
@@ -129,7 +119,7 @@ fn locate(args: &TenantPoolArgs) -> Result<bool, Diagnostics> {
 
 /// `d1kit tenant move`: `Ok(true)` when the move was refused.
 fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
-    let pool = open_pool(&args.pool)?;
+    let pool = crate::reshard::open_pool(&args.pool.place)?;
     let tenant = &args.pool.tenant;
     let Some((binding, directory)) = &pool.directory else {
         return Err(Diagnostics(vec![Diagnostic::error(format!(
@@ -154,7 +144,7 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
         .map_err(|e| error(format!("{binding}: {e}")))?;
     let held = block_on(reshard::locate(&pool.dbs, &pool.layout, tenant))
         .map_err(|e| error(format!("reading the pool: {e}")))?;
-    let json = args.pool.format == Format::Json;
+    let json = args.pool.place.format == Format::Json;
     let located = match held.as_slice() {
         [] => None,
         [(from, t, _)] => Some((*from, t.clone())),
@@ -256,7 +246,7 @@ fn print_move(
     let tenant = &args.pool.tenant;
     let from_binding = from.map(|f| describe(pool, f).0);
     let to_binding = describe(pool, to).0;
-    match args.pool.format {
+    match args.pool.place.format {
         Format::Json => {
             let (status, detail) = match &outcome {
                 Ok(Outcome::Moved { rows, renumbered }) => (
