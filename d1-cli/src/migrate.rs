@@ -354,15 +354,18 @@ fn migrate_json(fleet: &Fleet, outcome: &Outcome, dry_run: bool) -> Value {
     })
 }
 
+/// Migration names in backquotes, escaped, comma-separated.
+fn quoted(list: &[&str]) -> String {
+    list.iter()
+        .map(|n| format!("`{}`", escape(n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The warning for migrations that sort before one already applied (wrangler would apply them
 /// too, after it, whatever their names say).
 fn out_of_order(d: &DatabaseReport, dry_run: bool) -> String {
-    let listed = d
-        .out_of_order
-        .iter()
-        .map(|n| format!("`{}`", escape(n)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let listed = quoted(&d.out_of_order);
     format!(
         "{listed} {} after migrations that sort later were applied: check that {} not depend on being applied before them",
         if dry_run { "would apply" } else { "applied" },
@@ -512,11 +515,7 @@ fn print_status(
                     if !d.out_of_order.is_empty() {
                         notes.push(format!(
                             "out of order: {} (applies after newer ones)",
-                            d.out_of_order
-                                .iter()
-                                .map(|n| format!("`{}`", escape(n)))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            quoted(&d.out_of_order)
                         ));
                     }
                     if let Some(e) = &d.error {
