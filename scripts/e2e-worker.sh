@@ -8,7 +8,8 @@
 # directory per tool and version, and reused after: only the package registries are needed
 # (worker-build and wasm-bindgen-cli from crates.io, wrangler from npm).
 #
-# Usage: scripts/e2e-worker.sh            (needs Rust, Node >= 20, npm)
+# Usage: scripts/e2e-worker.sh            (needs Rust, Node and npm; wrangler needs Node >= 22.12,
+#                                         installed into the tool cache from npm when older)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -138,3 +139,31 @@ serve
 step "d1kit reshard 4 -> 5 while the client writes and reads 40 users' notes through the Worker"
 e2e_test worker_reshard
 
+stop_dev
+
+# Nested ORM layouts (wrangler's `migrations_pattern`): d1kit and wrangler must agree on which
+# files are migrations, their order and the names recorded in d1_migrations, both ways round.
+for layout in drizzle-kit:APP prisma:BLOG; do
+  crate="tests/layouts/${layout%%:*}" binding="${layout##*:}"
+  step "$crate: d1kit migrate --local, then wrangler d1 migrations list --local has nothing pending"
+  s1="$work/layout-${layout%%:*}-d1kit" s2="$work/layout-${layout%%:*}-wrangler"
+  "$d1kit" migrate --local --persist-to "$s1" --manifest-path "$crate/Cargo.toml" >"$work/layout.log" 2>&1 \
+    || { cat "$work/layout.log"; exit 1; }
+  grep -q "0 → 3" "$work/layout.log" || { cat "$work/layout.log"; echo "d1kit did not apply the 3 migrations of $crate" >&2; exit 1; }
+  (cd "$crate" && "$wrangler" d1 migrations list "$binding" --local --persist-to "$s1" >"$work/layout.log" 2>&1) \
+    || { cat "$work/layout.log"; exit 1; }
+  grep -q "No migrations to apply" "$work/layout.log" || { cat "$work/layout.log"; echo "wrangler sees pending migrations d1kit applied ($crate)" >&2; exit 1; }
+  echo "wrangler: no migrations to apply"
+
+  step "$crate: wrangler d1 migrations apply --local, then d1kit status shows every migration applied"
+  (cd "$crate" && "$wrangler" d1 migrations apply "$binding" --local --persist-to "$s2" >"$work/layout.log" 2>&1) \
+    || { cat "$work/layout.log"; exit 1; }
+  "$d1kit" status --local --persist-to "$s2" --manifest-path "$crate/Cargo.toml" --format json >"$work/status.json" \
+    || { cat "$work/status.json"; exit 1; }
+  python3 - "$work/status.json" <<'PY'
+import json, sys
+db, = json.load(open(sys.argv[1]))["databases"]
+assert (db["applied"], db["pending"], db["status"]) == (3, [], "up to date"), db
+print(f"d1kit status: {db['applied']} applied, last {db['last_applied']}, {db['status']}")
+PY
+done

@@ -148,6 +148,39 @@ d1-codegen = {{ path = "{root_str}/d1-codegen" }}
     assert_eq!(damaged, 1, "the query's kept analysis is found");
     let (ok, err) = build(&dir, &target);
     assert!(ok, "a damaged memo must not change the build:\n{err}");
+
+    // A nested layout (drizzle-kit 1.0, Prisma) through `migrations_pattern`: a new folder, its
+    // removal and an edit inside a folder are seen like files of a flat directory.
+    std::fs::remove_file(dir.join("migrations/0001_init.sql")).unwrap();
+    write(&dir.join("migrations/0001_init/migration.sql"), init);
+    write(&dir.join("migrations/0001_init/snapshot.json"), "{}");
+    write(
+        &dir.join("Cargo.toml"),
+        &format!("{manifest}\n[package.metadata.d1kit.databases.db]\nmigrations_pattern = \"migrations/*/migration.sql\"\n"),
+    );
+    let (ok, err) = build(&dir, &target);
+    assert!(ok, "the nested layout must build:\n{err}");
+    let folder = dir.join("migrations/0002_drop_title");
+    write(
+        &folder.join("migration.sql"),
+        "ALTER TABLE notes DROP COLUMN title;\n",
+    );
+    let (ok, err) = build(&dir, &target);
+    assert!(!ok, "adding a migration folder must rebuild and fail");
+    assert!(err.contains("no column `title`"), "{err}");
+    std::fs::remove_dir_all(&folder).unwrap();
+    let (ok, err) = build(&dir, &target);
+    assert!(
+        ok,
+        "removing the folder must make the build pass again:\n{err}"
+    );
+    write(
+        &dir.join("migrations/0001_init/migration.sql"),
+        &init.replace("title", "heading"),
+    );
+    let (ok, err) = build(&dir, &target);
+    assert!(!ok, "editing a nested migration must rebuild and fail");
+    assert!(err.contains("no column `title`"), "{err}");
 }
 
 fn memo_files(target: &Path) -> Vec<PathBuf> {

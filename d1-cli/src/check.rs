@@ -34,7 +34,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
         },
         (None, None) => return fail(args.format, "give the statement with --sql or --file"),
     };
-    let (dir, configured_tenant, lints) = match database(&args) {
+    let (dir, pattern, configured_tenant, lints) = match database(&args) {
         Ok(d) => d,
         Err(d) => return rejected(args.format, &d, None),
     };
@@ -43,10 +43,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
         tenant_column: tenant.as_deref().filter(|_| !args.cross_tenant),
         full_scan: lints.full_scan,
     };
-    let analyzer = match migrations::load(&dir).and_then(|set| lint::load(&set, &lints)) {
-        Ok(a) => a,
-        Err(d) => return rejected(args.format, &d, None),
-    };
+    let analyzer =
+        match migrations::load(&dir, pattern.as_deref()).and_then(|set| lint::load(&set, &lints)) {
+            Ok(a) => a,
+            Err(d) => return rejected(args.format, &d, None),
+        };
     // What loading the migrations found (a `PRAGMA foreign_keys` D1 ignores, duplicate
     // numbers, statements d1kit's parser cannot read): each points into its migration file.
     for w in analyzer.warnings() {
@@ -109,11 +110,14 @@ fn read_file(path: &Path) -> (Input, Option<Diagnostic>) {
     }
 }
 
-/// The migrations directory, the tenant column the configuration names (none with
-/// `--migrations`) and its lint levels (the defaults with `--migrations`).
-fn database(args: &CheckArgs) -> Result<(PathBuf, Option<String>, config::Lints), Diagnostics> {
+/// The migrations directory and pattern, the tenant column the configuration names (none
+/// with `--migrations`) and its lint levels (the defaults with `--migrations`).
+type Database = (PathBuf, Option<String>, Option<String>, config::Lints);
+
+fn database(args: &CheckArgs) -> Result<Database, Diagnostics> {
     if let Some(dir) = &args.migrations {
-        return Ok((dir.clone(), None, config::Lints::default()));
+        let pattern = args.migrations_pattern.clone();
+        return Ok((dir.clone(), pattern, None, config::Lints::default()));
     }
     let cwd = std::env::current_dir().map_err(|e| {
         Diagnostics(vec![d1_codegen::Diagnostic::error(format!(
@@ -128,7 +132,12 @@ fn database(args: &CheckArgs) -> Result<(PathBuf, Option<String>, config::Lints)
     let db = config
         .database(args.database.as_deref())
         .map_err(|d| Diagnostics(vec![d]))?;
-    Ok((db.migrations.clone(), db.tenant_column.clone(), db.lints))
+    Ok((
+        db.migrations.clone(),
+        db.migrations_pattern.clone(),
+        db.tenant_column.clone(),
+        db.lints,
+    ))
 }
 
 fn fail(format: Format, message: &str) -> ExitCode {

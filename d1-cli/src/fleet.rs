@@ -309,7 +309,7 @@ fn from_ids(
         .collect();
     Ok(vec![Group {
         database: db.name.clone(),
-        migrations: load_migrations(&db.migrations)?,
+        migrations: load_migrations(db)?,
         targets: runtime_fleet::dedup(targets),
         pool: None,
         directory: None,
@@ -392,7 +392,7 @@ fn from_wrangler_file(
         }
         groups.push(Group {
             database: db.name.clone(),
-            migrations: load_migrations(&db.migrations)?,
+            migrations: load_migrations(db)?,
             targets: runtime_fleet::dedup(targets),
             pool: db
                 .tenant_column
@@ -420,10 +420,12 @@ fn from_wrangler_file(
     Ok(groups)
 }
 
-/// The migrations of `dir`, as the runtime takes them (leaked: the command is short-lived);
+/// The migrations of `db`, as the runtime takes them (leaked: the command is short-lived);
 /// the set's warnings are printed.
-fn load_migrations(dir: &std::path::Path) -> Result<&'static [Migration], Diagnostics> {
-    let set = migrations::load(dir)?;
+fn load_migrations(
+    db: &d1_codegen::config::DatabaseConfig,
+) -> Result<&'static [Migration], Diagnostics> {
+    let set = migrations::load(&db.migrations, db.migrations_pattern.as_deref())?;
     for w in &set.warnings {
         report::eprint(w, None);
     }
@@ -449,7 +451,7 @@ fn load_migrations(dir: &std::path::Path) -> Result<&'static [Migration], Diagno
     let refused: Vec<Diagnostic> = d1_runtime::migrate::refusals(&list)
         .into_iter()
         .map(|(name, line, why)| {
-            let file = dir.join(name);
+            let file = db.migrations.join(name);
             Diagnostic::error(format!("{}:{line}: {why}", file.display()))
                 .with_help("D1 applies each migration file as one transaction; see the README, \"What d1kit refuses in migrations\"")
         })

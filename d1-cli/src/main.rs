@@ -161,6 +161,11 @@ struct CheckArgs {
     /// Migrations directory (default: the crate's configuration in ./Cargo.toml, else ./migrations).
     #[arg(long, value_name = "DIR")]
     migrations: Option<PathBuf>,
+    /// With --migrations: which files of DIR are migrations, a glob relative to DIR as
+    /// wrangler's `migrations_pattern` is after its `migrations_dir/` (e.g. `*/migration.sql`
+    /// for drizzle-kit 1.0 and Prisma). Default: the `.sql` files directly in DIR.
+    #[arg(long, value_name = "GLOB", requires = "migrations")]
+    migrations_pattern: Option<String>,
     /// Which configured database, when the crate has several.
     #[arg(long, value_name = "NAME", conflicts_with = "migrations")]
     database: Option<String>,

@@ -31,6 +31,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod driver;
 pub mod expand;
+pub mod glob;
 pub mod lex;
 pub mod lint;
 pub mod migrations;

@@ -77,6 +77,9 @@ pub struct Block {
     pub database_id: String,
     /// `migrations_dir`, relative to the wrangler file's directory.
     pub migrations_dir: String,
+    /// `migrations_pattern`, relative to the wrangler file's directory (it starts with
+    /// `migrations_dir`), when the database has one.
+    pub migrations_pattern: Option<String>,
 }
 
 /// One way the file differs from the configuration.
@@ -123,12 +126,17 @@ impl fmt::Display for Change {
         match self {
             Change::Add { env, block } => write!(
                 f,
-                "+ [[{}]] {}: database_name = {:?}, database_id = {:?}, migrations_dir = {:?}",
+                "+ [[{}]] {}: database_name = {:?}, database_id = {:?}, migrations_dir = {:?}{}",
                 scope_name(env),
                 block.binding,
                 block.database_name,
                 block.database_id,
-                block.migrations_dir
+                block.migrations_dir,
+                block
+                    .migrations_pattern
+                    .as_ref()
+                    .map(|p| format!(", migrations_pattern = {p:?}"))
+                    .unwrap_or_default()
             ),
             Change::Update {
                 env,
@@ -448,6 +456,7 @@ struct FoundBlock {
     database_name: Option<String>,
     database_id: Option<String>,
     migrations_dir: Option<String>,
+    migrations_pattern: Option<String>,
 }
 
 /// What to do to one scope's array.

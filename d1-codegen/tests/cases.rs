@@ -148,7 +148,7 @@ fn case_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn run_suite(dir: &Path, tally: &mut Tally) {
-    let set = migrations::load(&dir.join("migrations"))
+    let set = migrations::load(&dir.join("migrations"), None)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let analyzer =
         Analyzer::from_migrations(&set).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -444,7 +444,7 @@ fn tenant_lint_sees_every_select() {
     let mut missed = Vec::new();
     for (suite, column) in [("notes", "owner_id"), ("tracker", "workspace_id")] {
         let dir = root.join(suite);
-        let set = migrations::load(&dir.join("migrations")).unwrap();
+        let set = migrations::load(&dir.join("migrations"), None).unwrap();
         let analyzer = Analyzer::from_migrations(&set).unwrap();
         let checks = d1_codegen::Checks {
             tenant_column: Some(column),

@@ -310,3 +310,64 @@ mod unix {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// `migrations_pattern` reaches the block in both formats, is added to a block of d1kit's
+/// that lacks it, and a pattern d1kit was not told about is an error, never overwritten.
+#[test]
+fn the_migrations_pattern_is_written_and_a_foreign_one_is_refused() {
+    let manifest = "[package]\nname = \"app\"\n\n[package.metadata.d1kit.databases.blog]\nmigrations = \"prisma/migrations\"\nmigrations_pattern = \"prisma/migrations/*/migration.sql\"\n";
+    let dir = temp_crate("pattern", manifest);
+    std::fs::create_dir_all(dir.join("prisma/migrations")).unwrap();
+    for (name, before) in [
+        ("wrangler.toml", "name = \"app\"\n"),
+        ("wrangler.jsonc", "{\n  // mine\n  \"name\": \"app\"\n}\n"),
+    ] {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(dir.join("wrangler.toml"));
+        let _ = std::fs::remove_file(dir.join("wrangler.jsonc"));
+        std::fs::write(&path, before).unwrap();
+        wrangler::sync(&config_of(&dir), true).unwrap().unwrap();
+        let text = read(&path);
+        assert!(
+            text.contains("migrations_pattern")
+                && text.contains("prisma/migrations/*/migration.sql"),
+            "{name}:\n{text}"
+        );
+        // Written once: a second sync changes nothing.
+        wrangler::sync(&config_of(&dir), true).unwrap().unwrap();
+        assert_eq!(read(&path), text);
+    }
+    std::fs::remove_file(dir.join("wrangler.jsonc")).unwrap();
+
+    // A block of d1kit's written before the key existed gets it.
+    let path = dir.join("wrangler.toml");
+    std::fs::write(&path, "name = \"app\"\n").unwrap();
+    wrangler::sync(&config_of(&dir), true).unwrap().unwrap();
+    let full = read(&path);
+    let without: String = full
+        .lines()
+        .filter(|l| !l.starts_with("migrations_pattern"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, &without).unwrap();
+    wrangler::sync(&config_of(&dir), true).unwrap().unwrap();
+    assert_eq!(read(&path), full);
+
+    // The user's own block with a pattern d1kit was not told about: refused, file untouched.
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"app\"\n\n[package.metadata.d1kit.databases.blog]\nmigrations = \"prisma/migrations\"\n",
+    )
+    .unwrap();
+    let mine = "name = \"app\"\n\n[[d1_databases]]\nbinding = \"BLOG\"\ndatabase_name = \"app-blog\"\ndatabase_id = \"0f2ac74e-3c57-4c45-9d64-5b8b5a1c0a11\"\nmigrations_dir = \"prisma/migrations\"\nmigrations_pattern = \"prisma/migrations/*/migration.sql\"\n";
+    std::fs::write(&path, mine).unwrap();
+    let err = wrangler::sync(&config_of(&dir), true).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("block `BLOG` has migrations_pattern = \"prisma/migrations/*/migration.sql\", and d1kit's configuration has none"),
+        "{message}"
+    );
+    assert!(message.contains("add `migrations_pattern`"), "{message}");
+    assert_eq!(read(&path), mine);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -73,6 +73,9 @@ pub struct DatabaseConfig {
     pub name: String,
     /// The migrations directory (absolute).
     pub migrations: PathBuf,
+    /// `migrations_pattern`, relative to the migrations directory (`*/migration.sql`); `None`:
+    /// the `.sql` files directly in it ([`crate::migrations::files`]).
+    pub migrations_pattern: Option<String>,
     /// The binding, or the prefix of a pool's bindings (`USERS_0`..).
     pub binding: String,
     /// How many pre-created databases the pool has (1: a single database).
@@ -169,6 +172,7 @@ impl Config {
             databases: vec![DatabaseConfig {
                 name: "db".to_string(),
                 migrations: root.join("migrations"),
+                migrations_pattern: None,
                 binding: "DB".to_string(),
                 shards: 1,
                 tenant_column: None,
@@ -629,6 +633,39 @@ mod tests {
             .help
             .unwrap()
             .contains("users"));
+    }
+
+    #[test]
+    fn migrations_pattern_is_kept_relative_to_the_directory_and_checked() {
+        let ok = "[package.metadata.d1kit.databases.app]\nmigrations = \"./prisma/migrations/\"\nmigrations_pattern = \"prisma/migrations/*/migration.sql\"\n";
+        let c = parse(ok, Path::new("/app"), Path::new("/app/Cargo.toml")).unwrap();
+        let db = c.database(None).unwrap();
+        assert_eq!(db.migrations_pattern.as_deref(), Some("*/migration.sql"));
+        // The default directory is `migrations`, as without the key.
+        let default_dir = "[package.metadata.d1kit.databases.app]\nmigrations_pattern = \"migrations/**/*.sql\"\n";
+        let c = parse(default_dir, Path::new("/app"), Path::new("/app/Cargo.toml")).unwrap();
+        assert_eq!(
+            c.database(None).unwrap().migrations_pattern.as_deref(),
+            Some("**/*.sql")
+        );
+        let outside = "[package.metadata.d1kit.databases.app]\nmigrations = \"drizzle\"\nmigrations_pattern = \"migrations/*/migration.sql\"\n";
+        let e = errors(outside);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].message.contains("`package.metadata.d1kit.databases.app.migrations_pattern` = `migrations/*/migration.sql` does not start with the migrations directory `drizzle/`"),
+            "{}",
+            e[0].message
+        );
+        assert!(e[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("drizzle/*/migration.sql"));
+        let loc = e[0].span.location.unwrap();
+        assert_eq!(loc.line, 3);
+        let extglob = "[package.metadata.d1kit.databases.app]\nmigrations_pattern = \"migrations/+(a|b)/migration.sql\"\n";
+        let e = errors(extglob);
+        assert!(e[0].message.contains("extended glob"), "{}", e[0].message);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::{
     Level, Lints, WranglerSetting, JURISDICTIONS, LOCATION_HINTS, MAX_BINDINGS,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::glob;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -56,6 +57,7 @@ enum RawWrangler {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     migrations: Option<Spanned<String>>,
+    migrations_pattern: Option<Spanned<String>>,
     binding: Option<Spanned<String>>,
     shards: Option<Spanned<u32>>,
     tenant_column: Option<String>,
@@ -73,7 +75,7 @@ struct RawDatabase {
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, binding, shards, tenant_column, database_name, location_hint, jurisdiction, directory}`");
+            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, migrations_pattern, binding, shards, tenant_column, database_name, location_hint, jurisdiction, directory}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }
@@ -349,6 +351,9 @@ impl Reader<'_> {
                 m.into_inner()
             }
         };
+        let migrations_pattern = db
+            .migrations_pattern
+            .and_then(|p| self.migrations_pattern(&name, &migrations, p));
         let database_name = match db.database_name {
             None => None,
             Some(p) => {
@@ -379,11 +384,51 @@ impl Reader<'_> {
             jurisdiction,
             lints,
             migrations: root.join(migrations),
+            migrations_pattern,
             binding,
             shards,
             tenant_column: db.tenant_column,
             database_name,
             name,
+        }
+    }
+
+    /// `migrations_pattern`: a glob relative to the crate that starts with the `migrations`
+    /// directory, as wrangler requires of its own; kept relative to that directory.
+    fn migrations_pattern(
+        &mut self,
+        name: &str,
+        migrations: &str,
+        raw: Spanned<String>,
+    ) -> Option<String> {
+        let key = format!("package.metadata.d1kit.databases.{name}.migrations_pattern");
+        self.at(format!("databases.{name}.migrations_pattern"), raw.span());
+        let dir = glob::normalize(migrations);
+        let pattern = glob::normalize(raw.get_ref());
+        let Some(relative) = glob::strip_dir(&pattern, &dir) else {
+            let e = self
+                .error(
+                    raw.span(),
+                    format!(
+                        "`{key}` = `{}` does not start with the migrations directory `{dir}/`",
+                        raw.get_ref()
+                    ),
+                )
+                .with_help(format!(
+                    "the pattern is relative to the crate, like `migrations`, and wrangler requires it to start with `migrations_dir`: e.g. \"{dir}/*/migration.sql\" (drizzle-kit 1.0, Prisma)"
+                ));
+            self.errors.push(e);
+            return None;
+        };
+        match glob::Glob::new(relative) {
+            Ok(_) => Some(relative.to_string()),
+            Err(why) => {
+                let e = self
+                    .error(raw.span(), format!("`{key}` = `{}` {why}", raw.get_ref()))
+                    .with_help("wrangler reads it as a minimatch glob; d1kit supports `*`, `?`, `[...]`, `**` and `{a,b}`");
+                self.errors.push(e);
+                None
+            }
         }
     }
 

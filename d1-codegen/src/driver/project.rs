@@ -64,16 +64,30 @@ pub(crate) fn hash128(f: impl Fn(&mut std::hash::DefaultHasher)) -> u128 {
     (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
-/// The files of a migrations directory that are migrations (`*.sql`, as [`migrations::load`]
-/// reads them), sorted.
-fn migration_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| migrations::is_migration(p))
-        .collect();
-    files.sort();
-    Ok(files)
+/// The migration files of `db` (its directory and pattern, as [`migrations::load`] reads
+/// them), in order.
+fn migration_files(db: &DatabaseConfig) -> Result<Vec<migrations::File>, Diagnostics> {
+    migrations::files(&db.migrations, db.migrations_pattern.as_deref())
+}
+
+/// The stamp of `db`'s migrations: each file's name, size and time, so that an edit in a
+/// nested folder (`<ts>_<name>/migration.sql`) is seen as well as an added folder; the
+/// directory's own stamp when it cannot be walked (the load then reports why).
+fn migrations_stamp(db: &DatabaseConfig) -> Stamp {
+    match migration_files(db) {
+        Ok(files) => files
+            .into_iter()
+            .map(|f| {
+                let meta = std::fs::metadata(&f.path).ok();
+                (
+                    f.name,
+                    meta.as_ref().map_or(0, std::fs::Metadata::len),
+                    meta.and_then(|m| m.modified().ok()),
+                )
+            })
+            .collect(),
+        Err(_) => stamp(&db.migrations),
+    }
 }
 
 /// Names, sizes and modification times of a directory's entries (or of one file): cheap to
@@ -118,11 +132,11 @@ struct Entry<T> {
 /// per migration file on every macro call: a tenth of an expansion.
 const RECHECK: Duration = Duration::from_secs(2);
 
-/// The cached value for `path` if it is still current (looked at within [`RECHECK`], or its
-/// stamp unchanged), else a fresh `load()`, cached.
+/// The cached value for `key` if it is still current (looked at within [`RECHECK`], or its
+/// `stamp()` unchanged), else a fresh `load()`, cached.
 fn cached<T: Clone>(
     cache: &Cache<T>,
-    path: &Path,
+    stamp: impl Fn() -> Stamp,
     key: &Path,
     current: impl Fn(&T) -> bool,
     load: impl FnOnce() -> Result<T, Diagnostics>,
@@ -134,14 +148,14 @@ fn cached<T: Clone>(
         if entry.checked.elapsed() < RECHECK {
             return entry.value.clone();
         }
-        let now = stamp(path);
+        let now = stamp();
         if entry.stamp == now {
             entry.checked = Instant::now();
             return entry.value.clone();
         }
         changed = Some(now);
     }
-    let stamp = changed.unwrap_or_else(|| stamp(path));
+    let stamp = changed.unwrap_or_else(stamp);
     let value = load();
     cache.insert(
         key.to_owned(),
@@ -184,7 +198,7 @@ pub fn config(root: &Path) -> Result<Arc<Config>, Diagnostics> {
     let manifest = root.join("Cargo.toml");
     cached(
         configs(),
-        &manifest,
+        || stamp(&manifest),
         root,
         |_| true,
         || config::load(root).map(Arc::new),
@@ -205,28 +219,31 @@ pub fn fingerprint(name: Option<&str>) -> Result<Arc<Fingerprint>, Diagnostics> 
     let db = config.database(name).map_err(|d| Diagnostics(vec![d]))?;
     cached(
         fingerprints(),
-        &db.migrations,
+        || migrations_stamp(db),
         &db.migrations,
         |f: &Arc<Fingerprint>| f.database == *db,
         || {
             let manifest = root.join("Cargo.toml");
             let mut files = vec![manifest];
-            let hash = match migration_files(&db.migrations).and_then(|sql| {
-                let contents = sql
-                    .iter()
-                    .map(std::fs::read)
-                    .collect::<std::io::Result<Vec<_>>>()?;
-                files.extend(sql.iter().cloned());
-                Ok(contents)
-            }) {
-                Ok(contents) => hash128(|h| {
-                    format!("{db:?}").hash(h);
-                    for (file, bytes) in files[1..].iter().zip(&contents) {
-                        file.file_name().hash(h);
-                        bytes.hash(h);
-                    }
-                }),
-                Err(_) => 0,
+            let read = migration_files(db).ok().and_then(|sql| {
+                sql.into_iter()
+                    .map(|f| std::fs::read(&f.path).map(|bytes| (f, bytes)))
+                    .collect::<std::io::Result<Vec<_>>>()
+                    .ok()
+            });
+            let hash = match read {
+                Some(contents) => {
+                    let hash = hash128(|h| {
+                        format!("{db:?}").hash(h);
+                        for (file, bytes) in &contents {
+                            file.name.hash(h);
+                            bytes.hash(h);
+                        }
+                    });
+                    files.extend(contents.into_iter().map(|(f, _)| f.path));
+                    hash
+                }
+                None => 0,
             };
             Ok(Arc::new(Fingerprint {
                 database: db.clone(),
@@ -248,7 +265,7 @@ pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
     let same_config = |l: &Shared| l.lock().is_ok_and(|l| l.database == *db);
     cached(
         databases(),
-        &db.migrations,
+        || migrations_stamp(db),
         &db.migrations,
         same_config,
         || {
@@ -262,7 +279,8 @@ pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
 }
 
 fn load(database: DatabaseConfig) -> Result<Shared, Diagnostics> {
-    let migrations = migrations::load(&database.migrations)?;
+    let migrations =
+        migrations::load(&database.migrations, database.migrations_pattern.as_deref())?;
     let analyzer = lint::load(&migrations, &database.lints)?;
     Ok(Arc::new(Mutex::new(Loaded {
         database,

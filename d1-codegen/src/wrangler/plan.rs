@@ -3,6 +3,7 @@
 //! and the conflicts that stop it.
 
 use super::*;
+use crate::glob;
 
 /// How the warning about a released block begins: a rewrite is only a proposal until
 /// [`written`] says the file was written.
@@ -70,6 +71,14 @@ pub(super) fn plan(
                     .enumerate()
                     .map(move |(n, binding)| {
                         let database_name = db.database_name_for(worker, n as u32);
+                        let migrations_dir = relative(dir, &db.migrations);
+                        let migrations_pattern = db.migrations_pattern.as_ref().map(|p| {
+                            if migrations_dir == "." {
+                                p.clone()
+                            } else {
+                                format!("{migrations_dir}/{p}")
+                            }
+                        });
                         Slot {
                             db,
                             shard: n,
@@ -77,7 +86,8 @@ pub(super) fn plan(
                                 binding,
                                 database_id: placeholder_id(&database_name),
                                 database_name,
-                                migrations_dir: relative(dir, &db.migrations),
+                                migrations_dir,
+                                migrations_pattern,
                             },
                         }
                     })
@@ -129,6 +139,17 @@ pub(super) fn plan(
                 errors.push(conflict(text, file, config, &env, slot, b, name_differs));
                 continue;
             }
+            // wrangler applies what the block's pattern selects: d1kit must read the same
+            // files, so a pattern it was not told about is an error, never overwritten.
+            let pattern_differs = b.migrations_pattern.as_deref().map(glob::normalize)
+                != want.migrations_pattern.as_deref().map(glob::normalize);
+            if pattern_differs
+                && b.migrations_pattern.is_some()
+                && (!proven || want.migrations_pattern.is_none())
+            {
+                errors.push(pattern_conflict(text, file, &env, slot, b));
+                continue;
+            }
             let mut set: Vec<(&'static str, String)> = Vec::new();
             let mut keys = Vec::new();
             if name_differs {
@@ -155,6 +176,14 @@ pub(super) fn plan(
                     "migrations_dir".to_string(),
                     b.migrations_dir.clone(),
                     want.migrations_dir.clone(),
+                ));
+            }
+            if let (true, Some(pattern)) = (pattern_differs, &want.migrations_pattern) {
+                set.push(("migrations_pattern", pattern.clone()));
+                keys.push((
+                    "migrations_pattern".to_string(),
+                    b.migrations_pattern.clone(),
+                    pattern.clone(),
                 ));
             }
             if !set.is_empty() {
@@ -353,6 +382,41 @@ fn family_index(
             .as_deref()
             .is_some_and(|m| same_dir(dir, m, &db.migrations));
     same.then_some(index)
+}
+
+/// A block whose `migrations_pattern` is not the configuration's.
+fn pattern_conflict(
+    text: &str,
+    file: &WranglerFile,
+    env: &Option<String>,
+    slot: &Slot,
+    b: &FoundBlock,
+) -> Diagnostic {
+    let db = &slot.db.name;
+    let theirs = b.migrations_pattern.as_deref().unwrap_or_default();
+    let (what, help) = match &slot.block.migrations_pattern {
+        None => (
+            "d1kit's configuration has none, so d1kit would check and apply other files than wrangler".to_string(),
+            format!(
+                "add `migrations_pattern` under [package.metadata.d1kit.databases.{db}] in Cargo.toml (relative to the crate, like `migrations`): the pattern {theirs:?} names files relative to {}",
+                file_name(&file.path)
+            ),
+        ),
+        Some(ours) => (
+            format!("d1kit's would be {ours:?}"),
+            format!(
+                "make `package.metadata.d1kit.databases.{db}.migrations_pattern` and the block agree (d1kit then keeps the block in step)"
+            ),
+        ),
+    };
+    Diagnostic::error(format!(
+        "[[{}]] block `{}` has migrations_pattern = {theirs:?}, and {what}",
+        scope_name(env),
+        slot.block.binding,
+    ))
+    .with_help(help)
+    .in_file(&file.path)
+    .at(Location::at(text, b.offset), 1)
 }
 
 fn conflict(

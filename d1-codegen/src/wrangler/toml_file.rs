@@ -58,6 +58,7 @@ fn blocks(
                 database_name: value_of(t, "database_name"),
                 database_id: value_of(t, "database_id"),
                 migrations_dir: value_of(t, "migrations_dir"),
+                migrations_pattern: value_of(t, "migrations_pattern"),
             })
             .collect()),
         Some(other) => Err(Diagnostics(vec![Diagnostic::error(format!(
@@ -163,6 +164,9 @@ fn new_table(block: &Block) -> Table {
     t.insert("database_name", toml_edit::value(&block.database_name));
     t.insert("database_id", toml_edit::value(&block.database_id));
     t.insert("migrations_dir", toml_edit::value(&block.migrations_dir));
+    if let Some(p) = &block.migrations_pattern {
+        t.insert("migrations_pattern", toml_edit::value(p));
+    }
     t
 }
 

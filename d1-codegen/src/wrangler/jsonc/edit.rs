@@ -184,14 +184,15 @@ pub(super) fn json_str(s: &str) -> String {
 pub(super) fn render_block(b: &Block, indent: &str, unit: &str) -> String {
     let inner = format!("{indent}{unit}");
     let fields = [
-        ("binding", &b.binding),
-        ("database_name", &b.database_name),
-        ("database_id", &b.database_id),
-        ("migrations_dir", &b.migrations_dir),
+        ("binding", Some(&b.binding)),
+        ("database_name", Some(&b.database_name)),
+        ("database_id", Some(&b.database_id)),
+        ("migrations_dir", Some(&b.migrations_dir)),
+        ("migrations_pattern", b.migrations_pattern.as_ref()),
     ];
     let body: Vec<String> = fields
         .iter()
-        .map(|(k, v)| format!("{inner}\"{k}\": {}", json_str(v)))
+        .filter_map(|(k, v)| Some(format!("{inner}\"{k}\": {}", json_str(v.as_ref()?))))
         .collect();
     format!("{{\n{}\n{indent}}}", body.join(",\n"))
 }

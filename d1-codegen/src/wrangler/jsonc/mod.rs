@@ -58,6 +58,7 @@ fn blocks(
                 database_name: get("database_name"),
                 database_id: get("database_id"),
                 migrations_dir: get("migrations_dir"),
+                migrations_pattern: get("migrations_pattern"),
             }
         })
         .collect())
