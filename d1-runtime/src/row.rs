@@ -162,6 +162,46 @@ pub(crate) mod layout {
     pub unsafe trait ColumnLayout: Sized {
         /// The `ColumnsN<..>` struct of the field types, in order.
         type Columns: FromRow;
+        /// The field names, in order, as `Debug` shows them.
+        const FIELDS: &'static [&'static str];
+    }
+
+    /// `Debug` for a `ColumnsN` struct, with the row's name and field names.
+    #[doc(hidden)]
+    pub trait DebugColumns {
+        /// Formats the columns as `name { fields[0]: .., .. }`, as `#[derive(Debug)]` would.
+        fn fmt_columns(
+            &self,
+            f: &mut std::fmt::Formatter<'_>,
+            name: &str,
+            fields: &[&str],
+        ) -> std::fmt::Result;
+    }
+
+    /// A generated row formatted as `#[derive(Debug)]` would format it, through its
+    /// `ColumnsN` struct: the row's own `Debug` impl is this one call, so the user's crate
+    /// type-checks one short call per row and generates code only where a row is printed.
+    #[inline]
+    pub fn debug_layout<R: ColumnLayout>(
+        row: &R,
+        f: &mut std::fmt::Formatter<'_>,
+        name: &str,
+    ) -> std::fmt::Result
+    where
+        R::Columns: DebugColumns,
+    {
+        const {
+            assert!(
+                std::mem::size_of::<R>() == std::mem::size_of::<R::Columns>()
+                    && std::mem::align_of::<R>() == std::mem::align_of::<R::Columns>(),
+                "a ColumnLayout type must have the layout of its Columns"
+            )
+        };
+        // SAFETY: `ColumnLayout` promises that `R` is `#[repr(C)]` with the fields of
+        // `R::Columns` (also `#[repr(C)]`), same types, same order: a `&R` is a valid
+        // `&R::Columns` for as long as it lives.
+        let columns = unsafe { &*std::ptr::from_ref(row).cast::<R::Columns>() };
+        columns.fmt_columns(f, name, R::FIELDS)
     }
 
     // Errors about a type that is not a row speak of `FromRow` (and `#[derive(Row)]`), not of
@@ -199,6 +239,19 @@ pub(crate) mod layout {
                 #[inline]
                 fn from_row(row: &mut Row<'_>) -> Result<Self> {
                     Ok($name($(row.get_at::<$t>($i)?),+))
+                }
+            }
+
+            impl<$($t: std::fmt::Debug),+> DebugColumns for $name<$($t),+> {
+                fn fmt_columns(
+                    &self,
+                    f: &mut std::fmt::Formatter<'_>,
+                    name: &str,
+                    fields: &[&str],
+                ) -> std::fmt::Result {
+                    let mut s = f.debug_struct(name);
+                    $(s.field(fields.get($i).copied().unwrap_or("?"), &self.$i);)+
+                    s.finish()
                 }
             }
         };
@@ -298,6 +351,16 @@ mod tests {
     #[allow(unsafe_code)] // What the macros emit in the user's crate, tested here.
     unsafe impl layout::ColumnLayout for Generated {
         type Columns = layout::Columns6<bool, Option<String>, i64, String, Option<f64>, Vec<u8>>;
+        const FIELDS: &'static [&'static str] = &["flag", "title", "id", "body", "score", "blob"];
+    }
+
+    /// What `sql!` emits for a row's `Debug`.
+    struct Shown<'a>(&'a Generated);
+
+    impl std::fmt::Debug for Shown<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            layout::debug_layout(self.0, f, "Generated")
+        }
     }
 
     #[test]
@@ -328,6 +391,9 @@ mod tests {
                 blob: vec![0, 255],
             }
         );
+        // Formatted through its columns exactly as the derived `Debug` formats it.
+        assert_eq!(format!("{:?}", Shown(&row)), format!("{row:?}"));
+        assert_eq!(format!("{:#?}", Shown(&row)), format!("{row:#?}"));
         // A failure after owned fields were decoded drops them once (Miri checks for leaks and
         // double frees) and names the column.
         let mut src = OwnedRow {

@@ -92,6 +92,30 @@ pub(crate) fn row_struct(
         n.strip_prefix("r#").map(str::to_string).unwrap_or(n)
     });
     let shown = name.to_string();
+    if (1..=MAX_LAYOUT_COLUMNS).contains(&fields.len()) && fields.iter().all(|f| f.builtin) {
+        let columns = format_ident!("Columns{}", fields.len());
+        // `Debug` through the `ColumnsN` struct's generic impl: one call to type-check here.
+        let debug_impl = debug.then(|| {
+            quote! {
+                impl ::core::fmt::Debug for #name {
+                    #[inline]
+                    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        ::d1kit::__private::debug_layout(self, f, #shown)
+                    }
+                }
+            }
+        });
+        return quote! {
+            #[allow(non_snake_case)]
+            #[repr(C)]
+            #vis struct #name { #(pub #idents: #types),* }
+            unsafe impl ::d1kit::__private::ColumnLayout for #name {
+                type Columns = ::d1kit::__private::#columns<#(#types),*>;
+                const FIELDS: &'static [&'static str] = &[#(#names),*];
+            }
+            #debug_impl
+        };
+    }
     let debug_impl = debug.then(|| {
         quote! {
             impl ::core::fmt::Debug for #name {
@@ -102,18 +126,6 @@ pub(crate) fn row_struct(
             }
         }
     });
-    if (1..=MAX_LAYOUT_COLUMNS).contains(&fields.len()) && fields.iter().all(|f| f.builtin) {
-        let columns = format_ident!("Columns{}", fields.len());
-        return quote! {
-            #[allow(non_snake_case)]
-            #[repr(C)]
-            #vis struct #name { #(pub #idents: #types),* }
-            unsafe impl ::d1kit::__private::ColumnLayout for #name {
-                type Columns = ::d1kit::__private::#columns<#(#types),*>;
-            }
-            #debug_impl
-        };
-    }
     let columns = fields.iter().map(|f| &f.column);
     let index = 0..fields.len();
     quote! {
