@@ -5,6 +5,8 @@
 //! See the README for a tour, and docs/TYPING.md for the typing rules.
 
 #![forbid(unsafe_code)]
+// docs.rs (`--cfg docsrs`, nightly): each feature-gated item is marked with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use d1_macros::{sql, sql_as, Database, Query, Row};
 pub use d1_runtime::*;

@@ -2,6 +2,8 @@
 //! where everything that can be tested without a compiler lives.
 
 #![forbid(unsafe_code)]
+// docs.rs (`--cfg docsrs`, nightly): each feature-gated item is marked with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod input;
 

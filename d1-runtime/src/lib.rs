@@ -5,6 +5,8 @@
 // The one module with unsafe code is `row::layout` (generated rows decoded through generic
 // code), which allows it for itself.
 #![deny(unsafe_code)]
+// docs.rs (`--cfg docsrs`, nightly): each feature-gated item is marked with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
 mod database;

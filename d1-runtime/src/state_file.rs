@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// The SQLite file in which wrangler's local mode (`wrangler dev --local`, `wrangler d1 ...
 /// --local`) keeps the database whose `database_id` is `database_id`, under `persist_to`
 /// (wrangler's `--persist-to`; `.wrangler/state` by default). Open it with
-/// [`Database::open`] to read or migrate what `wrangler dev` serves.
+/// `d1kit::local::Database::open` to read or migrate what `wrangler dev` serves.
 ///
 /// The name is miniflare's durable-object id for the database: with
 /// `key = sha256("miniflare-D1DatabaseObject")`, `a = hmac_sha256(key, id)[..16]`,

@@ -27,7 +27,7 @@ pub struct Loaded {
 
 /// What a database's analyses depend on besides the query, read without parsing anything:
 /// its configuration and the names and contents of its migration files, as one hash. Two
-/// compiler runs with the same fingerprint analyse a query alike ([`crate::memo`]).
+/// compiler runs with the same fingerprint analyse a query alike (the memo of `driver::memo`).
 #[derive(Debug)]
 pub struct Fingerprint {
     /// The database's configuration.

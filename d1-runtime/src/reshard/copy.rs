@@ -250,11 +250,11 @@ async fn recorded<T: Executor>(target: &T, tenant: &str) -> Result<bool> {
 const CREATE_JOURNAL: &str = "CREATE TABLE IF NOT EXISTS d1kit_moves (tenant TEXT PRIMARY KEY, value, from_shard INTEGER NOT NULL, to_shard INTEGER NOT NULL, moved_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
 
 /// What a move tells the routing between its steps. Offline ([`Offline`]) it does nothing;
-/// through a directory ([`online::Online`]) it routes a tenant to its target once the copy is
+/// through a directory ([`super::online::Online`]) it routes a tenant to its target once the copy is
 /// committed, before the source's rows are deleted, and serves a refused tenant again.
 #[allow(async_fn_in_trait)] // not Send: workers-rs types are !Send
 pub trait Reroute {
-    /// Whether sources hold fences (see [`online`]) to lift as the tenants' rows are deleted.
+    /// Whether sources hold fences (see [`super::online`]) to lift as the tenants' rows are deleted.
     fn fenced(&self) -> bool;
     /// The copies of `moves` are committed on their target: route the tenants there.
     async fn copied(&self, moves: &[Move]) -> Result<()>;
