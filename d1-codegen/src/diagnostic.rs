@@ -81,7 +81,7 @@ pub struct Span {
 }
 
 /// One problem found in a migration or a query.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
@@ -170,8 +170,14 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Several diagnostics reported together (all errors of one statement, one migration set...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
+
+// Written out rather than derived with thiserror: its proc macro would be compiled and
+// loaded in every build of a crate using d1kit's macros, for two impls.
+impl std::error::Error for Diagnostic {}
+
+impl std::error::Error for Diagnostics {}
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
