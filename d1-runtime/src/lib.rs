@@ -24,6 +24,7 @@ pub mod route;
 mod row;
 #[cfg(feature = "state-files")]
 pub mod state_file;
+pub mod tenant;
 mod value;
 
 #[cfg(feature = "local")]

@@ -205,13 +205,13 @@ pub enum Outcome {
 }
 
 /// Quotes an identifier for SQL.
-fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A statement built at run time, as the `'static` text queries take. Each distinct text is
 /// kept once for the life of the process; a run builds a few per table.
-fn statement(sql: String) -> &'static str {
+pub(crate) fn statement(sql: String) -> &'static str {
     static TEXTS: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
     let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
     let texts = texts.get_or_insert_with(HashSet::new);
