@@ -85,6 +85,13 @@ enum TenantCommand {
     /// refused only while it moves. Exit status: 0 moved, 1 refused (it stays whole where
     /// it is, pinned there), 2 usage or configuration error.
     Move(TenantMoveArgs),
+    /// Delete every row of one tenant from the pool (an account deletion, a legal erasure
+    /// request): in every table with the tenant column, children first, with the rows of
+    /// tables without it that reference them; one transaction per shard up to 50,000 rows,
+    /// else fenced (its writes refused, retryably) and deleted in chunks that a rerun
+    /// resumes. Its directory pin goes too. Checked afterwards: no row of it is left.
+    /// Exit status: 0 deleted (or nothing to delete), 2 usage or configuration error.
+    Delete(TenantDeleteArgs),
 }
 
 #[derive(clap::Args)]
@@ -143,6 +150,18 @@ struct TenantMoveArgs {
     /// the move (the foreign keys among its rows follow; each old -> new id is printed).
     #[arg(long)]
     renumber: bool,
+}
+
+#[derive(clap::Args)]
+struct TenantDeleteArgs {
+    #[command(flatten)]
+    pool: TenantPoolArgs,
+    /// Count the tenant's rows per shard and table; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Delete without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 /// Output format.

@@ -7,7 +7,7 @@ use crate::config;
 use crate::fleet::short_id;
 use crate::report::{self, count};
 use crate::reshard::{ask, error, Pool};
-use crate::{Format, TenantArgs, TenantCommand, TenantMoveArgs, TenantPoolArgs};
+use crate::{Format, TenantArgs, TenantCommand, TenantDeleteArgs, TenantMoveArgs, TenantPoolArgs};
 use d1_codegen::{Diagnostic, Diagnostics};
 use d1_runtime::block_on;
 use d1_runtime::reshard::renumber::Renumbered;
@@ -23,6 +23,7 @@ pub fn run(args: TenantArgs) -> ExitCode {
     let (pool_args, result) = match &args.command {
         TenantCommand::Locate(a) => (a, locate(a)),
         TenantCommand::Move(a) => (&a.pool, move_tenant(a)),
+        TenantCommand::Delete(a) => (&a.pool, delete_tenant(a)),
     };
     match result {
         Ok(attention) => ExitCode::from(u8::from(attention)),
@@ -233,6 +234,144 @@ fn move_tenant(args: &TenantMoveArgs) -> Result<bool, Diagnostics> {
     let refused = !matches!(outcome, Ok(Outcome::Moved { .. }));
     print_move(args, &pool, Some(from), to, outcome, start.elapsed())?;
     Ok(refused)
+}
+
+/// `d1kit tenant delete`: always `Ok(false)` once deleted (or nothing to delete).
+fn delete_tenant(args: &TenantDeleteArgs) -> Result<bool, Diagnostics> {
+    let pool = crate::reshard::open_pool(&args.pool.place)?;
+    let key = &args.pool.tenant;
+    let shown = key.escape_debug().to_string();
+    let held = block_on(reshard::locate(&pool.dbs, &pool.layout, key))
+        .map_err(|e| error(format!("reading the pool: {e}")))?;
+    // Per shard holding rows: the tenant as its rows spell it, and its rows per table.
+    let mut found = Vec::new();
+    for (shard, tenant, _) in &held {
+        let rows = block_on(d1_runtime::tenant::rows(
+            &pool.dbs[*shard as usize],
+            &pool.layout,
+            tenant,
+        ))
+        .map_err(|e| error(format!("{}: {e}", describe(&pool, *shard).0)))?;
+        found.push((*shard, tenant.clone(), rows));
+    }
+    let total: u64 = found
+        .iter()
+        .flat_map(|(_, _, rows)| rows.iter().map(|t| t.rows))
+        .sum();
+    let json = args.pool.place.format == Format::Json;
+    let shards_json = |found: &[(u32, reshard::Tenant, Vec<d1_runtime::tenant::TableRows>)]| {
+        found
+            .iter()
+            .map(|(s, _, rows)| {
+                json!({
+                    "shard": s,
+                    "binding": describe(&pool, *s).0,
+                    "tables": rows.iter().map(|t| json!({"table": t.table, "rows": t.rows})).collect::<Vec<Value>>(),
+                })
+            })
+            .collect::<Vec<Value>>()
+    };
+    let lines = |found: &[(u32, reshard::Tenant, Vec<d1_runtime::tenant::TableRows>)]| {
+        for (s, _, rows) in found {
+            let tables: Vec<String> = rows
+                .iter()
+                .map(|t| format!("{} {}", t.table, t.rows))
+                .collect();
+            println!(
+                "  {}: {} ({})",
+                describe(&pool, *s).0,
+                count(rows.iter().map(|t| t.rows as usize).sum(), "row"),
+                tables.join(", ")
+            );
+        }
+    };
+    if args.dry_run {
+        if json {
+            println!(
+                "{}",
+                json!({"database": pool.db.name, "tenant": key, "dry_run": true, "rows": total, "shards": shards_json(&found)})
+            );
+        } else {
+            println!(
+                "tenant `{shown}` of `{}`: {} to delete (dry run: nothing deleted)",
+                pool.db.name,
+                count(total as usize, "row")
+            );
+            lines(&found);
+        }
+        return Ok(false);
+    }
+    if total > 0 && !args.yes {
+        let what = format!(
+            "tenant delete would delete {} of tenant `{shown}`",
+            count(total as usize, "row")
+        );
+        if !ask(
+            &what,
+            &format!(
+                "delete every row of tenant `{shown}` ({}) from `{}`? This cannot be undone.",
+                count(total as usize, "row"),
+                pool.db.name
+            ),
+        )? {
+            return Err(error("nothing deleted: not confirmed"));
+        }
+    }
+    let start = Instant::now();
+    let mut deleted = Vec::new();
+    for (shard, tenant, _) in &found {
+        let rows = block_on(d1_runtime::tenant::delete(
+            &pool.dbs[*shard as usize],
+            &pool.layout,
+            tenant,
+        ))
+        .map_err(|e| {
+            error(format!(
+                "{}: {e} (run the same command again: it resumes)",
+                describe(&pool, *shard).0
+            ))
+        })?;
+        deleted.push((*shard, tenant.clone(), rows));
+    }
+    if let Some((binding, directory)) = &pool.directory {
+        block_on(online::unpin(directory, key)).map_err(|e| error(format!("{binding}: {e}")))?;
+    }
+    let left = block_on(reshard::locate(&pool.dbs, &pool.layout, key))
+        .map_err(|e| error(format!("checking the pool afterwards: {e}")))?;
+    if !left.is_empty() {
+        let list: Vec<String> = left
+            .iter()
+            .map(|(s, _, n)| format!("{} on {}", count(*n as usize, "row"), describe(&pool, *s).0))
+            .collect();
+        return Err(error(format!(
+            "tenant `{shown}` still has rows after the delete ({}): a write raced it; run the command again",
+            list.join(", ")
+        )));
+    }
+    let rows: u64 = deleted
+        .iter()
+        .flat_map(|(_, _, rows)| rows.iter().map(|t| t.rows))
+        .sum();
+    if json {
+        println!(
+            "{}",
+            json!({"database": pool.db.name, "tenant": key, "dry_run": false, "rows": rows, "shards": shards_json(&deleted), "elapsed_ms": start.elapsed().as_secs_f64() * 1000.0})
+        );
+    } else if rows == 0 {
+        println!(
+            "tenant `{shown}` of `{}`: no rows, nothing to delete",
+            pool.db.name
+        );
+    } else {
+        println!(
+            "deleted tenant `{shown}` of `{}`: {} in {:.2} s; none left",
+            pool.db.name,
+            count(rows as usize, "row"),
+            start.elapsed().as_secs_f64()
+        );
+        lines(&deleted);
+    }
+    Ok(false)
 }
 
 fn print_move(

@@ -521,3 +521,75 @@ fn a_pool_with_a_directory_reshards_online() {
     assert_eq!(at["rows"][0]["rows"], 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `d1kit tenant delete` on a pool with a directory: a dry run counts and deletes nothing,
+/// no terminal and no --yes refuses, then every row of the tenant goes (and its pin), no other
+/// tenant's rows change, and a second run finds nothing to delete.
+#[test]
+fn a_tenant_is_deleted_from_the_pool_with_its_pin() {
+    let dir = krate("delete");
+    std::fs::create_dir_all(dir.join("migrations_dir")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest_with_directory(2)).unwrap();
+    configure(&dir, false);
+    populate(&dir);
+    // u5 (3 notes) pinned on the shard its hash does not name.
+    let victim = tenant(5);
+    let other = 1 - shard_for(victim.as_bytes(), 2);
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "tenant",
+            "move",
+            &victim,
+            "--to-shard",
+            &other.to_string(),
+            "--local",
+            "--yes",
+            "--settle",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let before = placement(&dir, 2);
+    let rest: Vec<_> = before
+        .iter()
+        .filter(|(u, _, _)| *u != victim)
+        .cloned()
+        .collect();
+    assert!(before.contains(&(victim.clone(), other as usize, 3)));
+
+    let (code, plan) = json(&dir, &["tenant", "delete", &victim, "--local", "--dry-run"]);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(plan["rows"], 3, "{plan}");
+    assert_eq!(plan["shards"][0]["tables"][0]["table"], "notes", "{plan}");
+    assert_eq!(placement(&dir, 2), before, "a dry run deletes nothing");
+
+    let (code, out, err) = run(&dir, &["tenant", "delete", &victim, "--local"], None);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("stdin is not a terminal"), "{err}");
+    assert_eq!(placement(&dir, 2), before);
+
+    let (code, done) = json(&dir, &["tenant", "delete", &victim, "--local", "--yes"]);
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done["rows"], 3, "{done}");
+    assert_eq!(placement(&dir, 2), rest, "only the tenant's rows went");
+    let (pins,): (i64,) = directory_db(&dir)
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM d1kit_directory WHERE tenant = ?1",
+            [&victim],
+            |r| Ok((r.get(0)?,)),
+        )
+        .unwrap();
+    assert_eq!(pins, 0, "its pin went too");
+
+    let (code, out, err) = run(
+        &dir,
+        &["tenant", "delete", &victim, "--local", "--yes"],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no rows, nothing to delete"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -132,6 +132,38 @@ pub async fn pin<D: Executor + ?Sized>(directory: &D, tenants: &[(String, u32)])
     set_state(directory, tenants, PINNED).await
 }
 
+/// Removes `tenant`'s entry from the directory (after its rows were deleted: a new account
+/// with the same key is routed by its hash again), and bumps the generation so that routers
+/// drop a cached pin. Refused while the tenant is being moved ([`MOVING`]).
+pub async fn unpin<D: Executor + ?Sized>(directory: &D, tenant: &str) -> Result<()> {
+    let state: Option<(i64,)> = directory
+        .first(Sql::new(
+            "SELECT state FROM d1kit_directory WHERE tenant = ?1",
+            vec![Value::Text(tenant.to_owned())],
+        ))
+        .await?;
+    match state {
+        None => return Ok(()),
+        Some((MOVING,)) => {
+            return Err(crate::Error::TenantMoving {
+                tenant: Some(tenant.to_owned()),
+            })
+        }
+        Some(_) => {}
+    }
+    send(
+        directory,
+        &[
+            (
+                "DELETE FROM d1kit_directory WHERE tenant = ?1",
+                vec![Value::Text(tenant.to_owned())],
+            ),
+            (BUMP, Vec::new()),
+        ],
+    )
+    .await
+}
+
 /// The tenants pinned on purpose ([`PINNED`]): where a reshard leaves them.
 pub async fn pins<D: Executor + ?Sized>(directory: &D) -> Result<HashMap<String, u32>> {
     let rows: Vec<(String, i64)> = directory
