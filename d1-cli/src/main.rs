@@ -379,6 +379,8 @@ enum Jurisdiction {
     Eu,
     /// FedRAMP.
     Fedramp,
+    /// The United States.
+    Us,
 }
 
 fn main() -> ExitCode {

@@ -32,7 +32,7 @@ pub trait Database {
     /// `wnam`, `enam`, `weur`, `eeur`, `apac`, `oc`), if set.
     const LOCATION_HINT: Option<&'static str> = None;
     /// The jurisdiction databases created for it are bound to (`jurisdiction`: `eu`,
-    /// `fedramp`), if set.
+    /// `fedramp` or `us`), if set.
     const JURISDICTION: Option<&'static str> = None;
     /// The Worker binding of the pool's directory (`directory = "<name>"` in the
     /// configuration): the single database whose `d1kit_directory` and `d1kit_routing` tables

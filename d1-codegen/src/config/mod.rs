@@ -87,7 +87,7 @@ pub struct DatabaseConfig {
     pub database_name: Option<String>,
     /// Where databases created for it live (`location_hint`: wnam, enam, weur, eeur, apac, oc).
     pub location_hint: Option<String>,
-    /// The jurisdiction of databases created for it (`jurisdiction`: eu, fedramp).
+    /// The jurisdiction of databases created for it (`jurisdiction`: eu, fedramp, us).
     pub jurisdiction: Option<String>,
     /// The configured database (one shard) whose `d1kit_directory` holds the pool's pins and
     /// routing (`directory = "<name>"`): with it, tenants move while the app serves them.
@@ -128,8 +128,8 @@ impl Default for Lints {
 
 /// D1's location hints (`primary_location_hint`).
 pub const LOCATION_HINTS: &[&str] = &["wnam", "enam", "weur", "eeur", "apac", "oc"];
-/// D1's jurisdictions.
-pub const JURISDICTIONS: &[&str] = &["eu", "fedramp"];
+/// D1's jurisdictions (`jurisdiction`): the European Union, FedRAMP, the United States.
+pub const JURISDICTIONS: &[&str] = &["eu", "fedramp", "us"];
 
 /// The most bindings one Worker can have (docs/D1.md, "Bindings are static").
 pub const MAX_BINDINGS: u32 = 5000;

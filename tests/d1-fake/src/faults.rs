@@ -2,8 +2,8 @@
 
 use crate::state::{lock, Shared};
 
-/// How an injected request failure ([`FakeD1::fail_next_requests`]) answers. Every kind
-/// answers before the request has any effect.
+/// How an injected request failure ([`FakeD1::fail_next_requests`]) answers. Every kind but
+/// [`Failure::TransientAfterEffect`] answers before the request has any effect.
 ///
 /// [`FakeD1::fail_next_requests`]: crate::FakeD1::fail_next_requests
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +18,12 @@ pub enum Failure {
     /// HTTP 502 with an HTML body and `Content-Type: text/html`, as a proxy in front of the
     /// API sends it (after the latency): a client must not require a JSON body.
     BadGateway,
+    /// The request is processed as usual (a create creates, a delete deletes, a write is
+    /// committed), then answered HTTP 500 with the envelope error 7500 "internal error"
+    /// instead of its real answer: the failure a client cannot tell from one before the
+    /// effect, and which makes its retry meet the effect (a 7502 on a create, a 7404 on a
+    /// delete, a write applied twice).
+    TransientAfterEffect,
 }
 
 /// A rule of [`FakeD1::fail_next_query`](crate::FakeD1::fail_next_query).

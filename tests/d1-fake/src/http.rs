@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::faults::Failure;
 use crate::format::percent_decode;
-use crate::manage::{create, describe, list, lookup};
+use crate::manage::{create, describe, list, lookup, lookup_id_or_name, update};
 use crate::query::run_query;
 use crate::reply::Reply;
 use crate::state::{lock, Shared};
@@ -21,6 +21,7 @@ enum Kind {
     List,
     Get,
     Delete,
+    Update,
     Query,
     Raw,
     Other,
@@ -31,6 +32,8 @@ enum Route {
     List,
     Get(String),
     Delete(String),
+    /// `PUT` (`true`) or `PATCH` (`false`) of one database.
+    Update(String, bool),
     Query(String, bool),
     MethodNotAllowed,
     Unrouted,
@@ -43,6 +46,7 @@ impl Route {
             Route::List => Kind::List,
             Route::Get(_) => Kind::Get,
             Route::Delete(_) => Kind::Delete,
+            Route::Update(..) => Kind::Update,
             Route::Query(_, false) => Kind::Query,
             Route::Query(_, true) => Kind::Raw,
             Route::MethodNotAllowed | Route::Unrouted => Kind::Other,
@@ -52,7 +56,7 @@ impl Route {
 
 /// Splits `/client/v4/accounts/{account}/d1/database…` into the account and the route.
 fn route(method: &tiny_http::Method, path: &str) -> (Option<String>, Route) {
-    use tiny_http::Method::{Delete, Get, Post};
+    use tiny_http::Method::{Delete, Get, Patch, Post, Put};
     let path = path.strip_suffix('/').unwrap_or(path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let ["client", "v4", "accounts", account, "d1", "database", rest @ ..] = segments.as_slice()
@@ -65,6 +69,8 @@ fn route(method: &tiny_http::Method, path: &str) -> (Option<String>, Route) {
         ([], Get) => Route::List,
         ([id], Get) => Route::Get(percent_decode(id)),
         ([id], Delete) => Route::Delete(percent_decode(id)),
+        ([id], Put) => Route::Update(percent_decode(id), true),
+        ([id], Patch) => Route::Update(percent_decode(id), false),
         ([id, "query"], Post) => Route::Query(percent_decode(id), false),
         ([id, "raw"], Post) => Route::Query(percent_decode(id), true),
         ([] | [_] | [_, "query" | "raw"], _) => Route::MethodNotAllowed,
@@ -90,6 +96,7 @@ pub(crate) fn handle(shared: &Shared, mut request: tiny_http::Request) {
             Kind::List => stats.list += 1,
             Kind::Get => stats.get += 1,
             Kind::Delete => stats.delete += 1,
+            Kind::Update => stats.update += 1,
             Kind::Query => stats.query += 1,
             Kind::Raw => stats.raw += 1,
             Kind::Other => stats.other += 1,
@@ -148,9 +155,24 @@ fn process(
             shared.sleep_latency();
             return Reply::bad_gateway();
         }
+        Some(Failure::TransientAfterEffect) => {
+            // The request goes through as any other, its effect stays, its answer is lost.
+            drop(answer(shared, request, account, route, query));
+            return Reply::internal_error();
+        }
         None => {}
     }
+    answer(shared, request, account, route, query)
+}
 
+/// The request's real answer: the checks after injected failures, then the endpoint.
+fn answer(
+    shared: &Shared,
+    request: &mut tiny_http::Request,
+    account: Option<String>,
+    route: Route,
+    query: &str,
+) -> Reply {
     let token = request
         .headers()
         .iter()
@@ -192,7 +214,7 @@ fn process(
     }
 
     let mut body = Vec::new();
-    if matches!(route, Route::Create | Route::Query(..))
+    if matches!(route, Route::Create | Route::Update(..) | Route::Query(..))
         && request.as_reader().read_to_end(&mut body).is_err()
     {
         return Reply::error(400, 7400, "The request body could not be read");
@@ -200,7 +222,7 @@ fn process(
     match route {
         Route::Create => create(shared, &body),
         Route::List => list(shared, query),
-        Route::Get(id) => match lookup(shared, &id) {
+        Route::Get(id) => match lookup_id_or_name(shared, &id) {
             Ok(db) => Reply::ok(describe(&db, true)),
             Err(reply) => reply,
         },
@@ -213,6 +235,10 @@ fn process(
                 }
                 Reply::ok(Value::Null)
             }
+            Err(reply) => reply,
+        },
+        Route::Update(id, put) => match lookup(shared, &id) {
+            Ok(db) => update(&db, &body, put),
             Err(reply) => reply,
         },
         Route::Query(id, raw) => match lookup(shared, &id) {

@@ -23,8 +23,9 @@
 //! | --- | --- |
 //! | `POST …/database` `{"name", "primary_location_hint"?, "jurisdiction"?}` | `result: {uuid, name, created_at, version: "production", num_tables, file_size, created_in_region[, jurisdiction]}` |
 //! | `GET …/database?name=&page=&per_page=` | `result: [{uuid, name, created_at, version, num_tables, file_size}]`, `result_info: {page, per_page, count, total_count}` |
-//! | `GET …/database/{uuid}` | one database, as in the list (plus `running_in_region`) |
+//! | `GET …/database/{uuid or name}` (`?fields=` accepted, ignored) | one database's details: as in the list, plus `running_in_region` and `read_replication: {mode}` |
 //! | `DELETE …/database/{uuid}` | `result: null` |
+//! | `PUT …/database/{uuid}` `{"read_replication": {"mode": "auto" \| "disabled"}}`, or `PATCH` (the body optional) | the database's details, as `GET` gives them |
 //! | `POST …/database/{uuid}/query` `{"sql", "params"?}` or `{"batch": [{"sql", "params"?}, …]}` | `result: [{results: [{col: value}], success, meta}]`, one element per statement |
 //! | `POST …/database/{uuid}/raw` (same bodies) | `result: [{results: {columns, rows}, success, meta}]`, one element per statement |
 //!
@@ -38,10 +39,12 @@
 //!   403 / 10000 "Authentication error". An account id in the path other than
 //!   [`Options::account_id`]: 403 / 7403 "The given account is not valid or is not authorized
 //!   to access this service".
-//! - **Creation rules**: the name must match D1's published pattern `^[a-z0-9][a-z0-9-_]*$`
-//!   and be at most 64 characters (the length bound is an assumption), else 400 / 7400 with a
-//!   message naming the rule; `primary_location_hint` one of `wnam enam weur eeur apac oc`
-//!   and `jurisdiction` one of `eu fedramp`, else 400 / 7400 naming the field. A name in use:
+//! - **Creation rules**: the name must match D1's published pattern `^[a-zA-Z0-9][a-zA-Z0-9_-]*$`
+//!   (upper case allowed) and be at most 64 characters (the length bound is an assumption),
+//!   else 400 / 7400 with a message naming the rule; `primary_location_hint` one of `wnam enam
+//!   weur eeur apac oc` and `jurisdiction` one of `eu fedramp us`, else 400 / 7400 naming the
+//!   field. Names are compared exactly: `Tenant` and `tenant` are two names (an assumption:
+//!   whether D1 compares them without case is not known). A name in use:
 //!   400 / 7502 "A database with that name already exists". An account holding
 //!   [`Options::database_limit`] databases: 400 / 7406 "System limit reached: databases per
 //!   account (N)" (the API's wording, as wrangler shows it).
@@ -49,10 +52,19 @@
 //!   documents it only as "a database name to search for"; the clients seen in the wild all
 //!   filter the answer for the exact name afterwards, which a substring search forces them to
 //!   do). `page` from 1 (default 1; 0 or not a number: 400 / 7400); `per_page` default 1000,
-//!   clamped into the documented 10..=10000. `total_count` counts every match.
-//! - **Lookup**: a well-formed uuid that names no database: 404 / 7404 "The database {uuid}
-//!   could not be found" (the API's wording); a path id that is not a uuid at all:
+//!   clamped into the documented 10..=10000, and lowered to [`Options::max_per_page`] (to
+//!   make a client page with few databases). `total_count` counts every match, or with
+//!   [`Options::total_count_ignores_name`] every database of the account, as the real API
+//!   may (a client must stop at a page shorter than `per_page`, not at `total_count`).
+//! - **Lookup**: `GET …/database/{x}` takes a uuid (any case) or, failing that, a database's
+//!   exact name, as wrangler uses it; nothing of either: 404 / 7404 "The database {x} could not
+//!   be found" (the API's wording). The other endpoints take only a uuid: a well-formed uuid
+//!   that names no database is the same 404 / 7404; a path id that is not a uuid at all is
 //!   400 / 7400 (as the API answers for e.g. `…/database/placeholder/query`).
+//! - **Read replication**: a database's `read_replication.mode` is `disabled` when created;
+//!   `PUT` (which needs `read_replication`) or `PATCH` (where it is optional) sets it to `auto`
+//!   or `disabled`, else 400 / 7400 naming the field; the mode is only recorded (no replicas,
+//!   no sessions).
 //! - **Queries**: `params` bind as D1 binds JavaScript values: integral numbers → INTEGER,
 //!   other numbers → REAL, strings → TEXT, `null` → NULL, booleans → 1 / 0; an array or an
 //!   object → 400 / 7500 "D1_TYPE_ERROR: Type 'object' not supported for value '…'" with the
@@ -94,27 +106,31 @@
 //!   lock, so concurrent requests overlap) on every answer but a 429.
 //! - **Transient failures** ([`Options::transient_failure_rate`], [`Failure`]): answered before
 //!   the request has any effect (a "failed" create created nothing, a "failed" query ran
-//!   nothing), so a retry is always safe.
+//!   nothing), so a retry is always safe; except an injected
+//!   [`Failure::TransientAfterEffect`], a 500 answered after the request took effect (a
+//!   "failed" delete deleted, and its retry gets 404 / 7404).
 //! - Anything else: 404 / 7000 "No route for that URI"; a known path with another method:
 //!   405 / 7001 "Method not allowed" (status and code are a guess).
 //!
 //! # What it does not reproduce
 //!
 //! - A failure **after** the effect (a timeout or 5xx on a create or a write that did happen),
-//!   which the real API can produce: a client must make creation idempotent (adopt the
-//!   database by name) and may see a write applied twice if it blindly retries one. The fake
-//!   fails only before the effect.
+//!   which the real API can produce at any time: a client must make creation idempotent
+//!   (adopt the database by name) and may see a write applied twice if it blindly retries
+//!   one. The fake fails after the effect only when a test injects
+//!   [`Failure::TransientAfterEffect`]; random failures come before it.
 //! - The per-IP limit (200 requests/s), request body size limits, D1's per-database limits
 //!   (size, columns, bound parameters beyond SQLite's own), query timeouts, "D1 DB is
 //!   overloaded" and storage-exceeded errors.
-//! - Read replication, sessions and bookmarks, `/export`, `/import`, `/time_travel/*`, the
-//!   `PUT`/`PATCH` of a database, and the legacy `X-Auth-Email` / `X-Auth-Key` headers.
+//! - Read replicas themselves (the mode is only recorded), sessions and bookmarks, `/export`,
+//!   `/import`, `/time_travel/*`, and the legacy `X-Auth-Email` / `X-Auth-Key` headers.
+//! - The meaning of `GET …/database/{x}?fields=` (which fields it selects is not known here).
 //! - D1's own restrictions on PRAGMAs and on `_cf_`-prefixed tables, and its hidden tables.
 //! - `meta` numbers are approximations: `rows_read` is the rows returned plus SQLite's
 //!   full-scan steps, `rows_written` equals `changes`, `duration` is the fake's own time.
 //! - Persistence: databases live in memory and vanish with the [`FakeD1`].
-//! - Exact wording where Cloudflare's was not found: the name-rule, location, jurisdiction and
-//!   body-shape messages (all 7400), the 405 answer, and the 500 envelope of a transient
+//! - Exact wording where Cloudflare's was not found: the name-rule, location, jurisdiction,
+//!   read replication and body-shape messages (all 7400), the 405 answer, and the 500 envelope of a transient
 //!   failure (7500 "internal error"; the real API answers 5xx with varied bodies).
 
 #![forbid(unsafe_code)]

@@ -1,6 +1,7 @@
-//! Database management: create, list, describe and look up databases.
+//! Database management: create, list, describe, look up and update databases.
 //!
-//! Creation follows D1's name, location hint and jurisdiction rules.
+//! Creation follows D1's name, location hint and jurisdiction rules; an update sets the read
+//! replication mode.
 
 use std::sync::Arc;
 
@@ -12,16 +13,16 @@ use crate::reply::Reply;
 use crate::state::{lock, CreateError, Database, Shared};
 
 const LOCATION_HINTS: [&str; 6] = ["wnam", "enam", "weur", "eeur", "apac", "oc"];
-const JURISDICTIONS: [&str; 2] = ["eu", "fedramp"];
+const JURISDICTIONS: [&str; 3] = ["eu", "fedramp", "us"];
+const READ_REPLICATION_MODES: [&str; 2] = ["auto", "disabled"];
 const NAME_MAX: usize = 64;
 
+/// D1's published name pattern `^[a-zA-Z0-9][a-zA-Z0-9_-]*$`, at most [`NAME_MAX`] long.
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= NAME_MAX
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn optional_choice<'a>(
@@ -63,7 +64,7 @@ pub(crate) fn create(shared: &Shared, body: &[u8]) -> Reply {
             400,
             7400,
             &format!(
-                "Invalid name {name:?}: a database name is 1 to {NAME_MAX} characters, lowercase \
+                "Invalid name {name:?}: a database name is 1 to {NAME_MAX} characters, ASCII \
                  letters, digits, '-' and '_', starting with a letter or a digit"
             ),
         );
@@ -92,7 +93,10 @@ pub(crate) fn create(shared: &Shared, body: &[u8]) -> Reply {
     }
 }
 
-pub(crate) fn describe(db: &Database, region: bool) -> Value {
+/// A database as the API describes it: in a list or a create's reply (`details: false`,
+/// with `created_in_region`), or as one database's details (`GET` and the update's reply,
+/// with `running_in_region` and `read_replication`).
+pub(crate) fn describe(db: &Database, details: bool) -> Value {
     let (num_tables, file_size) = {
         let conn = lock(&db.conn);
         let tables: i64 = conn
@@ -113,8 +117,9 @@ pub(crate) fn describe(db: &Database, region: bool) -> Value {
         "num_tables": num_tables,
         "file_size": file_size,
     });
-    if region {
+    if details {
         value["running_in_region"] = json!(db.region);
+        value["read_replication"] = json!({ "mode": *lock(&db.read_replication) });
     } else {
         value["created_in_region"] = json!(db.region);
     }
@@ -135,7 +140,7 @@ pub(crate) fn database_size(conn: &Connection) -> i64 {
 pub(crate) fn list(shared: &Shared, query: &str) -> Reply {
     let mut name = None;
     let mut page = 1u64;
-    let mut per_page = 1000u64;
+    let mut per_page = 1000u64.min(shared.max_per_page);
     for (key, value) in parse_query(query) {
         match key.as_str() {
             "name" => name = Some(value).filter(|v| !v.is_empty()),
@@ -144,7 +149,7 @@ pub(crate) fn list(shared: &Shared, query: &str) -> Reply {
                 _ => return Reply::error(400, 7400, "Invalid page: a number from 1 is expected"),
             },
             "per_page" => match value.parse::<u64>() {
-                Ok(p) => per_page = p.clamp(10, 10_000),
+                Ok(p) => per_page = p.clamp(10, 10_000).min(shared.max_per_page),
                 _ => {
                     return Reply::error(
                         400,
@@ -162,7 +167,11 @@ pub(crate) fn list(shared: &Shared, query: &str) -> Reply {
             .by_seq
             .values()
             .filter(|db| name.as_deref().is_none_or(|n| db.name.contains(n)));
-        let total = matching.clone().count();
+        let total = if shared.total_count_ignores_name {
+            account.by_seq.len()
+        } else {
+            matching.clone().count()
+        };
         let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
         let page_dbs: Vec<Arc<Database>> = matching
             .skip(skip)
@@ -197,6 +206,11 @@ pub(crate) fn is_uuid(id: &str) -> bool {
         })
 }
 
+fn not_found(id: &str) -> Reply {
+    Reply::error(404, 7404, &format!("The database {id} could not be found"))
+}
+
+/// The database a path's `{id}` names, where only a uuid is taken (query, raw, delete, update).
 pub(crate) fn lookup(shared: &Shared, id: &str) -> Result<Arc<Database>, Reply> {
     if !is_uuid(id) {
         return Err(Reply::error(
@@ -207,5 +221,77 @@ pub(crate) fn lookup(shared: &Shared, id: &str) -> Result<Arc<Database>, Reply> 
     }
     shared
         .find(&id.to_ascii_lowercase())
-        .ok_or_else(|| Reply::error(404, 7404, &format!("The database {id} could not be found")))
+        .ok_or_else(|| not_found(id))
+}
+
+/// The database `GET …/database/{x}` names: a uuid, else a database's exact name (a uuid that
+/// names no database is tried as a name too, since names may look like uuids). `fields=` is
+/// accepted and ignored: the reply always holds every field.
+pub(crate) fn lookup_id_or_name(shared: &Shared, x: &str) -> Result<Arc<Database>, Reply> {
+    let by_uuid = if is_uuid(x) {
+        shared.find(&x.to_ascii_lowercase())
+    } else {
+        None
+    };
+    by_uuid
+        .or_else(|| shared.find_by_name(x))
+        .ok_or_else(|| not_found(x))
+}
+
+/// `PUT …/database/{uuid}` (`put`) or `PATCH`: `{"read_replication": {"mode": "auto" |
+/// "disabled"}}`, required by a `PUT`, optional in a `PATCH`; answers the database's details.
+pub(crate) fn update(db: &Database, body: &[u8], put: bool) -> Reply {
+    let method = if put { "PUT" } else { "PATCH" };
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) && !put {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => {
+                return Reply::error(
+                    400,
+                    7400,
+                    &format!("The body of a {method} must be a JSON object"),
+                )
+            }
+        }
+    };
+    let mode = match body.get("read_replication") {
+        None | Some(Value::Null) if !put => None,
+        Some(Value::Object(settings)) => {
+            let mode = settings.get("mode").unwrap_or(&Value::Null);
+            match READ_REPLICATION_MODES
+                .iter()
+                .find(|m| mode.as_str() == Some(**m))
+            {
+                Some(known) => Some(*known),
+                None => return invalid_mode(mode),
+            }
+        }
+        _ => {
+            return Reply::error(
+                400,
+                7400,
+                &format!(
+                    "Invalid read_replication: a {method} needs {{\"read_replication\": \
+                     {{\"mode\": \"auto\" | \"disabled\"}}}}"
+                ),
+            )
+        }
+    };
+    if let Some(mode) = mode {
+        *lock(&db.read_replication) = mode;
+    }
+    Reply::ok(describe(db, true))
+}
+
+fn invalid_mode(mode: &Value) -> Reply {
+    Reply::error(
+        400,
+        7400,
+        &format!(
+            "Invalid read_replication.mode: {mode} is not one of {}",
+            READ_REPLICATION_MODES.join(", ")
+        ),
+    )
 }

@@ -33,6 +33,14 @@ pub struct Options {
     pub rate_limit: Option<RateLimit>,
     /// Most databases the account may hold; a create beyond it fails with 7406 (default 50,000).
     pub database_limit: usize,
+    /// Whether a list's `result_info.total_count` counts every database of the account rather
+    /// than only those `name=` matches (default `false`: only the matches). Whether the real
+    /// API does so is not known; a client must not page by `total_count` either way.
+    pub total_count_ignores_name: bool,
+    /// The most databases a list page holds: a larger `per_page` (the default 1,000 included)
+    /// is lowered to it, and `result_info.per_page` says so (default 10,000, the documented
+    /// maximum; below 10 it still wins over the minimum of 10).
+    pub max_per_page: usize,
     /// Probability (0..=1) that an accepted request fails with HTTP 500 before any effect
     /// (default 0).
     pub transient_failure_rate: f64,
@@ -59,6 +67,8 @@ impl Default for Options {
             latency: Duration::ZERO,
             rate_limit: None,
             database_limit: 50_000,
+            total_count_ignores_name: false,
+            max_per_page: 10_000,
             transient_failure_rate: 0.0,
             seed: hasher.finish(),
             threads: 32,
@@ -86,10 +96,12 @@ pub struct Stats {
     pub create: u64,
     /// `GET …/database` requests.
     pub list: u64,
-    /// `GET …/database/{uuid}` requests.
+    /// `GET …/database/{uuid or name}` requests.
     pub get: u64,
     /// `DELETE …/database/{uuid}` requests.
     pub delete: u64,
+    /// `PUT` and `PATCH …/database/{uuid}` requests (read replication).
+    pub update: u64,
     /// `POST …/database/{uuid}/query` requests.
     pub query: u64,
     /// `POST …/database/{uuid}/raw` requests.
@@ -146,6 +158,8 @@ impl FakeD1 {
             account_id: options.account_id,
             token: options.token,
             database_limit: options.database_limit,
+            total_count_ignores_name: options.total_count_ignores_name,
+            max_per_page: options.max_per_page.max(1) as u64,
             latency: Mutex::new(options.latency),
             rate: Mutex::new(RateState {
                 limit: options.rate_limit,
@@ -271,7 +285,9 @@ impl FakeD1 {
 
     /// Makes the next `times` requests (any endpoint, authenticated or not) fail as `failure`
     /// before anything else is looked at; they do not count against the rate limit window.
-    /// Queued after any failures still pending.
+    /// Queued after any failures still pending. [`Failure::TransientAfterEffect`] is the
+    /// exception: its request goes through every check and takes effect as any other (the
+    /// rate limit counts it), and only its answer, whatever it was, becomes the 500.
     pub fn fail_next_requests(&self, times: usize, failure: Failure) {
         let mut queue = lock(&self.shared.request_failures);
         queue.extend(std::iter::repeat_n(failure, times));

@@ -19,6 +19,10 @@ pub(crate) struct Shared {
     pub(crate) account_id: String,
     pub(crate) token: String,
     pub(crate) database_limit: usize,
+    /// [`Options::total_count_ignores_name`](crate::Options::total_count_ignores_name).
+    pub(crate) total_count_ignores_name: bool,
+    /// [`Options::max_per_page`](crate::Options::max_per_page).
+    pub(crate) max_per_page: u64,
     pub(crate) latency: Mutex<Duration>,
     pub(crate) rate: Mutex<RateState>,
     pub(crate) transient_failure_rate: Mutex<f64>,
@@ -46,6 +50,8 @@ pub(crate) struct Database {
     pub(crate) created_at: String,
     pub(crate) region: String,
     pub(crate) jurisdiction: Option<String>,
+    /// `read_replication.mode`: `"disabled"` (a new database's) or `"auto"`.
+    pub(crate) read_replication: Mutex<&'static str>,
     pub(crate) conn: Mutex<Connection>,
 }
 
@@ -58,6 +64,13 @@ impl Shared {
     pub(crate) fn find(&self, uuid: &str) -> Option<Arc<Database>> {
         let account = lock(&self.account);
         let seq = account.by_uuid.get(uuid)?;
+        account.by_seq.get(seq).cloned()
+    }
+
+    /// The database named exactly `name` (names are compared as they are: case matters).
+    pub(crate) fn find_by_name(&self, name: &str) -> Option<Arc<Database>> {
+        let account = lock(&self.account);
+        let seq = account.by_name.get(name)?;
         account.by_seq.get(seq).cloned()
     }
 
@@ -91,6 +104,7 @@ impl Shared {
             created_at: rfc3339(SystemTime::now()),
             region: hint.unwrap_or("wnam").to_ascii_uppercase(),
             jurisdiction: jurisdiction.map(str::to_owned),
+            read_replication: Mutex::new("disabled"),
             conn: Mutex::new(conn),
         });
         let seq = account.next_seq;

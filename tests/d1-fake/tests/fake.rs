@@ -91,6 +91,21 @@ impl Client {
                 .put(&url)
                 .header("Authorization", &auth)
                 .send_empty(),
+            ("PUT", Some(body)) => self
+                .agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            ("PATCH", None) => self
+                .agent
+                .patch(&url)
+                .header("Authorization", &auth)
+                .send_empty(),
+            ("PATCH", Some(body)) => self
+                .agent
+                .patch(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
             other => panic!("unsupported {other:?}"),
         };
         let mut response = result.expect("an HTTP answer");
@@ -273,7 +288,15 @@ fn creation_rules() {
     assert_eq!(listed[0]["uuid"], adopted.as_str());
     assert_eq!(client.create("existing").error(400).0, 7502);
 
-    for bad in ["", "Upper", "-lead", "sp ace", "dot.ted", &"x".repeat(65)] {
+    for bad in [
+        "",
+        "-lead",
+        "_lead",
+        "sp ace",
+        "dot.ted",
+        "é",
+        &"x".repeat(65),
+    ] {
         let (code, message) = client.create(bad).error(400);
         assert_eq!(code, 7400, "{bad:?}");
         assert!(message.contains("name"), "{message}");
@@ -294,7 +317,7 @@ fn creation_rules() {
         .send(
             "POST",
             "",
-            Some(json!({"name": "a1", "jurisdiction": "us"})),
+            Some(json!({"name": "a1", "jurisdiction": "moon"})),
         )
         .error(400);
     assert!(message.contains("jurisdiction"), "{message}");
@@ -663,7 +686,15 @@ fn authentication_routes_and_ids() {
     let (code, message) = client.send("GET", "/x/y/z", None).error(404);
     assert_eq!((code, message.as_str()), (7000, "No route for that URI"));
     assert_eq!(client.send("PUT", "", None).error(405).0, 7001);
-    assert_eq!(client.send("GET", "/placeholder", None).error(400).0, 7400);
+    // `GET` takes a name too (none here); the other endpoints want a uuid.
+    assert_eq!(client.send("GET", "/placeholder", None).error(404).0, 7404);
+    assert_eq!(
+        client
+            .query("placeholder", json!({"sql": "SELECT 1"}))
+            .error(400)
+            .0,
+        7400
+    );
     let missing = "00000000-0000-4000-8000-000000000000";
     assert_eq!(
         client
@@ -894,4 +925,247 @@ fn dropping_the_fake_stops_its_server() {
         agent.get(&url).call().is_err(),
         "nothing answers after the drop"
     );
+}
+
+/// The current specification: jurisdiction `us`, and names with upper case (compared exactly).
+#[test]
+fn jurisdiction_us_and_upper_case_names() {
+    let fake = FakeD1::start(quiet());
+    let client = Client::new(&fake);
+    let body = json!({"name": "in-us", "jurisdiction": "us"});
+    let uuid = client.send("POST", "", Some(body)).ok()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = client.send("GET", &format!("/{uuid}"), None).ok();
+    assert_eq!(got["jurisdiction"], "us");
+
+    for name in ["Upper", "Tenant-A_1", "X", "9Lives"] {
+        assert_eq!(client.create(name).ok()["name"], name);
+    }
+    // Another case is another name; the same name is taken.
+    client.create("upper").ok();
+    assert_eq!(client.create("Upper").error(400).0, 7502);
+    assert_eq!(fake.databases().len(), 6);
+}
+
+#[test]
+fn get_takes_a_uuid_or_a_name() {
+    let fake = FakeD1::start(quiet());
+    let client = Client::new(&fake);
+    let uuid = client.create("Tenant-7").ok()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_name = client.send("GET", "/Tenant-7", None).ok();
+    assert_eq!(
+        (by_name["uuid"].as_str(), by_name["name"].as_str()),
+        (Some(uuid.as_str()), Some("Tenant-7"))
+    );
+    assert_eq!(by_name["read_replication"], json!({"mode": "disabled"}));
+    assert_eq!(
+        client.send("GET", &format!("/{uuid}"), None).ok(),
+        by_name,
+        "the same details by uuid"
+    );
+    assert_eq!(
+        client
+            .send("GET", &format!("/{}", uuid.to_uppercase()), None)
+            .ok()["uuid"],
+        uuid.as_str()
+    );
+    // `fields=` is accepted.
+    let fields = client.send("GET", "/Tenant-7?fields=uuid,name", None).ok();
+    assert_eq!(fields["uuid"], uuid.as_str());
+
+    // Names are exact, and a missing one is a 404 with the API's wording.
+    let (code, message) = client.send("GET", "/tenant-7", None).error(404);
+    assert_eq!(
+        (code, message.as_str()),
+        (7404, "The database tenant-7 could not be found")
+    );
+    assert_eq!(client.send("GET", "/Tenant", None).error(404).0, 7404);
+    // A name shaped like a uuid is found by its name too.
+    let odd = "00000000-0000-4000-8000-00000000000a";
+    let odd_uuid = fake.add_database(odd);
+    assert_eq!(
+        client.send("GET", &format!("/{odd}"), None).ok()["uuid"],
+        odd_uuid.as_str()
+    );
+    // Only GET takes names.
+    assert_eq!(client.send("DELETE", "/Tenant-7", None).error(400).0, 7400);
+    assert_eq!(fake.stats().get, 7);
+}
+
+#[test]
+fn list_total_count_may_count_every_database_and_pages_may_be_smaller() {
+    let fake = FakeD1::start(Options {
+        total_count_ignores_name: true,
+        max_per_page: 10,
+        ..quiet()
+    });
+    let client = Client::new(&fake);
+    for i in 0..25 {
+        client.create(&format!("db-{i:02}")).ok();
+    }
+    client.create("other").ok();
+    let filtered = client.send("GET", "?name=db-1", None);
+    assert_eq!(filtered.ok().as_array().unwrap().len(), 10);
+    let info = &filtered.json()["result_info"];
+    assert_eq!(
+        (info["count"].as_u64(), info["total_count"].as_u64()),
+        (Some(10), Some(26))
+    );
+    // The page size is lowered to 10, whatever was asked.
+    for (query, per_page) in [("", 10), ("?per_page=1000", 10), ("?per_page=5", 10)] {
+        let answer = client.send("GET", query, None);
+        assert_eq!(answer.ok().as_array().unwrap().len(), 10, "{query}");
+        assert_eq!(
+            answer.json()["result_info"]["per_page"],
+            per_page,
+            "{query}"
+        );
+    }
+    let last = client.send("GET", "?page=3", None);
+    assert_eq!(last.ok().as_array().unwrap().len(), 6);
+
+    // By default `total_count` counts the matches.
+    let fake = FakeD1::start(quiet());
+    let client = Client::new(&fake);
+    fake.add_database("db-1");
+    fake.add_database("other");
+    let filtered = client.send("GET", "?name=db-1", None);
+    assert_eq!(filtered.json()["result_info"]["total_count"], 1);
+}
+
+#[test]
+fn a_failure_after_the_effect_keeps_the_effect() {
+    let fake = FakeD1::start(quiet());
+    let client = Client::new(&fake);
+    let uuid = fake.add_database("doomed");
+    fake.fail_next_requests(1, Failure::TransientAfterEffect);
+    let (code, message) = client.send("DELETE", &format!("/{uuid}"), None).error(500);
+    assert_eq!((code, message.as_str()), (7500, "internal error"));
+    assert!(fake.databases().is_empty(), "the delete happened");
+    assert_eq!(
+        client
+            .send("DELETE", &format!("/{uuid}"), None)
+            .error(404)
+            .0,
+        7404,
+        "its retry finds nothing"
+    );
+
+    fake.fail_next_requests(1, Failure::TransientAfterEffect);
+    assert_eq!(client.create("made").error(500).0, 7500);
+    assert_eq!(fake.databases().len(), 1, "the create happened");
+    assert_eq!(client.create("made").error(400).0, 7502);
+
+    let uuid = fake.databases()[0].uuid.clone();
+    client
+        .query(&uuid, json!({"sql": "CREATE TABLE t (a)"}))
+        .ok();
+    fake.fail_next_requests(1, Failure::TransientAfterEffect);
+    assert_eq!(
+        client
+            .query(&uuid, json!({"sql": "INSERT INTO t VALUES (1)"}))
+            .error(500)
+            .0,
+        7500
+    );
+    let rows: i64 = fake
+        .with_connection(&uuid, |c| {
+            c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(rows, 1, "the write was committed");
+    let stats = fake.stats();
+    assert_eq!((stats.responses_5xx, stats.delete, stats.create), (3, 2, 2));
+}
+
+#[test]
+fn read_replication_is_set_by_put_or_patch() {
+    let fake = FakeD1::start(quiet());
+    let client = Client::new(&fake);
+    let uuid = fake.add_database("replicated");
+    let path = format!("/{uuid}");
+    let mode = |details: &Value| details["read_replication"]["mode"].clone();
+
+    let put = client.send(
+        "PUT",
+        &path,
+        Some(json!({"read_replication": {"mode": "auto"}})),
+    );
+    let details = put.ok();
+    assert_eq!(
+        (details["uuid"].as_str(), details["name"].as_str()),
+        (Some(uuid.as_str()), Some("replicated"))
+    );
+    assert_eq!(mode(&details), "auto");
+    assert_eq!(mode(&client.send("GET", &path, None).ok()), "auto");
+    // A PATCH without a body, or without `read_replication`, changes nothing.
+    assert_eq!(mode(&client.send("PATCH", &path, None).ok()), "auto");
+    assert_eq!(
+        mode(&client.send("PATCH", &path, Some(json!({}))).ok()),
+        "auto"
+    );
+    let patch = json!({"read_replication": {"mode": "disabled"}});
+    assert_eq!(
+        mode(&client.send("PATCH", &path, Some(patch)).ok()),
+        "disabled"
+    );
+
+    // A PUT needs the setting; a mode must be one D1 knows.
+    let (code, message) = client.send("PUT", &path, Some(json!({}))).error(400);
+    assert_eq!(code, 7400);
+    assert!(message.contains("read_replication"), "{message}");
+    assert_eq!(client.send("PUT", &path, None).error(400).0, 7400);
+    let bad = json!({"read_replication": {"mode": "sometimes"}});
+    let (code, message) = client.send("PUT", &path, Some(bad)).error(400);
+    assert_eq!(code, 7400);
+    assert!(
+        message.contains("sometimes") && message.contains("auto"),
+        "{message}"
+    );
+    assert_eq!(mode(&client.send("GET", &path, None).ok()), "disabled");
+    // By uuid only, like the other endpoints but GET.
+    let auto = json!({"read_replication": {"mode": "auto"}});
+    assert_eq!(
+        client
+            .send("PUT", "/replicated", Some(auto.clone()))
+            .error(400)
+            .0,
+        7400
+    );
+    let missing = "/00000000-0000-4000-8000-000000000000";
+    assert_eq!(
+        client.send("PUT", missing, Some(auto.clone())).error(404).0,
+        7404
+    );
+    // Authenticated, rate limited and failing as any other endpoint.
+    let wrong = Client::with_token(&fake, "not-the-token");
+    assert_eq!(
+        wrong.send("PUT", &path, Some(auto.clone())).error(403).0,
+        10000
+    );
+    fake.fail_next_requests(1, Failure::Transient);
+    assert_eq!(
+        client.send("PUT", &path, Some(auto.clone())).error(500).0,
+        7500
+    );
+    assert_eq!(mode(&client.send("GET", &path, None).ok()), "disabled");
+    fake.set_rate_limit(Some(RateLimit {
+        requests: 0,
+        per: Duration::from_secs(60),
+    }));
+    let limited = client.send("PATCH", &path, Some(auto));
+    assert_eq!(limited.error(429).0, 971);
+    assert!(limited.retry_after.is_some());
+    fake.set_rate_limit(None);
+    assert_eq!(mode(&client.send("GET", &path, None).ok()), "disabled");
+
+    let stats = fake.stats();
+    assert_eq!(stats.update, 12);
+    assert_eq!(stats.get, 4);
 }

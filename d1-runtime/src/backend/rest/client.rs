@@ -2,11 +2,12 @@
 
 use super::executor::Database;
 use super::gate::Gate;
-use super::transport::{self, sleep};
-use super::wire::{database_info, envelope_error, excerpt, percent_encode, Reply};
-use super::{API_BASE, NAME_TAKEN};
+use super::transport::{self, sleep, Method};
+use super::wire::{database_info, envelope_error, excerpt, is_database_name, is_uuid};
+use super::wire::{percent_encode, Reply};
+use super::{API_BASE, NAME_TAKEN, NO_SUCH_DATABASE};
 use crate::{Error, Result};
-use serde_json::{Map, Value as Json};
+use serde_json::{json, Map, Value as Json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ impl Default for Retry {
 pub struct CreateOptions {
     /// `primary_location_hint`: `wnam`, `enam`, `weur`, `eeur`, `apac` or `oc`.
     pub location_hint: Option<String>,
-    /// `jurisdiction`: `eu` or `fedramp`.
+    /// `jurisdiction`: `eu`, `fedramp` or `us`.
     pub jurisdiction: Option<String>,
 }
 
@@ -56,6 +57,29 @@ pub struct DatabaseInfo {
     pub name: String,
     /// When it was created (RFC 3339), when the API says.
     pub created_at: Option<String>,
+    /// Its read replication mode (`read_replication.mode`: `auto` or `disabled`), when the
+    /// reply says: one database's details do ([`Client::get_database`],
+    /// [`Client::set_read_replication`]).
+    pub read_replication: Option<String>,
+}
+
+/// A database's read replication mode, as [`Client::set_read_replication`] sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadReplication {
+    /// `auto`: D1 serves reads from replicas (through sessions), as it sees fit.
+    Auto,
+    /// `disabled`: every query goes to the primary (a new database's mode).
+    Disabled,
+}
+
+impl ReadReplication {
+    /// The mode as the API words it: `auto` or `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadReplication::Auto => "auto",
+            ReadReplication::Disabled => "disabled",
+        }
+    }
 }
 
 /// Whether [`Client::create_or_adopt`] made the database or found it.
@@ -194,7 +218,7 @@ impl Client {
         // Safe to replay: a create that happened makes the second one fail with 7502.
         let reply = self
             .request(
-                "POST",
+                Method::Post,
                 &self.url(""),
                 Some(Json::Object(body)),
                 Replay::Safe,
@@ -224,15 +248,20 @@ impl Client {
     }
 
     /// Every database of the account (every page), or those whose name contains `name`.
+    ///
+    /// Pages are read until one holds fewer databases than its `per_page`;
+    /// `result_info.total_count` is not used, since it may count databases the `name` filter
+    /// leaves out.
     pub async fn list_databases(&self, name: Option<&str>) -> Result<Vec<DatabaseInfo>> {
+        const PER_PAGE: u64 = 1000;
         let mut out = Vec::new();
         for page in 1u32.. {
-            let mut url = format!("{}?page={page}&per_page=1000", self.url(""));
+            let mut url = format!("{}?page={page}&per_page={PER_PAGE}", self.url(""));
             if let Some(name) = name {
                 url.push_str("&name=");
                 url.push_str(&percent_encode(name));
             }
-            let reply = self.request("GET", &url, None, Replay::Safe).await?;
+            let reply = self.request(Method::Get, &url, None, Replay::Safe).await?;
             let items = reply.result.as_array().ok_or_else(|| {
                 Error::Backend(format!(
                     "listing databases: the API returned no list: {}",
@@ -242,46 +271,116 @@ impl Client {
             for item in items {
                 out.push(database_info(item)?);
             }
-            let info = reply.result_info.as_ref();
-            let total = info
-                .and_then(|i| i.get("total_count"))
-                .and_then(Json::as_u64);
-            let done = match total {
-                Some(total) => out.len() as u64 >= total,
-                None => items.len() < 1000,
-            };
-            if done || items.is_empty() {
+            // The page size the API used: a server may lower what was asked, and a page of
+            // that many is full, not the last.
+            let per_page = reply
+                .result_info
+                .as_ref()
+                .and_then(|i| i.get("per_page"))
+                .and_then(Json::as_u64)
+                .filter(|n| *n > 0)
+                .map_or(PER_PAGE, |n| n.min(PER_PAGE));
+            if (items.len() as u64) < per_page {
                 break;
             }
         }
         Ok(out)
     }
 
-    /// The database named exactly `name`, if the account has one.
+    /// Database `id`, a uuid or a name (`GET …/database/{id}` takes either), with its details;
+    /// `None` when the account has no such database (error 7404, [`NO_SUCH_DATABASE`]). An
+    /// `id` that can be neither (empty, or with characters no name has) is `None` at once.
+    pub async fn get_database(&self, id: &str) -> Result<Option<DatabaseInfo>> {
+        if !is_database_name(id) {
+            return Ok(None);
+        }
+        let url = self.url(&format!("/{}", percent_encode(id)));
+        match self.request(Method::Get, &url, None, Replay::Safe).await {
+            Ok(reply) => database_info(&reply.result).map(Some),
+            Err(e) if e.api_code() == Some(NO_SUCH_DATABASE) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The database named exactly `name`, if the account has one: one request
+    /// (`GET …/database/{name}`). A name shaped like a uuid, which the API would read as an
+    /// id, is looked for in the list instead (`name=` search, then the exact name).
     pub async fn find_database(&self, name: &str) -> Result<Option<DatabaseInfo>> {
+        if !is_uuid(name) {
+            match self.get_database(name).await? {
+                Some(info) if info.name == name => return Ok(Some(info)),
+                // Another name (matched without case?): only the list tells exactly.
+                Some(_) => {}
+                None => return Ok(None),
+            }
+        }
         let all = self.list_databases(Some(name)).await?;
         Ok(all.into_iter().find(|d| d.name == name))
     }
 
     /// Deletes database `uuid` and everything in it.
+    ///
+    /// A database the account does not have is an error with code 7404
+    /// ([`NO_SUCH_DATABASE`]), except on a retry: when an attempt failed transiently (a 5xx,
+    /// or no answer) and the next one gets 7404, the failed attempt is what deleted the
+    /// database, and the delete succeeds.
     pub async fn delete_database(&self, uuid: &str) -> Result<()> {
         let url = self.url(&format!("/{}", percent_encode(uuid)));
-        self.request("DELETE", &url, None, Replay::Safe)
+        match self
+            .exchange(Method::Delete, &url, None, Replay::Safe)
             .await
-            .map(drop)
+        {
+            (Ok(_), _) => Ok(()),
+            (Err(e), Retried::AfterFailure) if e.api_code() == Some(NO_SUCH_DATABASE) => Ok(()),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Sets database `uuid`'s read replication mode (`PUT …/database/{uuid}` with
+    /// `{"read_replication": {"mode": …}}`) and returns its details as the API gives them
+    /// back, [`DatabaseInfo::read_replication`] included.
+    pub async fn set_read_replication(
+        &self,
+        uuid: &str,
+        mode: ReadReplication,
+    ) -> Result<DatabaseInfo> {
+        let url = self.url(&format!("/{}", percent_encode(uuid)));
+        let body = json!({ "read_replication": { "mode": mode.as_str() } });
+        // Safe to replay: setting a mode twice is setting it once.
+        let reply = self
+            .request(Method::Put, &url, Some(body), Replay::Safe)
+            .await?;
+        database_info(&reply.result)
     }
 
     /// Sends one request, retrying as [`Retry`] says, and unwraps Cloudflare's envelope.
     pub(super) async fn request(
         &self,
-        method: &'static str,
+        method: Method,
         url: &str,
         body: Option<Json>,
         replay: Replay,
     ) -> Result<Reply> {
+        self.exchange(method, url, body, replay).await.0
+    }
+
+    /// [`Client::request`], also saying whether an attempt before the one that gave the
+    /// result failed transiently (after which the result may reflect that attempt's effect).
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Json>,
+        replay: Replay,
+    ) -> (Result<Reply>, Retried) {
         let body = body.map(|b| b.to_string());
         let (mut transient, mut limited) = (0u32, 0u32);
         loop {
+            let retried = if transient > 0 {
+                Retried::AfterFailure
+            } else {
+                Retried::No
+            };
             self.gate.wait().await;
             let response = self
                 .http
@@ -298,13 +397,14 @@ impl Client {
                         .unwrap_or(self.retry.base_delay)
                         .min(self.retry.max_delay);
                     if limited >= self.retry.rate_limited_attempts {
-                        return Err(envelope_error(&r).unwrap_or_else(|| Error::Api {
+                        let error = envelope_error(&r).unwrap_or_else(|| Error::Api {
                             status: 429,
                             code: None,
                             message: format!(
                                 "rate limited {limited} times in a row (HTTP 429); giving up"
                             ),
-                        }));
+                        });
+                        return (Err(error), retried);
                     }
                     self.gate.pause(wait);
                     continue;
@@ -314,7 +414,7 @@ impl Client {
                     code: None,
                     message: format!("HTTP {}: {}", r.status, excerpt(&r.body)),
                 }),
-                Ok(r) => return Reply::of(&r),
+                Ok(r) => return (Reply::of(&r), retried),
                 Err(message) => Error::Api {
                     status: 0,
                     code: None,
@@ -324,7 +424,7 @@ impl Client {
             transient += 1;
             let replayable = replay == Replay::Safe || self.retry.writes;
             if !replayable || transient >= self.retry.attempts {
-                return Err(failure);
+                return (Err(failure), retried);
             }
             sleep(crate::backoff(
                 self.retry.base_delay,
@@ -334,4 +434,13 @@ impl Client {
             .await;
         }
     }
+}
+
+/// Whether the answer a request ended with came after a transient failure of the same request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retried {
+    /// It is the answer to the first attempt, or came after 429s only (no effect).
+    No,
+    /// An earlier attempt failed with a 5xx or no answer, and may have taken effect.
+    AfterFailure,
 }

@@ -1,6 +1,7 @@
 //! One database reached over the REST API: [`Database`], an [`Executor`], and its migrations.
 
 use super::client::{Client, Replay};
+use super::transport::Method;
 use super::wire::{excerpt, percent_encode, query_error, raw_results, statement_body};
 use crate::row::{OwnedRow, Row};
 use crate::{Batch, Error, Executor, FromRow, Query, RawResults, Result, RunResult, Statement};
@@ -39,7 +40,11 @@ impl Database {
         let url = self
             .client
             .url(&format!("/{}/raw", percent_encode(&self.uuid)));
-        let reply = match self.client.request("POST", &url, Some(body), replay).await {
+        let reply = match self
+            .client
+            .request(Method::Post, &url, Some(body), replay)
+            .await
+        {
             Ok(reply) => reply,
             Err(Error::Api {
                 status: 400..=499,

@@ -1,10 +1,11 @@
 //! The REST backend (feature `rest`): D1 through Cloudflare's v4 API, with no binding.
 //!
 //! - [`Client`]: one account and API token. It manages databases ([`Client::create_database`],
-//!   [`Client::create_or_adopt`], [`Client::list_databases`], [`Client::delete_database`]) and
-//!   opens any of them by id as a [`Database`], an [`Executor`](crate::Executor): every typed
-//!   query, `batch` included, runs over `POST .../raw` (a batch is one request, one
-//!   transaction).
+//!   [`Client::create_or_adopt`], [`Client::list_databases`], [`Client::get_database`] by id
+//!   or name, [`Client::find_database`], [`Client::delete_database`],
+//!   [`Client::set_read_replication`]) and opens any of them by id as a [`Database`], an
+//!   [`Executor`](crate::Executor): every typed query, `batch` included, runs over
+//!   `POST .../raw` (a batch is one request, one transaction).
 //! - [`Tenants`]: one database per tenant, created the first time the tenant shows up
 //!   (`<prefix>-<tenant>`), migrated with the embedded migrations, and recorded in a
 //!   [`DatabaseDirectory`](crate::route::DatabaseDirectory).
@@ -21,6 +22,8 @@
 //! retried after a 5xx only with [`Retry::writes`] (D1 may have applied it before failing);
 //! migrations are always retried, since their `d1_migrations` row makes a second application
 //! fail as a whole. [`Client::with_request_budget`] also paces requests on the client side.
+//! A delete retried after a 5xx that then finds no database (7404) succeeds: the failed
+//! attempt deleted it.
 //!
 //! Natively the HTTP client is ureq (blocking, rustls): run the futures with
 //! [`crate::block_on`], or from a blocking thread of an async runtime. On wasm32 (with the
@@ -37,7 +40,7 @@ mod tenants;
 mod transport;
 mod wire;
 
-pub use client::{Client, CreateOptions, Created, DatabaseInfo, Retry};
+pub use client::{Client, CreateOptions, Created, DatabaseInfo, ReadReplication, Retry};
 pub use executor::Database;
 pub use tenants::{database_name, Tenants};
 
@@ -48,3 +51,5 @@ pub const API_BASE: &str = "https://api.cloudflare.com/client/v4";
 pub const NAME_TAKEN: u32 = 7502;
 /// A D1 error code: the account has reached its maximum number of databases.
 pub const DATABASE_LIMIT: u32 = 7406;
+/// A D1 error code: the account has no database of that id (or name).
+pub const NO_SUCH_DATABASE: u32 = 7404;

@@ -64,7 +64,9 @@ impl<D: DatabaseDef, Dir: DatabaseDirectory> Tenants<D, Dir> {
     /// The name of `tenant`'s database: `<prefix>-<tenant>`, with the tenant key lower-cased
     /// and anything but letters, digits, `-` and `_` replaced; a key that had to change, or
     /// is too long for D1's 64 characters, also gets a hash of itself, so two tenants never
-    /// share a name.
+    /// share a name. D1's names may hold upper case, but the key stays lower-cased: a tenant's
+    /// name must not change between versions (it is how its database is adopted again), and
+    /// whether D1 tells `Alice` from `alice` is not known.
     pub fn database_name(&self, tenant: &str) -> String {
         database_name(&self.prefix, tenant)
     }

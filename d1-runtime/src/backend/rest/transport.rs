@@ -1,7 +1,9 @@
 //! What differs between platforms: HTTP requests, the clock and sleeping.
 //!
 //! Natively: ureq (blocking, rustls) and the thread's sleep; on wasm32: the Workers fetch API,
-//! `Date.now()` and a Workers timer.
+//! `Date.now()` and a Workers timer. Two kinds of request: to the API (`Http::send`, with the
+//! token, JSON bodies), and to a presigned URL (`Http::send_presigned`, no token, bytes both
+//! ways: an export's download, an import's upload).
 
 use std::time::Duration;
 
@@ -30,11 +32,75 @@ pub(super) async fn sleep(d: Duration) {
     ::worker::Delay::from(d).await;
 }
 
-/// An HTTP answer, whatever the transport.
+/// An HTTP method the API (or a presigned URL) is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Method {
+    Get,
+    Post,
+    Put,
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "the API's partial update; no client method needs it yet"
+        )
+    )]
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An HTTP answer of the API, whatever the transport.
 pub(super) struct Response {
     pub(super) status: u16,
     pub(super) retry_after: Option<Duration>,
     pub(super) body: String,
+}
+
+/// The answer of a presigned URL: its status, `ETag` (quotes stripped: an upload's is the md5
+/// of what was stored) and body bytes.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "for export downloads and import uploads, not yet written"
+    )
+)]
+pub(super) struct Presigned {
+    pub(super) status: u16,
+    pub(super) etag: Option<String>,
+    pub(super) body: Vec<u8>,
+}
+
+/// An `ETag` header's value without its quotes (and without a weak validator's `W/`).
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "for export downloads and import uploads, not yet written"
+    )
+)]
+fn etag(value: &str) -> String {
+    let value = value.trim();
+    let value = value.strip_prefix("W/").unwrap_or(value);
+    value.trim_matches('"').to_owned()
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -43,7 +109,10 @@ mod http {
 
     use std::time::Duration;
 
-    use super::Response;
+    use super::{Method, Presigned, Response};
+
+    /// The most bytes of an answer read: larger ones are an error.
+    const BODY_LIMIT: u64 = 256 * 1024 * 1024;
 
     #[derive(Clone)]
     pub struct Http {
@@ -62,23 +131,34 @@ mod http {
             }
         }
 
+        /// Sends `method` to the API's `url` with the token and, but for GET and DELETE, a
+        /// JSON body (`{}` for a POST without one, nothing for a PUT or PATCH without one).
         pub async fn send(
             &self,
-            method: &str,
+            method: Method,
             url: &str,
             token: &str,
             body: Option<&str>,
         ) -> Result<Response, String> {
             let auth = format!("Bearer {token}");
-            let result = match (method, body) {
-                ("GET", _) => self.agent.get(url).header("Authorization", &auth).call(),
-                ("DELETE", _) => self.agent.delete(url).header("Authorization", &auth).call(),
-                (_, body) => self
-                    .agent
-                    .post(url)
-                    .header("Authorization", &auth)
-                    .header("Content-Type", "application/json")
-                    .send(body.unwrap_or("{}")),
+            let with_body = |request: ureq::RequestBuilder<ureq::typestate::WithBody>| {
+                let request = request.header("Authorization", &auth);
+                match (method, body) {
+                    (_, Some(body)) => request
+                        .header("Content-Type", "application/json")
+                        .send(body),
+                    (Method::Post, None) => request
+                        .header("Content-Type", "application/json")
+                        .send("{}"),
+                    (_, None) => request.send_empty(),
+                }
+            };
+            let result = match method {
+                Method::Get => self.agent.get(url).header("Authorization", &auth).call(),
+                Method::Delete => self.agent.delete(url).header("Authorization", &auth).call(),
+                Method::Post => with_body(self.agent.post(url)),
+                Method::Put => with_body(self.agent.put(url)),
+                Method::Patch => with_body(self.agent.patch(url)),
             };
             let mut response = result.map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
@@ -90,7 +170,7 @@ mod http {
             let body = response
                 .body_mut()
                 .with_config()
-                .limit(256 * 1024 * 1024)
+                .limit(BODY_LIMIT)
                 .read_to_string()
                 .map_err(|e| format!("reading the reply: {e}"))?;
             Ok(Response {
@@ -99,6 +179,48 @@ mod http {
                 body,
             })
         }
+
+        /// Sends `method` to a presigned `url` (absolute, its signature in its query): no
+        /// `Authorization` header, `body` as raw bytes, the answer's bytes as they come.
+        #[cfg_attr(
+            not(test),
+            allow(
+                dead_code,
+                reason = "for export downloads and import uploads, not yet written"
+            )
+        )]
+        pub async fn send_presigned(
+            &self,
+            method: Method,
+            url: &str,
+            body: Option<&[u8]>,
+        ) -> Result<Presigned, String> {
+            let with_body = |request: ureq::RequestBuilder<ureq::typestate::WithBody>| match body {
+                Some(body) => request.send(body),
+                None => request.send_empty(),
+            };
+            let result = match method {
+                Method::Get => self.agent.get(url).call(),
+                Method::Delete => self.agent.delete(url).call(),
+                Method::Post => with_body(self.agent.post(url)),
+                Method::Put => with_body(self.agent.put(url)),
+                Method::Patch => with_body(self.agent.patch(url)),
+            };
+            let mut response = result.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let etag = response
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(super::etag);
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(BODY_LIMIT)
+                .read_to_vec()
+                .map_err(|e| format!("reading the reply: {e}"))?;
+            Ok(Presigned { status, etag, body })
+        }
     }
 }
 
@@ -106,21 +228,33 @@ mod http {
 mod http {
     //! Workers: the fetch API.
 
-    use worker::{Fetch, Headers, Method, Request, RequestInit};
+    use worker::{Fetch, Headers, Request, RequestInit};
 
-    use super::Response;
+    use super::{Method, Presigned, Response};
 
     #[derive(Clone)]
     pub struct Http;
+
+    fn method_of(method: Method) -> worker::Method {
+        match method {
+            Method::Get => worker::Method::Get,
+            Method::Post => worker::Method::Post,
+            Method::Put => worker::Method::Put,
+            Method::Patch => worker::Method::Patch,
+            Method::Delete => worker::Method::Delete,
+        }
+    }
 
     impl Http {
         pub fn new() -> Http {
             Http
         }
 
+        /// Sends `method` to the API's `url` with the token and, when there is one, a JSON
+        /// body (`{}` for a POST without one, as natively).
         pub async fn send(
             &self,
-            method: &str,
+            method: Method,
             url: &str,
             token: &str,
             body: Option<&str>,
@@ -129,11 +263,12 @@ mod http {
             let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
             set("Authorization", &format!("Bearer {token}"))?;
             let mut init = RequestInit::new();
-            init.with_method(match method {
-                "GET" => Method::Get,
-                "DELETE" => Method::Delete,
-                _ => Method::Post,
-            });
+            init.with_method(method_of(method));
+            let body = match (method, body) {
+                (Method::Get | Method::Delete, _) => None,
+                (Method::Post, None) => Some("{}"),
+                (_, body) => body,
+            };
             if let Some(body) = body {
                 set("Content-Type", "application/json")?;
                 init.with_body(Some(body.into()));
@@ -154,6 +289,42 @@ mod http {
                 status: response.status_code(),
                 retry_after,
                 body: response.text().await.map_err(|e| e.to_string())?,
+            })
+        }
+
+        /// Sends `method` to a presigned `url`: no `Authorization` header, `body` as raw
+        /// bytes, the answer's bytes as they come.
+        #[allow(
+            dead_code,
+            reason = "for export downloads and import uploads, not yet written"
+        )]
+        pub async fn send_presigned(
+            &self,
+            method: Method,
+            url: &str,
+            body: Option<&[u8]>,
+        ) -> Result<Presigned, String> {
+            let mut init = RequestInit::new();
+            init.with_method(method_of(method));
+            if let Some(body) = body {
+                let bytes = ::worker::js_sys::Uint8Array::from(body);
+                init.with_body(Some(bytes.into()));
+            }
+            let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+            let mut response = Fetch::Request(request)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let etag = response
+                .headers()
+                .get("etag")
+                .ok()
+                .flatten()
+                .map(|v| super::etag(&v));
+            Ok(Presigned {
+                status: response.status_code(),
+                etag,
+                body: response.bytes().await.map_err(|e| e.to_string())?,
             })
         }
     }
@@ -179,5 +350,168 @@ mod tests {
         assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(retry_after(" 0.5 "), Some(Duration::from_millis(500)));
         assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn etags_lose_their_quotes() {
+        assert_eq!(
+            etag("\"0cc175b9c0f1b6a831c399e269772661\""),
+            "0cc175b9c0f1b6a831c399e269772661"
+        );
+        assert_eq!(etag("W/\"abc\""), "abc");
+        assert_eq!(etag(" abc "), "abc");
+    }
+
+    /// Native HTTP against a tiny local server that records what it receives.
+    #[cfg(not(target_arch = "wasm32"))]
+    mod local_server {
+        use super::super::{Http, Method};
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::net::TcpListener;
+        use std::thread::JoinHandle;
+        use std::time::Duration;
+
+        /// One request as the server saw it: its request line, its headers (names lower-cased)
+        /// and its body.
+        #[derive(Debug)]
+        struct Seen {
+            line: String,
+            headers: Vec<(String, String)>,
+            body: Vec<u8>,
+        }
+
+        impl Seen {
+            fn header(&self, name: &str) -> Option<&str> {
+                self.headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+            }
+        }
+
+        /// Serves one request per connection on 127.0.0.1, answering the n-th with
+        /// `answers[n]`: extra header lines (each ending in `\r\n`) and a body. Returns the
+        /// server's root URL and what it saw, once every answer is sent.
+        fn serve(answers: Vec<(&'static str, Vec<u8>)>) -> (String, JoinHandle<Vec<Seen>>) {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let handle = std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for (headers, body) in answers {
+                    let (mut stream, _) = listener.accept().unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let mut request = Seen {
+                        line: line.trim_end().to_owned(),
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    };
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).unwrap();
+                        let header = header.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        let (name, value) = header.split_once(':').unwrap();
+                        request
+                            .headers
+                            .push((name.to_ascii_lowercase(), value.trim().to_owned()));
+                    }
+                    assert_eq!(request.header("transfer-encoding"), None, "{request:?}");
+                    let length: usize = request
+                        .header("content-length")
+                        .map_or(0, |n| n.parse().unwrap());
+                    request.body = vec![0; length];
+                    reader.read_exact(&mut request.body).unwrap();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).unwrap();
+                    stream.write_all(&body).unwrap();
+                    stream.flush().unwrap();
+                    seen.push(request);
+                }
+                seen
+            });
+            (url, handle)
+        }
+
+        #[test]
+        fn api_requests_go_with_their_own_method_the_token_and_json() {
+            let answers = (0..5).map(|_| ("", b"{}".to_vec())).collect();
+            let (url, server) = serve(answers);
+            let http = Http::new();
+            let body = r#"{"read_replication":{"mode":"auto"}}"#;
+            for (method, body) in [
+                (Method::Get, None),
+                (Method::Post, Some(r#"{"name":"a"}"#)),
+                (Method::Put, Some(body)),
+                (Method::Patch, None),
+                (Method::Delete, None),
+            ] {
+                let r = crate::block_on(http.send(method, &format!("{url}/db/x"), "tok", body))
+                    .unwrap();
+                assert_eq!((r.status, r.body.as_str()), (200, "{}"));
+            }
+            let seen = server.join().unwrap();
+            let lines: Vec<&str> = seen.iter().map(|s| s.line.as_str()).collect();
+            assert_eq!(
+                lines,
+                [
+                    "GET /db/x HTTP/1.1",
+                    "POST /db/x HTTP/1.1",
+                    "PUT /db/x HTTP/1.1",
+                    "PATCH /db/x HTTP/1.1",
+                    "DELETE /db/x HTTP/1.1",
+                ]
+            );
+            for s in &seen {
+                assert_eq!(s.header("authorization"), Some("Bearer tok"), "{s:?}");
+            }
+            assert_eq!(seen[1].body, br#"{"name":"a"}"#);
+            assert_eq!(seen[2].body, body.as_bytes());
+            assert_eq!(seen[2].header("content-type"), Some("application/json"));
+            assert!(seen[3].body.is_empty(), "a PATCH without a body sends none");
+        }
+
+        #[test]
+        fn presigned_requests_carry_no_token_and_bytes_both_ways() {
+            let upload: Vec<u8> = vec![0xff, 0x00, b'\n', 0xc3];
+            let download: Vec<u8> = vec![0x80, b'S', b'Q', b'L', 0xfe];
+            let (url, server) = serve(vec![
+                ("ETag: \"0cc175b9c0f1b6a831c399e269772661\"\r\n", Vec::new()),
+                ("", download.clone()),
+            ]);
+            let http = Http::new();
+            let signed =
+                format!("{url}/bucket/dump.sql?X-Amz-Signature=abc%2Fdef&X-Amz-Expires=3600");
+            let put =
+                crate::block_on(http.send_presigned(Method::Put, &signed, Some(&upload))).unwrap();
+            assert_eq!(put.status, 200);
+            assert_eq!(
+                put.etag.as_deref(),
+                Some("0cc175b9c0f1b6a831c399e269772661")
+            );
+            let get = crate::block_on(http.send_presigned(Method::Get, &signed, None)).unwrap();
+            assert_eq!((get.status, &get.body), (200, &download));
+            assert_eq!(get.etag, None);
+
+            let seen = server.join().unwrap();
+            assert_eq!(
+                seen[0].line,
+                "PUT /bucket/dump.sql?X-Amz-Signature=abc%2Fdef&X-Amz-Expires=3600 HTTP/1.1"
+            );
+            assert_eq!(seen[0].body, upload);
+            assert_eq!(seen[1].line.split(' ').next(), Some("GET"));
+            for s in &seen {
+                assert_eq!(s.header("authorization"), None, "{s:?}");
+            }
+        }
     }
 }

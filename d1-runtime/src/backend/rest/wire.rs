@@ -90,11 +90,33 @@ pub(super) fn database_info(item: &Json) -> Result<DatabaseInfo> {
             uuid,
             name,
             created_at: field("created_at"),
+            read_replication: item
+                .get("read_replication")
+                .and_then(|r| r.get("mode"))
+                .and_then(Json::as_str)
+                .map(str::to_owned),
         }),
         _ => Err(Error::Backend(format!(
             "the API described a database without uuid or name: {item}"
         ))),
     }
+}
+
+/// Whether `s` matches D1's database name pattern `^[a-zA-Z0-9][a-zA-Z0-9_-]*$` (which a
+/// uuid matches too).
+pub(super) fn is_database_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Whether `s` is shaped like a uuid (`8-4-4-4-12` hex digits, either case).
+pub(super) fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// What a URL component keeps as is: RFC 3986's unreserved characters (ASCII letters and
@@ -258,6 +280,25 @@ mod tests {
             .unwrap_err()
             .contains("unhex"));
         assert_eq!(param_json(&Value::Text("a".into())).unwrap(), json!("a"));
+    }
+
+    #[test]
+    fn database_names_and_uuids() {
+        for name in [
+            "a",
+            "Tenant-1",
+            "0_x",
+            "users-Alice_2",
+            "00000000-0000-4000-8000-000000000000",
+        ] {
+            assert!(is_database_name(name), "{name}");
+        }
+        for not in ["", "-a", "_a", "a b", "a/b", "a.b", "é", "a?"] {
+            assert!(!is_database_name(not), "{not}");
+        }
+        assert!(is_uuid("0A1B2C3D-0000-4000-8000-00000000000f"));
+        assert!(!is_uuid("users-00000000-0000-4000-8000-000000000000"));
+        assert!(!is_uuid("0000000000000-4000-8000-0000000000000"));
     }
 
     #[test]
