@@ -148,7 +148,7 @@ fn an_online_reshard_serves_every_tenant_whole_and_keeps_every_write() {
             while !stop.load(Ordering::Relaxed) {
                 k += 1;
                 // Mostly existing tenants; every tenth write a tenant new to the pool.
-                let tenant = if k % 10 == 0 {
+                let tenant = if k.is_multiple_of(10) {
                     format!("new-{w}-{k}")
                 } else {
                     user((k * 7919 + w * 104_729) % TENANTS)

@@ -51,20 +51,26 @@ pub trait Bind<M> {
     fn bind(self) -> Value;
 }
 
+// Each `bind` is `#[inline]`: `__private::bind` takes it as a function pointer where a query is
+// declared, and an inline function is compiled into the caller's crate, so that a crate that
+// only declares queries references none of this crate's compiled code (nor links it).
 macro_rules! binds {
     ($kind:ident: $($t:ty => |$v:ident| $e:expr),* $(,)?) => {$(
         impl Bind<param::$kind> for $t {
+            #[inline]
             fn bind(self) -> Value {
                 let $v = self;
                 $e
             }
         }
         impl Bind<param::Nullable<param::$kind>> for $t {
+            #[inline]
             fn bind(self) -> Value {
                 <$t as Bind<param::$kind>>::bind(self)
             }
         }
         impl Bind<param::Nullable<param::$kind>> for Option<$t> {
+            #[inline]
             fn bind(self) -> Value {
                 self.map_or(Value::Null, <$t as Bind<param::$kind>>::bind)
             }
@@ -75,16 +81,19 @@ macro_rules! binds {
     (@any $kind:ident $t:ty) => {
         // A parameter with no type takes any value; `Option` only where it may be NULL.
         impl Bind<param::Any> for $t {
+            #[inline]
             fn bind(self) -> Value {
                 <$t as Bind<param::$kind>>::bind(self)
             }
         }
         impl Bind<param::Nullable<param::Any>> for $t {
+            #[inline]
             fn bind(self) -> Value {
                 <$t as Bind<param::$kind>>::bind(self)
             }
         }
         impl Bind<param::Nullable<param::Any>> for Option<$t> {
+            #[inline]
             fn bind(self) -> Value {
                 self.map_or(Value::Null, <$t as Bind<param::$kind>>::bind)
             }

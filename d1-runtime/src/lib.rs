@@ -135,20 +135,24 @@ pub mod __private {
     }
 
     /// One argument of a query, checked against the parameter's SQL type `M`: what `sql!`
-    /// passes for each argument, converted to a [`Value`] only when the query runs.
-    pub struct Bound<M, T>(T, PhantomData<fn() -> M>);
+    /// passes for each argument, kept as written and converted to a [`Value`] only when the
+    /// query runs, by the function [`bind`] took from `T`'s [`Bind<M>`] impl where it checked
+    /// the argument. So no impl of `Bound` requires `T: Bind<M>`: a query whose argument was
+    /// rejected still has a type that runs (`.all(&db)`, a batch), and the wrong argument is
+    /// one error, at the argument, rather than a second one at the call that runs the query.
+    pub struct Bound<M, T>(T, fn(T) -> Value, PhantomData<fn() -> M>);
 
     /// Checks one argument against the parameter's SQL type `M` (a wrong type is an error at
     /// the argument) and keeps it for when the query runs.
     #[inline]
     pub fn bind<M, T: Bind<M>>(value: T) -> Bound<M, T> {
-        Bound(value, PhantomData)
+        Bound(value, <T as Bind<M>>::bind, PhantomData)
     }
 
-    impl<M, T: Bind<M>> crate::Arg for Bound<M, T> {
+    impl<M, T> crate::Arg for Bound<M, T> {
         #[inline]
         fn into_value(self) -> Value {
-            self.0.bind()
+            (self.1)(self.0)
         }
     }
 
