@@ -63,8 +63,9 @@ enum Command {
     /// meanwhile. Resumable: run it again after a crash. Exit status: 0 done, 1 a tenant could not be moved, 2 usage or
     /// configuration error.
     Reshard(ReshardArgs),
-    /// One tenant of a pool: where it is (`locate`), or moved to another shard through the
-    /// pool's directory (`move`).
+    /// One tenant of a pool: where it is (`locate`), moved to another shard through the
+    /// pool's directory (`move`), deleted (`delete`), or exported to a SQL file and imported
+    /// back (`export`, `import`).
     Tenant(TenantArgs),
 }
 
@@ -92,6 +93,22 @@ enum TenantCommand {
     /// resumes. Its directory pin goes too. Checked afterwards: no row of it is left.
     /// Exit status: 0 deleted (or nothing to delete), 2 usage or configuration error.
     Delete(TenantDeleteArgs),
+    /// Write every row of one tenant of the pool as SQL (one INSERT per row and per line,
+    /// parents first, exact literals), with a header recording the database, the tenant, the
+    /// migrations applied and a SHA-256 of the file: to FILE (written through a temporary
+    /// file and a rename) or stdout. Read from the shard holding its rows; a tenant of up to
+    /// 500 rows a table is one consistent snapshot. Exit status: 0 written, 2 usage or
+    /// configuration error (no rows, rows on several shards, a row too large for one
+    /// statement).
+    Export(TenantExportArgs),
+    /// Write an export's rows back into the shard the pool routes the tenant to (its pin
+    /// included), after checking the file's checksum, its database and tenant, and that the
+    /// shard has applied the same migrations. Refused when the tenant has rows there unless
+    /// --replace (then deleted first, in the same transaction when it fits one batch) or on
+    /// another shard. One transaction up to 50,000 rows and 5 MB of SQL, else fenced and in
+    /// chunks (a rerun with --replace finishes). Exit status: 0 imported (or would be, with
+    /// --dry-run), 2 refused, usage or configuration error.
+    Import(TenantImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -160,6 +177,36 @@ struct TenantDeleteArgs {
     #[arg(long)]
     dry_run: bool,
     /// Delete without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
+#[derive(clap::Args)]
+struct TenantExportArgs {
+    #[command(flatten)]
+    pool: TenantPoolArgs,
+    /// Write the export to FILE (through a temporary file beside it and a rename, readable by
+    /// its owner only on Unix) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct TenantImportArgs {
+    #[command(flatten)]
+    pool: TenantPoolArgs,
+    /// The export to import (`-`: stdin).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Delete the tenant's rows in the shard first (they would be refused otherwise); also
+    /// finishes an import that stopped midway.
+    #[arg(long)]
+    replace: bool,
+    /// Check everything and say what would be written and deleted; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Replace without asking (required when stdin is not a terminal and rows would be
+    /// deleted).
     #[arg(long, short = 'y')]
     yes: bool,
 }

@@ -2,19 +2,27 @@
 //! pool, where it is and where it is routed, or moved to another shard through the pool's
 //! directory (`d1_runtime::reshard::online::move_one`: the same checks, copy, record and
 //! deletes as `d1kit reshard`, the tenant refused only while it moves, then pinned there).
+//! `delete`, `export` and `import` drive `d1_runtime::tenant` on the shard holding the
+//! tenant's rows (for `import`: the shard the pool routes it to).
 
 use crate::config;
 use crate::fleet::short_id;
 use crate::report::{self, count};
 use crate::reshard::{ask, error, Pool};
-use crate::{Format, TenantArgs, TenantCommand, TenantDeleteArgs, TenantMoveArgs, TenantPoolArgs};
+use crate::{
+    Format, TenantArgs, TenantCommand, TenantDeleteArgs, TenantExportArgs, TenantImportArgs,
+    TenantMoveArgs, TenantPoolArgs,
+};
 use d1_codegen::{Diagnostic, Diagnostics};
 use d1_runtime::block_on;
 use d1_runtime::reshard::renumber::Renumbered;
 use d1_runtime::reshard::{self, online, Move, Outcome};
 use d1_runtime::route::router::{self, Pin};
 use d1_runtime::route::shard_for;
+use d1_runtime::tenant::TableRows;
 use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -24,6 +32,8 @@ pub fn run(args: TenantArgs) -> ExitCode {
         TenantCommand::Locate(a) => (a, locate(a)),
         TenantCommand::Move(a) => (&a.pool, move_tenant(a)),
         TenantCommand::Delete(a) => (&a.pool, delete_tenant(a)),
+        TenantCommand::Export(a) => (&a.pool, export_tenant(a)),
+        TenantCommand::Import(a) => (&a.pool, import_tenant(a)),
     };
     match result {
         Ok(attention) => ExitCode::from(u8::from(attention)),
@@ -370,6 +380,351 @@ fn delete_tenant(args: &TenantDeleteArgs) -> Result<bool, Diagnostics> {
             start.elapsed().as_secs_f64()
         );
         lines(&deleted);
+    }
+    Ok(false)
+}
+
+/// Rows per table, for people: `notes 8, comments 3`.
+fn table_list(tables: &[TableRows]) -> String {
+    let list: Vec<String> = tables
+        .iter()
+        .map(|t| format!("{} {}", report::escape(&t.table), t.rows))
+        .collect();
+    list.join(", ")
+}
+
+/// Rows per table, for programs.
+fn tables_json(tables: &[TableRows]) -> Value {
+    tables
+        .iter()
+        .map(|t| json!({"table": t.table, "rows": t.rows}))
+        .collect()
+}
+
+/// `d1kit tenant export`: always `Ok(false)` once written.
+fn export_tenant(args: &TenantExportArgs) -> Result<bool, Diagnostics> {
+    let json = args.pool.place.format == Format::Json;
+    if json && args.output.is_none() {
+        return Err(Diagnostics(vec![Diagnostic::error(
+            "--format json prints its report on stdout, where the export goes without -o",
+        )
+        .with_help("pass -o FILE")]));
+    }
+    let pool = crate::reshard::open_pool(&args.pool.place)?;
+    let key = &args.pool.tenant;
+    let shown = key.escape_debug().to_string();
+    let held = block_on(reshard::locate(&pool.dbs, &pool.layout, key))
+        .map_err(|e| error(format!("reading the pool: {e}")))?;
+    let (shard, tenant) = match held.as_slice() {
+        [] => {
+            return Err(error(format!(
+                "tenant `{shown}` has no rows in `{}`: nothing to export",
+                pool.db.name
+            )))
+        }
+        [(shard, tenant, _)] => (*shard, tenant.clone()),
+        [(first, _, _), ..] if held.iter().all(|(s, _, _)| s == first) => {
+            return Err(error(format!(
+                "tenant `{shown}`'s rows on {} hold it both as text and as an integer: an export holds one of them",
+                describe(&pool, *first).0
+            )))
+        }
+        many => {
+            let list: Vec<String> = many.iter().map(|(s, _, _)| describe(&pool, *s).0).collect();
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "tenant `{shown}` has rows on {}: {}",
+                count(many.len(), "shard"),
+                list.join(", ")
+            ))
+            .with_help("run `d1kit reshard` first: it makes the tenant whole again")]));
+        }
+    };
+    let binding = describe(&pool, shard).0;
+    let start = Instant::now();
+    let text = block_on(d1_runtime::tenant::export(
+        &pool.dbs[shard as usize],
+        &pool.db.name,
+        &pool.layout,
+        &tenant,
+    ))
+    .map_err(|e| error(format!("{binding}: {e}")))?;
+    let file = d1_runtime::tenant::read(&text)
+        .map_err(|e| error(format!("the export does not read back: {e}")))?;
+    match &args.output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| error(format!("writing the export to stdout: {e}")))?;
+        }
+        Some(path) => write_privately(path, &text)
+            .map_err(|e| error(format!("writing {}: {e}", path.display())))?,
+    }
+    let elapsed = start.elapsed();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "database": pool.db.name,
+                "tenant": key,
+                "shard": shard,
+                "binding": binding,
+                "file": args.output.as_ref().map(|p| p.display().to_string()),
+                "rows": file.rows(),
+                "tables": tables_json(&file.tables),
+                "bytes": text.len(),
+                "sha256": file.sha256,
+                "migrations": file.migrations.len(),
+                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+            })
+        );
+        return Ok(false);
+    }
+    let line = format!(
+        "exported tenant `{shown}` of `{}` from {binding}: {} ({}) to {} in {:.2} s, sha256 {}",
+        pool.db.name,
+        count(file.rows() as usize, "row"),
+        table_list(&file.tables),
+        args.output
+            .as_ref()
+            .map_or("stdout".to_string(), |p| report::escape(
+                &p.display().to_string()
+            )
+            .into_owned()),
+        elapsed.as_secs_f64(),
+        &file.sha256[..12.min(file.sha256.len())]
+    );
+    // Without -o the export is on stdout: the summary goes beside it.
+    if args.output.is_some() {
+        println!("{line}");
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(false)
+}
+
+/// Writes `text` to `path` through a new temporary file beside it (readable by its owner
+/// only on Unix: an export holds a tenant's data), synced, then renamed over `path`.
+fn write_privately(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.d1kit-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// `d1kit tenant import`: `Ok(false)` once imported (or checked, with --dry-run).
+fn import_tenant(args: &TenantImportArgs) -> Result<bool, Diagnostics> {
+    let key = &args.pool.tenant;
+    let shown = key.escape_debug().to_string();
+    let from = if args.file == Path::new("-") {
+        "stdin".to_string()
+    } else {
+        report::escape(&args.file.display().to_string()).into_owned()
+    };
+    let mut bytes = Vec::new();
+    let read = if args.file == Path::new("-") {
+        std::io::stdin().lock().read_to_end(&mut bytes).map(drop)
+    } else {
+        std::fs::read(&args.file).map(|b| bytes = b)
+    };
+    read.map_err(|e| error(format!("reading {from}: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        error(format!(
+            "{from} is not UTF-8 text: not a d1kit tenant export"
+        ))
+    })?;
+    let file = d1_runtime::tenant::read(&text).map_err(|e| error(format!("{from}: {e}")))?;
+    if file.tenant.key != *key {
+        return Err(error(format!(
+            "{from} holds tenant `{}`, not `{shown}`",
+            file.tenant.key.escape_debug()
+        )));
+    }
+    let pool = crate::reshard::open_pool(&args.pool.place)?;
+    let (shard, pin) = routed(&pool, key).map_err(error)?;
+    if matches!(pin, Some(Pin::Moving(_))) {
+        return Err(error(format!(
+            "tenant `{shown}` is being moved: import it once the move has ended (`d1kit tenant locate {shown}`)"
+        )));
+    }
+    let Some(db) = pool.dbs.get(shard as usize) else {
+        return Err(error(format!(
+            "tenant `{shown}` is routed to shard {shard}, which is not in the pool"
+        )));
+    };
+    let binding = describe(&pool, shard).0;
+    let held = block_on(reshard::locate(&pool.dbs, &pool.layout, key))
+        .map_err(|e| error(format!("reading the pool: {e}")))?;
+    let elsewhere: Vec<String> = held
+        .iter()
+        .filter(|(s, t, _)| *s != shard || t.value != file.tenant.value)
+        .map(|(s, t, n)| {
+            format!(
+                "{} on {}{}",
+                count(*n as usize, "row"),
+                describe(&pool, *s).0,
+                if t.value == file.tenant.value {
+                    ""
+                } else if matches!(t.value, d1_runtime::Value::Integer(_)) {
+                    " (as an integer)"
+                } else {
+                    " (as text)"
+                }
+            )
+        })
+        .collect();
+    if !elsewhere.is_empty() {
+        return Err(Diagnostics(vec![Diagnostic::error(format!(
+            "tenant `{shown}` has rows the import would not replace ({}), and is routed to {binding}: importing would split it",
+            elsewhere.join(", ")
+        ))
+        .with_help(
+            "delete them first (`d1kit tenant delete`), or bring them where it is routed (`d1kit reshard`)",
+        )]));
+    }
+    let state = match pin {
+        None => "routed by its hash",
+        _ => "pinned in the directory",
+    };
+    let plan = block_on(d1_runtime::tenant::plan_import(
+        db,
+        &pool.db.name,
+        &pool.layout,
+        &file.tenant,
+        &text,
+        args.replace,
+    ))
+    .map_err(|e| error(format!("{binding}: {e}")))?;
+    let existing: u64 = plan.existing.iter().map(|t| t.rows).sum();
+    let json = args.pool.place.format == Format::Json;
+    let how = if plan.one_batch {
+        "in one transaction".to_string()
+    } else {
+        "fenced, in chunks".to_string()
+    };
+    if args.dry_run {
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "database": pool.db.name,
+                    "tenant": key,
+                    "shard": shard,
+                    "binding": binding,
+                    "dry_run": true,
+                    "replace": args.replace,
+                    "rows": file.rows(),
+                    "tables": tables_json(&file.tables),
+                    "deleted": existing,
+                    "deleted_tables": tables_json(&plan.existing),
+                    "one_batch": plan.one_batch,
+                })
+            );
+        } else {
+            println!(
+                "tenant `{shown}` of `{}`: {} to import into {binding} (shard {shard}, {state}) {how} (dry run: nothing written)",
+                pool.db.name,
+                count(file.rows() as usize, "row")
+            );
+            if !file.tables.is_empty() {
+                println!("  from {from}: {}", table_list(&file.tables));
+            }
+            if existing > 0 {
+                println!(
+                    "  replacing {}: {}",
+                    count(existing as usize, "row"),
+                    table_list(&plan.existing)
+                );
+            }
+        }
+        return Ok(false);
+    }
+    if existing > 0 && !args.yes {
+        let what = format!(
+            "tenant import --replace would delete {} of tenant `{shown}`",
+            count(existing as usize, "row")
+        );
+        if !ask(
+            &what,
+            &format!(
+                "delete the {} tenant `{shown}` has on {binding} and import {} from {from}?",
+                count(existing as usize, "row"),
+                count(file.rows() as usize, "row")
+            ),
+        )? {
+            return Err(error("nothing imported: not confirmed"));
+        }
+    }
+    let start = Instant::now();
+    let done = block_on(d1_runtime::tenant::import(
+        db,
+        &pool.db.name,
+        &pool.layout,
+        &file.tenant,
+        &text,
+        args.replace,
+    ))
+    .map_err(|e| error(format!("{binding}: {e}")))?;
+    let deleted: u64 = done.deleted.iter().map(|t| t.rows).sum();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "database": pool.db.name,
+                "tenant": key,
+                "shard": shard,
+                "binding": binding,
+                "dry_run": false,
+                "replace": args.replace,
+                "rows": file.rows(),
+                "tables": tables_json(&done.inserted),
+                "deleted": deleted,
+                "deleted_tables": tables_json(&done.deleted),
+                "batches": done.batches,
+                "chunked": done.chunked,
+                "elapsed_ms": start.elapsed().as_secs_f64() * 1000.0,
+            })
+        );
+    } else {
+        println!(
+            "imported tenant `{shown}` of `{}` into {binding}: {} in {}{} in {:.2} s",
+            pool.db.name,
+            count(file.rows() as usize, "row"),
+            count(done.batches, "transaction"),
+            if deleted > 0 {
+                format!(", replacing {}", count(deleted as usize, "row"))
+            } else {
+                String::new()
+            },
+            start.elapsed().as_secs_f64()
+        );
+        if !done.inserted.is_empty() {
+            println!("  {}", table_list(&done.inserted));
+        }
     }
     Ok(false)
 }
