@@ -131,6 +131,36 @@ mod http {
             }
         }
 
+        /// `method` to `url`, with `authorization` as that header when given; `send` sends the
+        /// methods that carry a body (GET and DELETE go without one).
+        fn request(
+            &self,
+            method: Method,
+            url: &str,
+            authorization: Option<&str>,
+            send: impl FnOnce(
+                ureq::RequestBuilder<ureq::typestate::WithBody>,
+            ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        ) -> Result<ureq::http::Response<ureq::Body>, String> {
+            fn authorized<B>(
+                request: ureq::RequestBuilder<B>,
+                authorization: Option<&str>,
+            ) -> ureq::RequestBuilder<B> {
+                match authorization {
+                    Some(value) => request.header("Authorization", value),
+                    None => request,
+                }
+            }
+            let result = match method {
+                Method::Get => authorized(self.agent.get(url), authorization).call(),
+                Method::Delete => authorized(self.agent.delete(url), authorization).call(),
+                Method::Post => send(authorized(self.agent.post(url), authorization)),
+                Method::Put => send(authorized(self.agent.put(url), authorization)),
+                Method::Patch => send(authorized(self.agent.patch(url), authorization)),
+            };
+            result.map_err(|e| e.to_string())
+        }
+
         /// Sends `method` to the API's `url` with the token and, but for GET and DELETE, a
         /// JSON body (`{}` for a POST without one, nothing for a PUT or PATCH without one).
         pub async fn send(
@@ -141,9 +171,8 @@ mod http {
             body: Option<&str>,
         ) -> Result<Response, String> {
             let auth = format!("Bearer {token}");
-            let with_body = |request: ureq::RequestBuilder<ureq::typestate::WithBody>| {
-                let request = request.header("Authorization", &auth);
-                match (method, body) {
+            let mut response =
+                self.request(method, url, Some(&auth), |request| match (method, body) {
                     (_, Some(body)) => request
                         .header("Content-Type", "application/json")
                         .send(body),
@@ -151,16 +180,7 @@ mod http {
                         .header("Content-Type", "application/json")
                         .send("{}"),
                     (_, None) => request.send_empty(),
-                }
-            };
-            let result = match method {
-                Method::Get => self.agent.get(url).header("Authorization", &auth).call(),
-                Method::Delete => self.agent.delete(url).header("Authorization", &auth).call(),
-                Method::Post => with_body(self.agent.post(url)),
-                Method::Put => with_body(self.agent.put(url)),
-                Method::Patch => with_body(self.agent.patch(url)),
-            };
-            let mut response = result.map_err(|e| e.to_string())?;
+                })?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
@@ -195,18 +215,10 @@ mod http {
             url: &str,
             body: Option<&[u8]>,
         ) -> Result<Presigned, String> {
-            let with_body = |request: ureq::RequestBuilder<ureq::typestate::WithBody>| match body {
+            let mut response = self.request(method, url, None, |request| match body {
                 Some(body) => request.send(body),
                 None => request.send_empty(),
-            };
-            let result = match method {
-                Method::Get => self.agent.get(url).call(),
-                Method::Delete => self.agent.delete(url).call(),
-                Method::Post => with_body(self.agent.post(url)),
-                Method::Put => with_body(self.agent.put(url)),
-                Method::Patch => with_body(self.agent.patch(url)),
-            };
-            let mut response = result.map_err(|e| e.to_string())?;
+            })?;
             let status = response.status().as_u16();
             let etag = response
                 .headers()
