@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{blocks, run};
+use common::{blocks, json, run};
 use d1_fake::{FakeD1, Options};
 use d1_runtime::local::{wrangler_state_file, Database};
 use serde_json::Value;
@@ -47,15 +47,6 @@ fn krate(name: &str, shards: u32) -> PathBuf {
         std::fs::write(dir.join("migrations").join(file), sql).unwrap();
     }
     dir
-}
-
-/// `d1kit <args> --format json`, parsed.
-fn json(dir: &Path, args: &[&str], fake: Option<&FakeD1>) -> (i32, Value) {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let (code, out, err) = run(dir, &all, fake);
-    let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-    (code, value)
 }
 
 /// The ids of the top-level blocks of the crate's wrangler.toml, by binding, in file order.

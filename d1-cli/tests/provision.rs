@@ -2,6 +2,7 @@
 //! REST API, reached through the hidden `D1KIT_API_URL`), `--local` on wrangler's state
 //! directory, `--dry-run`; what ends in the wrangler file, what the account holds, exit codes.
 
+#[allow(dead_code)] // `json` is for the tests that read reports.
 mod common;
 
 use common::{blocks, run};

@@ -162,12 +162,9 @@ fn settings(dir: &Path, n: usize) -> Vec<String> {
         .unwrap()
 }
 
+/// `d1kit <args> --format json` in `dir`, without the fake.
 fn json(dir: &Path, args: &[&str]) -> (i32, Value) {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let (code, out, err) = run(dir, &all, None);
-    let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-    (code, value)
+    common::json(dir, args, None)
 }
 
 fn bindings(dir: &Path) -> Vec<String> {

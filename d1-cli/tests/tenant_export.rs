@@ -114,12 +114,9 @@ fn notes(dir: &Path) -> Vec<Note> {
     out
 }
 
+/// `d1kit <args> --format json` in `dir`, without the fake.
 fn json(dir: &Path, args: &[&str]) -> (i32, Value) {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let (code, out, err) = run(dir, &all, None);
-    let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-    (code, value)
+    common::json(dir, args, None)
 }
 
 #[test]

@@ -28,6 +28,16 @@ pub fn run(dir: &Path, args: &[&str], fake: Option<&FakeD1>) -> (i32, String, St
     )
 }
 
+/// `d1kit <args> --format json` in `dir` (with the fake, as [`run`]): its exit code and its
+/// report, parsed.
+pub fn json(dir: &Path, args: &[&str], fake: Option<&FakeD1>) -> (i32, serde_json::Value) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let (code, out, err) = run(dir, &all, fake);
+    let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, value)
+}
+
 /// Every `[[d1_databases]]` block of the wrangler file at `path`.
 pub fn blocks(path: &Path) -> Vec<FileBlock> {
     let file = WranglerFile {
