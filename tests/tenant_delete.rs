@@ -2,10 +2,14 @@
 //! children first, and the rows of tables without the tenant column that reference them),
 //! no other tenant's rows change, and a delete stopped midway finishes when run again.
 
+#[allow(dead_code)] // each test uses one of its two stops
+#[path = "common/stop.rs"]
+mod stop;
+
 use d1kit::local::{block_on, Database};
 use d1kit::reshard::{layout, Tenant};
-use d1kit::{tenant, Batch, Executor, Query, Result, RunResult, Value};
-use std::cell::Cell;
+use d1kit::{tenant, Value};
+use stop::StopsAt;
 
 const SCHEMA: &str = "
     CREATE TABLE notes (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, body TEXT);
@@ -128,38 +132,6 @@ fn a_tenant_is_deleted_whole_in_one_batch_and_nothing_else_changes() {
     assert_eq!(fk, 0, "no dangling reference left");
 }
 
-/// The local database, failing after its `n`-th write ran (as if the process died there).
-struct StopsAfter<'a> {
-    db: &'a Database,
-    writes: Cell<u32>,
-    n: u32,
-}
-
-impl StopsAfter<'_> {
-    fn wrote<T>(&self, r: Result<T>) -> Result<T> {
-        self.writes.set(self.writes.get() + 1);
-        if self.writes.get() == self.n {
-            return Err(d1kit::Error::Backend("stopped here".into()));
-        }
-        r
-    }
-}
-
-impl Executor for StopsAfter<'_> {
-    async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
-        self.db.all(q).await
-    }
-    async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
-        self.db.first(q).await
-    }
-    async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
-        self.wrote(self.db.run(q).await)
-    }
-    async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
-        self.wrote(self.db.batch(b).await)
-    }
-}
-
 #[test]
 fn a_large_tenant_is_fenced_deleted_in_chunks_and_a_stopped_delete_finishes_when_run_again() {
     let db = fresh();
@@ -172,11 +144,7 @@ fn a_large_tenant_is_fenced_deleted_in_chunks_and_a_stopped_delete_finishes_when
     let layout = block_on(layout(&db, "tenant")).unwrap();
 
     // Stopped after the fence and two chunks.
-    let stopping = StopsAfter {
-        db: &db,
-        writes: Cell::new(0),
-        n: 3,
-    };
+    let stopping = StopsAt::after(&db, 3);
     let err = block_on(tenant::delete(&stopping, &layout, &tenant("big"))).unwrap_err();
     assert!(err.to_string().contains("stopped here"), "{err}");
     let left = counts(&db, "big");

@@ -6,11 +6,15 @@
 //! tenant's file is refused and writes nothing; a large import goes in fenced chunks, and one
 //! stopped midway finishes when run again with `replace`.
 
+#[allow(dead_code)] // each test uses one of its two stops
+#[path = "common/stop.rs"]
+mod stop;
+
 use d1kit::local::{block_on, Database};
 use d1kit::reshard::{self, layout, Layout, Tenant};
-use d1kit::{tenant, Batch, Executor, Migration, Query, Result, RunResult, Value};
+use d1kit::{tenant, Migration, Value};
 use rusqlite::types::ValueRef;
-use std::cell::Cell;
+use stop::StopsAt;
 
 const M1: Migration = Migration {
     name: "0001_init.sql",
@@ -557,38 +561,6 @@ fn a_tenant_larger_than_a_page_is_read_page_by_page() {
     assert_eq!(digests(&db, "erin"), erin);
 }
 
-/// The local database, failing at its `n`-th write (as if the process died there).
-struct StopsAfter<'a> {
-    db: &'a Database,
-    writes: Cell<u32>,
-    n: u32,
-}
-
-impl StopsAfter<'_> {
-    fn wrote<T>(&self, r: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.writes.set(self.writes.get() + 1);
-        if self.writes.get() == self.n {
-            return Err(d1kit::Error::Backend("stopped here".into()));
-        }
-        r()
-    }
-}
-
-impl Executor for StopsAfter<'_> {
-    async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
-        self.db.all(q).await
-    }
-    async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
-        self.db.first(q).await
-    }
-    async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
-        self.wrote(|| block_on(self.db.run(q)))
-    }
-    async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
-        self.wrote(|| block_on(self.db.batch(b)))
-    }
-}
-
 #[test]
 fn a_large_import_goes_in_fenced_chunks_and_a_stopped_one_finishes_with_replace() {
     let db = fresh(&[M1, M2]);
@@ -609,11 +581,7 @@ fn a_large_import_goes_in_fenced_chunks_and_a_stopped_one_finishes_with_replace(
 
     // Stopped at its fourth write (a batch of two reads, the fence, a chunk, the next):
     // fenced, one chunk written.
-    let stopping = StopsAfter {
-        db: &db,
-        writes: Cell::new(0),
-        n: 4,
-    };
+    let stopping = StopsAt::before(&db, 4);
     let err = block_on(tenant::import(
         &stopping,
         DB,
