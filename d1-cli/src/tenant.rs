@@ -269,7 +269,7 @@ fn delete_tenant(args: &TenantDeleteArgs) -> Result<bool, Diagnostics> {
         .flat_map(|(_, _, rows)| rows.iter().map(|t| t.rows))
         .sum();
     let json = args.pool.place.format == Format::Json;
-    let shards_json = |found: &[(u32, reshard::Tenant, Vec<d1_runtime::tenant::TableRows>)]| {
+    let shards_json = |found: &[(u32, reshard::Tenant, Vec<TableRows>)]| {
         found
             .iter()
             .map(|(s, _, rows)| {
@@ -281,7 +281,7 @@ fn delete_tenant(args: &TenantDeleteArgs) -> Result<bool, Diagnostics> {
             })
             .collect::<Vec<Value>>()
     };
-    let lines = |found: &[(u32, reshard::Tenant, Vec<d1_runtime::tenant::TableRows>)]| {
+    let lines = |found: &[(u32, reshard::Tenant, Vec<TableRows>)]| {
         for (s, _, rows) in found {
             let tables: Vec<String> = rows
                 .iter()
@@ -621,28 +621,40 @@ fn import_tenant(args: &TenantImportArgs) -> Result<bool, Diagnostics> {
     .map_err(|e| error(format!("{binding}: {e}")))?;
     let existing: u64 = plan.existing.iter().map(|t| t.rows).sum();
     let json = args.pool.place.format == Format::Json;
+    // The `--format json` report of a dry run and of an import: what is (or would be)
+    // written and deleted, plus `more`.
+    let report = |tables: &[TableRows], deleted: &[TableRows], more: Value| {
+        let mut report = json!({
+            "database": pool.db.name,
+            "tenant": key,
+            "shard": shard,
+            "binding": binding,
+            "dry_run": args.dry_run,
+            "replace": args.replace,
+            "rows": file.rows(),
+            "tables": tables_json(tables),
+            "deleted": deleted.iter().map(|t| t.rows).sum::<u64>(),
+            "deleted_tables": tables_json(deleted),
+        });
+        if let (Some(report), Value::Object(more)) = (report.as_object_mut(), more) {
+            report.extend(more);
+        }
+        report
+    };
     let how = if plan.one_batch {
-        "in one transaction".to_string()
+        "in one transaction"
     } else {
-        "fenced, in chunks".to_string()
+        "fenced, in chunks"
     };
     if args.dry_run {
         if json {
             println!(
                 "{}",
-                json!({
-                    "database": pool.db.name,
-                    "tenant": key,
-                    "shard": shard,
-                    "binding": binding,
-                    "dry_run": true,
-                    "replace": args.replace,
-                    "rows": file.rows(),
-                    "tables": tables_json(&file.tables),
-                    "deleted": existing,
-                    "deleted_tables": tables_json(&plan.existing),
-                    "one_batch": plan.one_batch,
-                })
+                report(
+                    &file.tables,
+                    &plan.existing,
+                    json!({"one_batch": plan.one_batch})
+                )
             );
         } else {
             println!(
@@ -693,21 +705,15 @@ fn import_tenant(args: &TenantImportArgs) -> Result<bool, Diagnostics> {
     if json {
         println!(
             "{}",
-            json!({
-                "database": pool.db.name,
-                "tenant": key,
-                "shard": shard,
-                "binding": binding,
-                "dry_run": false,
-                "replace": args.replace,
-                "rows": file.rows(),
-                "tables": tables_json(&done.inserted),
-                "deleted": deleted,
-                "deleted_tables": tables_json(&done.deleted),
-                "batches": done.batches,
-                "chunked": done.chunked,
-                "elapsed_ms": start.elapsed().as_secs_f64() * 1000.0,
-            })
+            report(
+                &done.inserted,
+                &done.deleted,
+                json!({
+                    "batches": done.batches,
+                    "chunked": done.chunked,
+                    "elapsed_ms": start.elapsed().as_secs_f64() * 1000.0,
+                })
+            )
         );
     } else {
         println!(
