@@ -2,7 +2,6 @@
 //! nested deeper than SQLite allows, a result name longer than a format width, a file without
 //! end (`/dev/zero`) or too large, a NUL byte, invalid UTF-8, and control characters in names.
 
-#[allow(dead_code)]
 mod common;
 
 use common::run;

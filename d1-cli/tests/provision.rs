@@ -2,10 +2,9 @@
 //! REST API, reached through the hidden `D1KIT_API_URL`), `--local` on wrangler's state
 //! directory, `--dry-run`; what ends in the wrangler file, what the account holds, exit codes.
 
-#[allow(dead_code)] // `json` is for the tests that read reports.
 mod common;
 
-use common::{blocks, run};
+use common::{blocks, describe_database, run};
 use d1_fake::{FakeD1, Options, RateLimit};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,27 +58,6 @@ fn assert_ids_match(path: &Path, fake: &FakeD1) -> usize {
         }
     }
     real
-}
-
-/// Database `uuid` as the fake's `GET …/database/{uuid}` describes it (plain HTTP/1.1 over a
-/// socket: the test needs no HTTP client for one request).
-fn describe_database(fake: &FakeD1, uuid: &str) -> serde_json::Value {
-    use std::io::{Read, Write};
-    let mut socket = std::net::TcpStream::connect(("127.0.0.1", fake.port())).unwrap();
-    let url = format!("{}/{uuid}", fake.databases_url());
-    let path = &url[url.find("/client/").unwrap()..];
-    write!(
-        socket,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        fake.token()
-    )
-    .unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).unwrap();
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let json: serde_json::Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
-    json["result"].clone()
 }
 
 #[test]

@@ -2,12 +2,18 @@
 //! configuration's `jurisdiction` key and from `--jurisdiction`, and sent to the API (the D1
 //! REST fake, reached through the hidden `D1KIT_API_URL`).
 
-#[allow(dead_code)]
 mod common;
 
-use common::run;
+use common::{describe_database, run};
 use d1_fake::{FakeD1, Options};
 use std::path::PathBuf;
+
+/// The `jurisdiction` of database `name` as the fake's `GET …/database/{name}` gives it.
+fn jurisdiction_of(fake: &FakeD1, name: &str) -> Option<String> {
+    describe_database(fake, name)["jurisdiction"]
+        .as_str()
+        .map(str::to_owned)
+}
 
 fn krate(name: &str, manifest: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -19,28 +25,6 @@ fn krate(name: &str, manifest: &str) -> PathBuf {
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     std::fs::write(dir.join("wrangler.toml"), "name = \"app\"\n").unwrap();
     dir
-}
-
-/// The `jurisdiction` of database `name` as the fake's `GET …/database/{name}` gives it (plain
-/// HTTP/1.1 over a socket: the test needs no HTTP client for one request).
-fn jurisdiction_of(fake: &FakeD1, name: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut socket = std::net::TcpStream::connect(("127.0.0.1", fake.port())).unwrap();
-    let url = format!("{}/{name}", fake.databases_url());
-    let path = &url[url.find("/client/").unwrap()..];
-    write!(
-        socket,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        fake.token()
-    )
-    .unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).unwrap();
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let json: serde_json::Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
-    assert_eq!(json["success"], true, "{response}");
-    json["result"]["jurisdiction"].as_str().map(str::to_owned)
 }
 
 #[test]

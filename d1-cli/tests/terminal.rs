@@ -2,7 +2,6 @@
 //! directory, migration names a database recorded, objects of a live schema) reaches the
 //! terminal escaped: no escape sequence takes effect, no newline forges a row.
 
-#[allow(dead_code)]
 mod common;
 
 use common::run;

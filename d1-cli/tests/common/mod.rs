@@ -1,5 +1,8 @@
 //! What the tests that drive `d1kit` on throwaway crates share.
 
+// Each test binary uses part of it.
+#![allow(dead_code)]
+
 use d1_codegen::wrangler::{self, FileBlock, Format, WranglerFile};
 use d1_fake::FakeD1;
 use std::path::Path;
@@ -36,6 +39,29 @@ pub fn json(dir: &Path, args: &[&str], fake: Option<&FakeD1>) -> (i32, serde_jso
     let (code, out, err) = run(dir, &all, fake);
     let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     (code, value)
+}
+
+/// Database `id` (its uuid or its name) as the fake's `GET …/database/{id}` describes it: the
+/// reply's `result`, which must be a success (plain HTTP/1.1 over a socket: the tests need no
+/// HTTP client for one request).
+pub fn describe_database(fake: &FakeD1, id: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", fake.port())).unwrap();
+    let url = format!("{}/{id}", fake.databases_url());
+    let path = &url[url.find("/client/").unwrap()..];
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        fake.token()
+    )
+    .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).unwrap();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
+    assert_eq!(json["success"], true, "{response}");
+    json["result"].clone()
 }
 
 /// Every `[[d1_databases]]` block of the wrangler file at `path`.
