@@ -276,22 +276,18 @@ fn delete_tenant(args: &TenantDeleteArgs) -> Result<bool, Diagnostics> {
                 json!({
                     "shard": s,
                     "binding": describe(&pool, *s).0,
-                    "tables": rows.iter().map(|t| json!({"table": t.table, "rows": t.rows})).collect::<Vec<Value>>(),
+                    "tables": tables_json(rows),
                 })
             })
             .collect::<Vec<Value>>()
     };
     let lines = |found: &[(u32, reshard::Tenant, Vec<TableRows>)]| {
         for (s, _, rows) in found {
-            let tables: Vec<String> = rows
-                .iter()
-                .map(|t| format!("{} {}", t.table, t.rows))
-                .collect();
             println!(
                 "  {}: {} ({})",
                 describe(&pool, *s).0,
                 count(rows.iter().map(|t| t.rows as usize).sum(), "row"),
-                tables.join(", ")
+                table_list(rows)
             );
         }
     };
