@@ -257,6 +257,15 @@ mod http {
         }
     }
 
+    /// `init` sent to `url`.
+    async fn fetch(url: &str, init: &RequestInit) -> Result<worker::Response, String> {
+        let request = Request::new_with_init(url, init).map_err(|e| e.to_string())?;
+        Fetch::Request(request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     impl Http {
         pub fn new() -> Http {
             Http
@@ -286,11 +295,7 @@ mod http {
                 init.with_body(Some(body.into()));
             }
             init.with_headers(headers);
-            let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-            let mut response = Fetch::Request(request)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut response = fetch(url, &init).await?;
             let retry_after = response
                 .headers()
                 .get("retry-after")
@@ -322,11 +327,7 @@ mod http {
                 let bytes = ::worker::js_sys::Uint8Array::from(body);
                 init.with_body(Some(bytes.into()));
             }
-            let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-            let mut response = Fetch::Request(request)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut response = fetch(url, &init).await?;
             let etag = response
                 .headers()
                 .get("etag")
