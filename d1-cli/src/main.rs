@@ -14,6 +14,7 @@ mod provision;
 mod report;
 mod reshard;
 mod tenant;
+mod usage;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -67,6 +68,10 @@ enum Command {
     /// pool's directory (`move`), deleted (`delete`), or exported to a SQL file and imported
     /// back (`export`, `import`).
     Tenant(TenantArgs),
+    /// Rows read and written, queries and storage of every database of the fleet over a
+    /// period, per database, tenant and shard, from Cloudflare's analytics, with an estimated
+    /// monthly cost. Changes nothing.
+    Usage(usage::UsageArgs),
 }
 
 #[derive(clap::Args)]
@@ -441,6 +446,7 @@ fn main() -> ExitCode {
         Command::Drift(args) => drift::run(args),
         Command::Reshard(args) => reshard::run(args),
         Command::Tenant(args) => tenant::run(args),
+        Command::Usage(args) => usage::run(args),
     }
 }
 

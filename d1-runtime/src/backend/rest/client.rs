@@ -2,7 +2,7 @@
 
 use super::executor::Database;
 use super::gate::Gate;
-use super::transport::{self, sleep, Method};
+use super::transport::{self, sleep, Method, Response};
 use super::wire::{database_info, envelope_error, excerpt, is_database_name, is_uuid};
 use super::wire::{percent_encode, Reply};
 use super::{API_BASE, NAME_TAKEN, NO_SUCH_DATABASE};
@@ -373,6 +373,20 @@ impl Client {
         body: Option<Json>,
         replay: Replay,
     ) -> (Result<Reply>, Retried) {
+        let (response, retried) = self.send(method, url, body, replay).await;
+        (response.and_then(|r| Reply::of(&r)), retried)
+    }
+
+    /// Sends one request with the token, retrying 429s, 5xx and connection failures as
+    /// [`Retry`] says, and returns the first other answer as it came (any status, the body
+    /// unread), for endpoints outside the v4 envelope (GraphQL).
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Json>,
+        replay: Replay,
+    ) -> (Result<Response>, Retried) {
         let body = body.map(|b| b.to_string());
         let (mut transient, mut limited) = (0u32, 0u32);
         loop {
@@ -414,7 +428,7 @@ impl Client {
                     code: None,
                     message: format!("HTTP {}: {}", r.status, excerpt(&r.body)),
                 }),
-                Ok(r) => return (Reply::of(&r), retried),
+                Ok(r) => return (Ok(r), retried),
                 Err(message) => Error::Api {
                     status: 0,
                     code: None,
@@ -438,7 +452,7 @@ impl Client {
 
 /// Whether the answer a request ended with came after a transient failure of the same request.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Retried {
+pub(super) enum Retried {
     /// It is the answer to the first attempt, or came after 429s only (no effect).
     No,
     /// An earlier attempt failed with a 5xx or no answer, and may have taken effect.
