@@ -385,3 +385,113 @@ fn the_directory_can_be_a_d1_table() {
     assert_eq!(row.0, db.uuid());
     assert_eq!(Notes::NAME, "notes");
 }
+
+/// Every row of every table of database `uuid` on the fake, as text, for checksums.
+fn content(fake: &FakeD1, uuid: &str) -> String {
+    fake.with_connection(uuid, |c| {
+        let mut out = String::new();
+        for table in ["users", "notes"] {
+            let mut st = c
+                .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+                .unwrap();
+            let n = st.column_count();
+            let rows = st
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .unwrap();
+            for row in rows {
+                out.push_str(&row.unwrap().join("|"));
+                out.push('\n');
+            }
+        }
+        out
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_tenant_is_deleted_with_its_database_and_record_and_a_rerun_finishes_the_job() {
+    let fake = fake();
+    let client = client(&fake);
+    let home = client.database(
+        block_on(client.create_database("directory", &CreateOptions::default()))
+            .unwrap()
+            .uuid,
+    );
+    let directory = TableDirectory::new(&home);
+    block_on(directory.create_table()).unwrap();
+    let tenants = Tenants::<Notes, _>::new(client.clone(), directory).prefix("app-notes");
+    let mut uuids = Vec::new();
+    for tenant in ["alice", "bob", "dave"] {
+        let db = block_on(tenants.open(tenant)).unwrap();
+        block_on(forms::seed(&db));
+        uuids.push(db.uuid().to_owned());
+    }
+    let dave = content(&fake, &uuids[2]);
+    assert!(dave.contains("first"), "{dave}");
+    let another_process = || Tenants::<Notes, _>::new(client.clone(), TableDirectory::new(&home));
+
+    // A crash right after the mark: the tenant is refused everywhere, its database kept.
+    assert_eq!(
+        block_on(tenants.directory().mark_deleting("alice")).unwrap(),
+        Some(uuids[0].clone())
+    );
+    let err = block_on(another_process().open("alice")).err().unwrap();
+    assert!(
+        matches!(&err, Error::TenantDeleted { tenant } if tenant == "alice"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("being deleted"), "{err}");
+    assert!(fake.databases().iter().any(|d| d.uuid == uuids[0]));
+    // The rerun deletes the database, then the record.
+    let done = block_on(tenants.delete("alice")).unwrap();
+    assert_eq!(
+        (done.database_id.as_deref(), done.recorded, done.deleted),
+        (Some(uuids[0].as_str()), true, true)
+    );
+    assert!(!fake.databases().iter().any(|d| d.uuid == uuids[0]));
+    assert_eq!(
+        block_on(tenants.directory().database_of("alice")).unwrap(),
+        None
+    );
+
+    // A crash after the database went, before the record did: the rerun removes the record.
+    assert!(block_on(tenants.directory().mark_deleting("bob"))
+        .unwrap()
+        .is_some());
+    block_on(client.delete_database(&uuids[1])).unwrap();
+    let done = block_on(tenants.delete("bob")).unwrap();
+    assert_eq!((done.recorded, done.deleted), (true, false));
+    assert_eq!(
+        block_on(tenants.directory().database_of("bob")).unwrap(),
+        None
+    );
+
+    // A database created but never recorded (a first use that crashed) goes too.
+    let orphan = fake.add_database("app-notes-carol");
+    let done = block_on(tenants.delete("carol")).unwrap();
+    assert_eq!(
+        (done.database_id.as_deref(), done.recorded, done.deleted),
+        (Some(orphan.as_str()), false, true)
+    );
+    // Nothing to delete: nothing done.
+    let done = block_on(tenants.delete("nobody")).unwrap();
+    assert_eq!(
+        (done.database_id, done.recorded, done.deleted),
+        (None, false, false)
+    );
+
+    // The other tenant is untouched; a deleted tenant that comes back starts empty.
+    assert_eq!(content(&fake, &uuids[2]), dave);
+    let names: Vec<String> = fake.databases().into_iter().map(|d| d.name).collect();
+    assert_eq!(names, ["directory", "app-notes-dave"]);
+    let again = block_on(tenants.open("alice")).unwrap();
+    assert_ne!(again.uuid(), uuids[0]);
+    assert_eq!(content(&fake, again.uuid()), "");
+}

@@ -215,7 +215,8 @@ impl Fleet {
     }
 }
 
-/// The tenants and database ids recorded in the directory kept in database `id`.
+/// The tenants and database ids recorded in the directory kept in database `id`; a tenant
+/// whose database is being deleted (`d1kit tenant delete`) is left out, with a note.
 fn tenants_in(backend: &Backend, id: &str) -> Result<Vec<(String, String)>, Diagnostics> {
     let db = match backend {
         Backend::Local(dir) => {
@@ -239,7 +240,18 @@ fn tenants_in(backend: &Backend, id: &str) -> Result<Vec<(String, String)>, Diag
             "--tenants-in {id}: reading its directory (table d1kit_tenant_databases): {e}"
         ))
     })?;
-    Ok(rows)
+    let (deleting, live): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|(_, database)| database.starts_with(d1_runtime::route::DELETING));
+    for (tenant, database) in &deleting {
+        eprintln!(
+            "note: tenant `{}` is left out: its database {} is being deleted (finish with \
+             `d1kit tenant delete`)",
+            report::escape(tenant),
+            report::escape(d1_runtime::route::unmarked(database))
+        );
+    }
+    Ok(live)
 }
 
 /// `--database-id`s with no local database: an error each (a short id as the table shows it,

@@ -76,6 +76,12 @@ pub enum Error {
         /// say whose it was).
         tenant: Option<String>,
     },
+    /// The tenant's own database is being deleted (`d1kit tenant delete`, `Tenants::delete`):
+    /// nothing was read or written, and nothing will be until the deletion finishes.
+    TenantDeleted {
+        /// The tenant.
+        tenant: String,
+    },
     /// Anything else the backend reports.
     Backend(String),
 }
@@ -134,6 +140,11 @@ impl std::fmt::Display for Error {
                     || "the tenant is".to_string(),
                     |t| format!("tenant `{t}` is")
                 )
+            ),
+            Error::TenantDeleted { tenant } => write!(
+                f,
+                "tenant `{tenant}`'s database is being deleted (`d1kit tenant delete`): it serves \
+                 nothing, and gets a new, empty database only once the deletion has finished"
             ),
             Error::Backend(message) => f.write_str(message),
         }

@@ -74,6 +74,14 @@ pub trait DatabaseDirectory {
     /// Records `database_id` as `tenant`'s database unless the tenant already has one, and
     /// returns the id the directory holds afterwards (the first recorded wins).
     async fn record(&self, tenant: &str, database_id: &str) -> Result<String>;
+    /// Marks `tenant`'s record as being deleted, keeping its database id, and returns that id
+    /// (`None`: the tenant has no record). Idempotent: a tenant already marked gives its id
+    /// again. From then on [`database_of`](DatabaseDirectory::database_of) and
+    /// [`record`](DatabaseDirectory::record) answer [`Error::TenantDeleted`] for it, until
+    /// [`remove`](DatabaseDirectory::remove).
+    async fn mark_deleting(&self, tenant: &str) -> Result<Option<String>>;
+    /// Removes `tenant`'s record, whatever its state (after its database is gone).
+    async fn remove(&self, tenant: &str) -> Result<()>;
 }
 
 impl<T: DatabaseDirectory + ?Sized> DatabaseDirectory for &T {
@@ -83,6 +91,34 @@ impl<T: DatabaseDirectory + ?Sized> DatabaseDirectory for &T {
     async fn record(&self, tenant: &str, database_id: &str) -> Result<String> {
         (**self).record(tenant, database_id).await
     }
+    async fn mark_deleting(&self, tenant: &str) -> Result<Option<String>> {
+        (**self).mark_deleting(tenant).await
+    }
+    async fn remove(&self, tenant: &str) -> Result<()> {
+        (**self).remove(tenant).await
+    }
+}
+
+/// How a directory records a tenant whose database is being deleted: its `database_id` with
+/// this prefix (`deleting:<uuid>`), so the table keeps its shape, the change is one atomic
+/// update, and a program that does not know the mark fails to open the id rather than
+/// reaching the database.
+pub const DELETING: &str = "deleting:";
+
+/// A recorded database id as a lookup answers it: the id, or [`Error::TenantDeleted`] when
+/// the record carries the [`DELETING`] mark.
+fn live_id(tenant: &str, recorded: Option<String>) -> Result<Option<String>> {
+    match recorded {
+        Some(id) if id.starts_with(DELETING) => Err(Error::TenantDeleted {
+            tenant: tenant.to_owned(),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// A recorded id without its [`DELETING`] mark.
+pub fn unmarked(recorded: &str) -> &str {
+    recorded.strip_prefix(DELETING).unwrap_or(recorded)
 }
 
 /// The shard of `tenant` in database `D`: its pin in `directory` if it has one, else
@@ -142,14 +178,27 @@ impl Directory for MemoryDirectory {
 
 impl DatabaseDirectory for MemoryDirectory {
     async fn database_of(&self, tenant: &str) -> Result<Option<String>> {
-        Ok(locked(&self.databases).get(tenant).cloned())
+        live_id(tenant, locked(&self.databases).get(tenant).cloned())
     }
     async fn record(&self, tenant: &str, database_id: &str) -> Result<String> {
         let mut databases = locked(&self.databases);
         let id = databases
             .entry(tenant.to_owned())
             .or_insert_with(|| database_id.to_owned());
-        Ok(id.clone())
+        live_id(tenant, Some(id.clone())).map(|id| id.unwrap_or_default())
+    }
+    async fn mark_deleting(&self, tenant: &str) -> Result<Option<String>> {
+        let mut databases = locked(&self.databases);
+        Ok(databases.get_mut(tenant).map(|id| {
+            if !id.starts_with(DELETING) {
+                *id = format!("{DELETING}{id}");
+            }
+            unmarked(id).to_owned()
+        }))
+    }
+    async fn remove(&self, tenant: &str) -> Result<()> {
+        locked(&self.databases).remove(tenant);
+        Ok(())
     }
 }
 
@@ -201,7 +250,7 @@ impl<E: Executor + ?Sized> DatabaseDirectory for TableDirectory<'_, E> {
                 vec![Value::from(tenant)],
             ))
             .await?;
-        Ok(row.map(|(id,)| id))
+        live_id(tenant, row.map(|(id,)| id))
     }
     async fn record(&self, tenant: &str, database_id: &str) -> Result<String> {
         let (_, held) = self
@@ -218,11 +267,47 @@ impl<E: Executor + ?Sized> DatabaseDirectory for TableDirectory<'_, E> {
                 ),
             ))
             .await?;
-        held.rows.into_iter().next().map(|(id,)| id).ok_or_else(|| {
-            Error::Backend(format!(
+        let held = held
+            .rows
+            .into_iter()
+            .next()
+            .map(|(id,)| id)
+            .ok_or_else(|| {
+                Error::Backend(format!(
                 "d1kit_tenant_databases has no row for tenant `{tenant}` right after recording it"
             ))
-        })
+            })?;
+        live_id(tenant, Some(held)).map(|id| id.unwrap_or_default())
+    }
+    async fn mark_deleting(&self, tenant: &str) -> Result<Option<String>> {
+        let (_, held) = self
+            .executor
+            .batch((
+                Sql::<()>::new(
+                    "UPDATE d1kit_tenant_databases SET database_id = ?2 || database_id \
+                     WHERE tenant = ?1 AND substr(database_id, 1, length(?2)) <> ?2",
+                    vec![Value::from(tenant), Value::from(DELETING)],
+                ),
+                Sql::<(String,)>::new(
+                    "SELECT database_id FROM d1kit_tenant_databases WHERE tenant = ?1",
+                    vec![Value::from(tenant)],
+                ),
+            ))
+            .await?;
+        Ok(held
+            .rows
+            .into_iter()
+            .next()
+            .map(|(id,)| unmarked(&id).to_owned()))
+    }
+    async fn remove(&self, tenant: &str) -> Result<()> {
+        self.executor
+            .run(Sql::<()>::new(
+                "DELETE FROM d1kit_tenant_databases WHERE tenant = ?1",
+                vec![Value::from(tenant)],
+            ))
+            .await
+            .map(drop)
     }
 }
 

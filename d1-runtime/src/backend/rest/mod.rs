@@ -6,9 +6,12 @@
 //!   [`Client::set_read_replication`]) and opens any of them by id as a [`Database`], an
 //!   [`Executor`](crate::Executor): every typed query, `batch` included, runs over
 //!   `POST .../raw` (a batch is one request, one transaction).
+//! - [`Client::analytics`]: queries and rows read and written per database over a period, from
+//!   Cloudflare's GraphQL analytics, as [`DatabaseUsage`].
 //! - [`Tenants`]: one database per tenant, created the first time the tenant shows up
 //!   (`<prefix>-<tenant>`), migrated with the embedded migrations, and recorded in a
-//!   [`DatabaseDirectory`](crate::route::DatabaseDirectory).
+//!   [`DatabaseDirectory`](crate::route::DatabaseDirectory); [`Tenants::delete`] deletes a
+//!   tenant's database and its record in a crash-safe order.
 //!
 //! Values are bound and decoded by d1kit with the Worker backend's rules: D1 writes its JSON
 //! from JavaScript values, so only integers within ±(2^53 − 1) cross, both ways; a larger
@@ -29,10 +32,12 @@
 //! [`crate::block_on`], or from a blocking thread of an async runtime. On wasm32 (with the
 //! `worker` feature too) requests go through the Workers fetch API.
 
-// One job per file: `client` (the account: database management, the retry loop), `executor`
+// One job per file: `client` (the account: database management, the retry loop), `analytics`
+// (GraphQL: usage per database), `executor`
 // (one database as an `Executor`), `tenants` (a database per tenant), `wire` (the API's JSON:
 // envelopes, parameters, results, URL components), `gate` (the shared request budget) and
 // `transport` (HTTP, the clock and sleeping, per platform).
+mod analytics;
 mod client;
 mod executor;
 mod gate;
@@ -40,9 +45,10 @@ mod tenants;
 mod transport;
 mod wire;
 
+pub use analytics::DatabaseUsage;
 pub use client::{Client, CreateOptions, Created, DatabaseInfo, ReadReplication, Retry};
 pub use executor::Database;
-pub use tenants::{database_name, Tenants};
+pub use tenants::{database_name, TenantDeletion, Tenants};
 
 /// Cloudflare's API, version 4.
 pub const API_BASE: &str = "https://api.cloudflare.com/client/v4";

@@ -118,6 +118,54 @@ impl<D: DatabaseDef, Dir: DatabaseDirectory> Tenants<D, Dir> {
         Ok(self.remember(tenant, &recorded))
     }
 
+    /// Deletes `tenant`'s database and its record, in an order a crash cannot spoil: the
+    /// record is first marked as being deleted (from then on [`Tenants::open`] answers
+    /// [`Error::TenantDeleted`](crate::Error::TenantDeleted) for the tenant, here and in every
+    /// process reading the directory), then the database is deleted, then the record is
+    /// removed. A crash anywhere leaves either the live record and database, or the mark
+    /// (with or without the database): calling `delete` again finishes the job, and a tenant
+    /// is never served from a database that is going away.
+    ///
+    /// A tenant with no record may still have a database, if a first use crashed between
+    /// creating it and recording it: the database of its name (see
+    /// [`Tenants::database_name`]) is deleted too. Other processes may keep the tenant's
+    /// database id cached (as this one does until this call): their queries then fail with
+    /// the API's 7404.
+    pub async fn delete(&self, tenant: &str) -> Result<TenantDeletion> {
+        {
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            known.remove(tenant);
+        }
+        let recorded = self.directory.mark_deleting(tenant).await?;
+        let target = match &recorded {
+            Some(uuid) => Some(uuid.clone()),
+            None => self
+                .client
+                .find_database(&self.database_name(tenant))
+                .await?
+                .map(|info| info.uuid),
+        };
+        let deleted = match &target {
+            Some(uuid) => match self.client.delete_database(uuid).await {
+                Ok(()) => true,
+                // Gone already: an earlier call deleted it and stopped before the record.
+                Err(e) if e.api_code() == Some(super::NO_SUCH_DATABASE) => false,
+                Err(e) => {
+                    return Err(e.context(&format!("deleting database {uuid} of tenant `{tenant}`")))
+                }
+            },
+            None => false,
+        };
+        if recorded.is_some() {
+            self.directory.remove(tenant).await?;
+        }
+        Ok(TenantDeletion {
+            database_id: target,
+            recorded: recorded.is_some(),
+            deleted,
+        })
+    }
+
     fn known(&self, tenant: &str) -> Option<Arc<str>> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         known.get(tenant).cloned()
@@ -128,6 +176,18 @@ impl<D: DatabaseDef, Dir: DatabaseDirectory> Tenants<D, Dir> {
         known.insert(tenant.to_owned(), uuid.into());
         self.client.database(uuid)
     }
+}
+
+/// What [`Tenants::delete`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantDeletion {
+    /// The tenant's database (from its record, else found by its name), if it had one.
+    pub database_id: Option<String>,
+    /// Whether the directory had a record of the tenant (now removed).
+    pub recorded: bool,
+    /// Whether this call deleted the database (`false`: there was none, or an earlier,
+    /// interrupted call had deleted it).
+    pub deleted: bool,
 }
 
 /// `<prefix>-<tenant>` as a D1 database name (see [`Tenants::database_name`]).
