@@ -10,6 +10,7 @@ mod config;
 mod drift;
 mod fleet;
 mod migrate;
+mod own;
 mod provision;
 mod report;
 mod reshard;
@@ -95,7 +96,8 @@ enum TenantCommand {
     /// request): in every table with the tenant column, children first, with the rows of
     /// tables without it that reference them; one transaction per shard up to 50,000 rows,
     /// else fenced (its writes refused, retryably) and deleted in chunks that a rerun
-    /// resumes. Its directory pin goes too. Checked afterwards: no row of it is left.
+    /// resumes. Its directory pin goes too. Checked afterwards: no row of it is left. With
+    /// --tenants-in: the tenant's own database and its directory record.
     /// Exit status: 0 deleted (or nothing to delete), 2 usage or configuration error.
     Delete(TenantDeleteArgs),
     /// Write every row of one tenant of the pool as SQL (one INSERT per row and per line,
@@ -184,6 +186,18 @@ struct TenantDeleteArgs {
     /// Delete without asking (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     yes: bool,
+    /// The tenant has its own database (`rest::Tenants`), recorded in the directory kept in
+    /// database ID (table `d1kit_tenant_databases`): delete that database and its record
+    /// instead of rows of a pool (--remote). The record is marked first (the tenant is then
+    /// refused everywhere), the database deleted, the record removed: a rerun after a crash
+    /// finishes the job.
+    #[arg(long = "tenants-in", value_name = "ID")]
+    tenants_in: Option<String>,
+    /// With --tenants-in: the prefix of the tenants' database names (`<prefix>-<tenant>`),
+    /// to find a database created but never recorded (default: the configured database's
+    /// name, as `rest::Tenants` has it).
+    #[arg(long, value_name = "PREFIX", requires = "tenants_in")]
+    prefix: Option<String>,
 }
 
 #[derive(clap::Args)]

@@ -31,7 +31,13 @@ pub fn run(args: TenantArgs) -> ExitCode {
     let (pool_args, result) = match &args.command {
         TenantCommand::Locate(a) => (a, locate(a)),
         TenantCommand::Move(a) => (&a.pool, move_tenant(a)),
-        TenantCommand::Delete(a) => (&a.pool, delete_tenant(a)),
+        TenantCommand::Delete(a) => (
+            &a.pool,
+            match &a.tenants_in {
+                Some(directory) => crate::own::delete(a, directory),
+                None => delete_tenant(a),
+            },
+        ),
         TenantCommand::Export(a) => (&a.pool, export_tenant(a)),
         TenantCommand::Import(a) => (&a.pool, import_tenant(a)),
     };
@@ -381,7 +387,7 @@ fn delete_tenant(args: &TenantDeleteArgs) -> Result<bool, Diagnostics> {
 }
 
 /// Rows per table, for people: `notes 8, comments 3`.
-fn table_list(tables: &[TableRows]) -> String {
+pub(crate) fn table_list(tables: &[TableRows]) -> String {
     let list: Vec<String> = tables
         .iter()
         .map(|t| format!("{} {}", report::escape(&t.table), t.rows))
@@ -390,7 +396,7 @@ fn table_list(tables: &[TableRows]) -> String {
 }
 
 /// Rows per table, for programs.
-fn tables_json(tables: &[TableRows]) -> Value {
+pub(crate) fn tables_json(tables: &[TableRows]) -> Value {
     tables
         .iter()
         .map(|t| json!({"table": t.table, "rows": t.rows}))

@@ -172,6 +172,44 @@ pub async fn rows<E: Executor + ?Sized>(
     Ok(out)
 }
 
+/// Rows per table of a database of its own (one tenant's, [`crate::rest::Tenants`]'s): every
+/// table but wrangler's and d1kit's migration records and SQLite's and D1's own, by name.
+/// Two requests: the table names, then every count in one statement.
+pub async fn database_rows<E: Executor + ?Sized>(db: &E) -> Result<Vec<TableRows>> {
+    let tables = db
+        .all(Sql::<(String,)>::new(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' \
+             AND name NOT IN ('d1_migrations', 'd1kit_migrations') ORDER BY name",
+            Vec::new(),
+        ))
+        .await?;
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The names as literals, not parameters: a database may have more tables than D1 takes
+    // parameters (100).
+    let sql = tables
+        .iter()
+        .map(|(t,)| {
+            format!(
+                "SELECT '{}', count(*) FROM {}",
+                t.replace('\'', "''"),
+                ident(t)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let counts = db.all(owned::<(String, i64)>(sql, Vec::new())).await?;
+    Ok(counts
+        .into_iter()
+        .map(|(table, rows)| TableRows {
+            table,
+            rows: rows.max(0) as u64,
+        })
+        .collect())
+}
+
 /// Deletes every row of `tenant` from `db` (see the module's documentation) and returns what
 /// was deleted per table. Running it again after a crash finishes the job; on a database
 /// without the tenant's rows it deletes nothing. Errors if a row of the tenant is left

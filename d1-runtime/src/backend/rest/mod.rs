@@ -48,7 +48,7 @@ mod wire;
 pub use analytics::DatabaseUsage;
 pub use client::{Client, CreateOptions, Created, DatabaseInfo, ReadReplication, Retry};
 pub use executor::Database;
-pub use tenants::{database_name, TenantDeletion, Tenants};
+pub use tenants::{database_name, delete_database_of, TenantDeletion, Tenants};
 
 /// Cloudflare's API, version 4.
 pub const API_BASE: &str = "https://api.cloudflare.com/client/v4";

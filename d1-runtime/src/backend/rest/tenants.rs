@@ -136,34 +136,13 @@ impl<D: DatabaseDef, Dir: DatabaseDirectory> Tenants<D, Dir> {
             let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
             known.remove(tenant);
         }
-        let recorded = self.directory.mark_deleting(tenant).await?;
-        let target = match &recorded {
-            Some(uuid) => Some(uuid.clone()),
-            None => self
-                .client
-                .find_database(&self.database_name(tenant))
-                .await?
-                .map(|info| info.uuid),
-        };
-        let deleted = match &target {
-            Some(uuid) => match self.client.delete_database(uuid).await {
-                Ok(()) => true,
-                // Gone already: an earlier call deleted it and stopped before the record.
-                Err(e) if e.api_code() == Some(super::NO_SUCH_DATABASE) => false,
-                Err(e) => {
-                    return Err(e.context(&format!("deleting database {uuid} of tenant `{tenant}`")))
-                }
-            },
-            None => false,
-        };
-        if recorded.is_some() {
-            self.directory.remove(tenant).await?;
-        }
-        Ok(TenantDeletion {
-            database_id: target,
-            recorded: recorded.is_some(),
-            deleted,
-        })
+        delete_database_of(
+            &self.client,
+            &self.directory,
+            tenant,
+            &self.database_name(tenant),
+        )
+        .await
     }
 
     fn known(&self, tenant: &str) -> Option<Arc<str>> {
@@ -176,6 +155,42 @@ impl<D: DatabaseDef, Dir: DatabaseDirectory> Tenants<D, Dir> {
         known.insert(tenant.to_owned(), uuid.into());
         self.client.database(uuid)
     }
+}
+
+/// [`Tenants::delete`] without a [`Tenants`] (e.g. in a command that has no database type):
+/// deletes `tenant`'s database recorded in `directory`, or, without a record, the database
+/// named `name` (the name [`Tenants`] gives it: [`database_name`]), in the same crash-safe
+/// order.
+pub async fn delete_database_of<Dir: DatabaseDirectory>(
+    client: &Client,
+    directory: &Dir,
+    tenant: &str,
+    name: &str,
+) -> Result<TenantDeletion> {
+    let recorded = directory.mark_deleting(tenant).await?;
+    let target = match &recorded {
+        Some(uuid) => Some(uuid.clone()),
+        None => client.find_database(name).await?.map(|info| info.uuid),
+    };
+    let deleted = match &target {
+        Some(uuid) => match client.delete_database(uuid).await {
+            Ok(()) => true,
+            // Gone already: an earlier call deleted it and stopped before the record.
+            Err(e) if e.api_code() == Some(super::NO_SUCH_DATABASE) => false,
+            Err(e) => {
+                return Err(e.context(&format!("deleting database {uuid} of tenant `{tenant}`")))
+            }
+        },
+        None => false,
+    };
+    if recorded.is_some() {
+        directory.remove(tenant).await?;
+    }
+    Ok(TenantDeletion {
+        database_id: target,
+        recorded: recorded.is_some(),
+        deleted,
+    })
 }
 
 /// What [`Tenants::delete`] did.
