@@ -193,6 +193,11 @@ impl Client {
         }
     }
 
+    /// The HTTP layer (for the token-free requests to signed URLs).
+    pub(super) fn http(&self) -> &transport::Http {
+        &self.http
+    }
+
     pub(super) fn url(&self, path: &str) -> String {
         format!(
             "{}/accounts/{}/d1/database{path}",

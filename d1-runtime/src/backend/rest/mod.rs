@@ -3,7 +3,9 @@
 //! - [`Client`]: one account and API token. It manages databases ([`Client::create_database`],
 //!   [`Client::create_or_adopt`], [`Client::list_databases`], [`Client::get_database`] by id
 //!   or name, [`Client::find_database`], [`Client::delete_database`],
-//!   [`Client::set_read_replication`]) and opens any of them by id as a [`Database`], an
+//!   [`Client::set_read_replication`]), backs them up and restores them with D1's own API
+//!   ([`Client::export`], [`Client::import`], Time Travel's [`Client::bookmark`] and
+//!   [`Client::restore`]), and opens any of them by id as a [`Database`], an
 //!   [`Executor`](crate::Executor): every typed query, `batch` included, runs over
 //!   `POST .../raw` (a batch is one request, one transaction).
 //! - [`Client::analytics`]: queries and rows read and written per database over a period, from
@@ -32,12 +34,14 @@
 //! [`crate::block_on`], or from a blocking thread of an async runtime. On wasm32 (with the
 //! `worker` feature too) requests go through the Workers fetch API.
 
-// One job per file: `client` (the account: database management, the retry loop), `analytics`
+// One job per file: `client` (the account: database management, the retry loop), `backup`
+// (export, import, Time Travel), `analytics`
 // (GraphQL: usage per database), `executor`
 // (one database as an `Executor`), `tenants` (a database per tenant), `wire` (the API's JSON:
 // envelopes, parameters, results, URL components), `gate` (the shared request budget) and
 // `transport` (HTTP, the clock and sleeping, per platform).
 mod analytics;
+mod backup;
 mod client;
 mod executor;
 mod gate;
@@ -46,6 +50,7 @@ mod transport;
 mod wire;
 
 pub use analytics::DatabaseUsage;
+pub use backup::{Export, ExportOptions, Imported, RestorePoint, Restored};
 pub use client::{Client, CreateOptions, Created, DatabaseInfo, ReadReplication, Retry};
 pub use executor::Database;
 pub use tenants::{database_name, delete_database_of, TenantDeletion, Tenants};

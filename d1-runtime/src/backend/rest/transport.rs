@@ -76,13 +76,6 @@ pub(super) struct Response {
 
 /// The answer of a presigned URL: its status, `ETag` (quotes stripped: an upload's is the md5
 /// of what was stored) and body bytes.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "for export downloads and import uploads, not yet written"
-    )
-)]
 pub(super) struct Presigned {
     pub(super) status: u16,
     pub(super) etag: Option<String>,
@@ -90,13 +83,6 @@ pub(super) struct Presigned {
 }
 
 /// An `ETag` header's value without its quotes (and without a weak validator's `W/`).
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "for export downloads and import uploads, not yet written"
-    )
-)]
 fn etag(value: &str) -> String {
     let value = value.trim();
     let value = value.strip_prefix("W/").unwrap_or(value);
@@ -202,13 +188,6 @@ mod http {
 
         /// Sends `method` to a presigned `url` (absolute, its signature in its query): no
         /// `Authorization` header, `body` as raw bytes, the answer's bytes as they come.
-        #[cfg_attr(
-            not(test),
-            allow(
-                dead_code,
-                reason = "for export downloads and import uploads, not yet written"
-            )
-        )]
         pub async fn send_presigned(
             &self,
             method: Method,
@@ -311,10 +290,6 @@ mod http {
 
         /// Sends `method` to a presigned `url`: no `Authorization` header, `body` as raw
         /// bytes, the answer's bytes as they come.
-        #[allow(
-            dead_code,
-            reason = "for export downloads and import uploads, not yet written"
-        )]
         pub async fn send_presigned(
             &self,
             method: Method,
