@@ -8,12 +8,14 @@ mod api;
 mod check;
 mod config;
 mod drift;
+mod export;
 mod fleet;
 mod migrate;
 mod own;
 mod provision;
 mod report;
 mod reshard;
+mod restore;
 mod tenant;
 mod usage;
 
@@ -69,6 +71,20 @@ enum Command {
     /// pool's directory (`move`), deleted (`delete`), or exported to a SQL file and imported
     /// back (`export`, `import`).
     Tenant(TenantArgs),
+    /// Back up every database of the fleet (the wrangler file's blocks, --database-id, or
+    /// each tenant's own database with --tenants-in) through D1's export API: one SQL file
+    /// per database in DIR, and DIR/manifest.json with each file's size and SHA-256.
+    /// Resumable: a rerun exports only what the manifest does not vouch for. `d1kit export
+    /// verify DIR` checks a backup. Exit status: 0 done (or verified), 1 a database failed (or a file
+    /// does not match), 2 usage or configuration error.
+    Export(ExportArgs),
+    /// Put databases back to earlier points with D1's Time Travel: each database of a
+    /// bookmarks file (`d1kit migrate --remote --bookmarks FILE` writes one before it applies
+    /// anything) to its bookmark, or the fleet to --timestamp. Each database's bookmark just
+    /// before the restore is taken first and printed (and written to --undo FILE): restoring
+    /// to it undoes the restore. Times outside the retention window are refused. Exit status:
+    /// 0 restored, 1 a database failed, 2 usage or configuration error.
+    Restore(RestoreArgs),
     /// Rows read and written, queries and storage of every database of the fleet over a
     /// period, per database, tenant and shard, from Cloudflare's analytics, with an estimated
     /// monthly cost. Changes nothing.
@@ -388,6 +404,75 @@ struct MigrateArgs {
     /// as skipped).
     #[arg(long)]
     fail_fast: bool,
+    /// With --remote: write each database's Time Travel bookmark, taken just before it is
+    /// migrated, to FILE (after each one, so a crash keeps them; an existing file's
+    /// bookmarks are kept). `d1kit restore --remote --bookmarks FILE` puts the databases
+    /// back. The bookmarks are in the report either way.
+    #[arg(long, value_name = "FILE", requires = "remote")]
+    bookmarks: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+#[command(
+    group(ArgGroup::new("which").required(true).args(["all", "database_ids", "tenants_in"])),
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
+)]
+struct ExportArgs {
+    #[command(flatten)]
+    fleet: FleetArgs,
+    /// Every database of the fleet: the wrangler file's d1kit blocks (or --database's).
+    #[arg(long)]
+    all: bool,
+    /// The backup directory (created if needed; a manifest already there is resumed).
+    #[arg(long, short = 'o', value_name = "DIR", required = true)]
+    output: Option<PathBuf>,
+    #[command(subcommand)]
+    verify: Option<ExportCommand>,
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Check the backup in DIR against its manifest: every file there, with its size and
+    /// SHA-256. Exit status: 0 all match, 1 a file is missing or differs, 2 not a backup.
+    Verify {
+        /// The backup directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(group(ArgGroup::new("point").required(true).args(["bookmarks", "timestamp"])))]
+struct RestoreArgs {
+    #[command(flatten)]
+    fleet: FleetArgs,
+    /// Restore each database of this bookmarks file (written by `d1kit migrate --remote
+    /// --bookmarks FILE`, or by --undo) to its bookmark; with --database-id, only those.
+    #[arg(long, value_name = "FILE")]
+    bookmarks: Option<PathBuf>,
+    /// Restore every database of the fleet (the wrangler file's blocks, --database-id or
+    /// --tenants-in) to this time, RFC 3339 (`2026-12-01T10:00:00Z`): D1 takes the nearest
+    /// bookmark at or before it.
+    #[arg(long, value_name = "RFC3339")]
+    timestamp: Option<String>,
+    /// Write each database's bookmark from just before its restore to FILE, as a bookmarks
+    /// file: `d1kit restore --remote --bookmarks FILE` undoes the restore. An existing file's
+    /// bookmarks are kept (a rerun does not replace them).
+    #[arg(long, value_name = "FILE")]
+    undo: Option<PathBuf>,
+    /// Days of history D1 keeps (30 on paid plans, 7 on free): an older point is refused
+    /// before anything is restored.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    retention_days: u32,
+    /// Show what would be restored to which point; restore nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Restore without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 #[derive(clap::Args)]
@@ -460,6 +545,8 @@ fn main() -> ExitCode {
         Command::Drift(args) => drift::run(args),
         Command::Reshard(args) => reshard::run(args),
         Command::Tenant(args) => tenant::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Restore(args) => restore::run(args),
         Command::Usage(args) => usage::run(args),
     }
 }

@@ -3,8 +3,9 @@
 //! fail-fast, checksums), then a table of every database and a summary; and `d1kit status`,
 //! the same run read-only, presented as where each database stands.
 
-use crate::fleet::{self as cli_fleet, first_line, short_id, table, Fleet};
+use crate::fleet::{self as cli_fleet, first_line, short_id, table, Backend, Fleet};
 use crate::report::{count, escape};
+use crate::restore;
 use crate::{Format, MigrateArgs, StatusArgs};
 use d1_runtime::fleet::{self, DatabaseReport, Options, Status};
 use d1_runtime::{block_on, reshard};
@@ -64,14 +65,31 @@ pub fn run(args: MigrateArgs) -> ExitCode {
             ..Options::default()
         };
         let dry_run = args.dry_run;
+        // Remote: each database's Time Travel bookmark, just before it is migrated.
+        let bookmarks = match (&fleet.backend, dry_run) {
+            (Backend::Remote(_), false) => Some(restore::Log::new(args.bookmarks.as_deref())?),
+            _ => None,
+        };
         let outcome = apply(
             fleet,
             &options,
             if dry_run { "planning" } else { "migrating" },
+            bookmarks.as_ref(),
         );
         match fleet.format {
-            Format::Json => println!("{}", migrate_json(fleet, &outcome, dry_run)),
-            Format::Text => print!("{}", migrate_text(&outcome, dry_run)),
+            Format::Json => println!(
+                "{}",
+                migrate_json(fleet, &outcome, dry_run, bookmarks.as_ref())
+            ),
+            Format::Text => {
+                print!("{}", migrate_text(&outcome, dry_run));
+                if let Some(log) = &bookmarks {
+                    print!(
+                        "{}",
+                        bookmarks_text(&outcome, log, args.bookmarks.as_deref())
+                    );
+                }
+            }
         }
         if !dry_run {
             set_up_directories(fleet)?;
@@ -129,7 +147,12 @@ fn set_up_directories(fleet: &Fleet) -> Result<(), d1_codegen::Diagnostics> {
 
 /// Runs the fleet, one configured database after the other, under one progress bar. After a
 /// failure with `--fail-fast` or `--canary`, the databases of the groups left are skipped.
-fn apply<'a>(fleet: &'a Fleet, options: &Options, verb: &str) -> Outcome<'a> {
+fn apply<'a>(
+    fleet: &'a Fleet,
+    options: &Options,
+    verb: &str,
+    bookmarks: Option<&restore::Log>,
+) -> Outcome<'a> {
     let start = Instant::now();
     let bar = fleet.progress(verb);
     let failures = AtomicUsize::new(0);
@@ -152,7 +175,13 @@ fn apply<'a>(fleet: &'a Fleet, options: &Options, verb: &str) -> Outcome<'a> {
                 group.targets.clone(),
                 group.migrations,
                 options,
-                |t| fleet.open(t, !options.dry_run),
+                |t| {
+                    let db = fleet.open(t, !options.dry_run)?;
+                    if let (Some(log), Backend::Remote(client)) = (bookmarks, &fleet.backend) {
+                        take_bookmark(log, client, &group.database, t)?;
+                    }
+                    Ok(db)
+                },
                 |d| {
                     bar.inc(1);
                     if !d.is_ok() {
@@ -171,6 +200,59 @@ fn apply<'a>(fleet: &'a Fleet, options: &Options, verb: &str) -> Outcome<'a> {
         databases,
         elapsed: start.elapsed(),
     }
+}
+
+/// Records `target`'s Time Travel bookmark in `log` unless it has one (a retry, or a rerun
+/// with the same file, keeps the first: the state before anything was applied).
+fn take_bookmark(
+    log: &restore::Log,
+    client: &d1_runtime::rest::Client,
+    database: &str,
+    target: &d1_runtime::fleet::Target,
+) -> d1_runtime::Result<()> {
+    if log.get(&target.id).is_some() {
+        return Ok(());
+    }
+    let bookmark = block_on(client.bookmark(&target.id, None))
+        .map_err(|e| e.context("taking its Time Travel bookmark before migrating it"))?;
+    log.add(restore::Entry {
+        database: database.to_owned(),
+        label: target.label.clone(),
+        id: target.id.clone(),
+        bookmark,
+        taken_at: restore::now(),
+    })
+}
+
+/// The bookmarks taken before migrating, for people: those of the databases that changed,
+/// and where the file is.
+fn bookmarks_text(outcome: &Outcome, log: &restore::Log, file: Option<&std::path::Path>) -> String {
+    let mut out = String::new();
+    let changed: Vec<_> = outcome
+        .databases
+        .iter()
+        .filter(|(_, d)| !d.applied.is_empty())
+        .filter_map(|(_, d)| log.get(&d.id))
+        .collect();
+    if !changed.is_empty() {
+        out.push_str("Time Travel bookmarks from before the migrations (d1kit restore puts a database back):\n");
+        for e in &changed {
+            out.push_str(&format!(
+                "  {}  {}  {}\n",
+                escape(&e.label),
+                short_id(&e.id),
+                e.bookmark
+            ));
+        }
+    }
+    if let Some(file) = file {
+        out.push_str(&format!(
+            "bookmarks written to {}: `d1kit restore --remote --bookmarks {}` restores them\n",
+            file.display(),
+            file.display()
+        ));
+    }
+    out
 }
 
 /// Seconds for people.
@@ -316,9 +398,15 @@ fn edited_json(d: &DatabaseReport) -> Value {
 }
 
 /// The report for programs: every field of every database, and the totals.
-fn migrate_json(fleet: &Fleet, outcome: &Outcome, dry_run: bool) -> Value {
+fn migrate_json(
+    fleet: &Fleet,
+    outcome: &Outcome,
+    dry_run: bool,
+    bookmarks: Option<&restore::Log>,
+) -> Value {
     let databases = outcome.databases_json(|_, d| {
         json!({
+            "bookmark": bookmarks.and_then(|log| log.get(&d.id)).map(|e| e.bookmark),
             "status": d.status().as_str(),
             "before": d.before,
             "after": d.before + d.applied.len(),
@@ -414,7 +502,7 @@ pub fn status(args: StatusArgs) -> ExitCode {
             dry_run: true,
             ..Options::default()
         };
-        let outcome = apply(fleet, &options, "reading");
+        let outcome = apply(fleet, &options, "reading", None);
         let misplaced = misplaced(fleet);
         print_status(fleet, &outcome, &misplaced);
         Ok(outcome

@@ -507,7 +507,7 @@ fn export_tenant(args: &TenantExportArgs) -> Result<bool, Diagnostics> {
 
 /// Writes `text` to `path` through a new temporary file beside it (readable by its owner
 /// only on Unix: an export holds a tenant's data), synced, then renamed over `path`.
-fn write_privately(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_privately(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -527,7 +527,7 @@ fn write_privately(path: &Path, text: &str) -> std::io::Result<()> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp)?;
-        file.write_all(text.as_bytes())?;
+        file.write_all(text.as_ref())?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path)
