@@ -434,7 +434,7 @@ fn from_wrangler_file(
 
 /// The migrations of `db`, as the runtime takes them (leaked: the command is short-lived);
 /// the set's warnings are printed.
-fn load_migrations(
+pub(crate) fn load_migrations(
     db: &d1_codegen::config::DatabaseConfig,
 ) -> Result<&'static [Migration], Diagnostics> {
     let set = migrations::load(&db.migrations, db.migrations_pattern.as_deref())?;

@@ -224,6 +224,11 @@ struct TenantExportArgs {
     /// its owner only on Unix) instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// The tenant has its own database, recorded in the directory kept in database ID:
+    /// export that database through D1's export API (a SQL dump, as `wrangler d1 export`
+    /// writes it; --remote).
+    #[arg(long = "tenants-in", value_name = "ID")]
+    tenants_in: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -244,6 +249,12 @@ struct TenantImportArgs {
     /// deleted).
     #[arg(long, short = 'y')]
     yes: bool,
+    /// The tenant has its own database, recorded in the directory kept in database ID: FILE
+    /// is a dump (`tenant export --tenants-in`, `wrangler d1 export`) imported through D1's
+    /// import API into a new database of the tenant's name, checked to be at the configured
+    /// migrations, then recorded (--remote; --replace deletes the tenant's database first).
+    #[arg(long = "tenants-in", value_name = "ID")]
+    tenants_in: Option<String>,
 }
 
 /// Output format.

@@ -1,6 +1,8 @@
-//! `d1kit tenant delete TENANT --remote --tenants-in ID`: a tenant with its own database
-//! (`rest::Tenants`), recorded in the directory kept in database ID. The database and its
-//! record go through `d1_runtime::rest::delete_database_of`, in an order a crash cannot spoil.
+//! `d1kit tenant delete|export|import TENANT --remote --tenants-in ID`: a tenant with its own
+//! database (`rest::Tenants`), recorded in the directory kept in database ID. A delete goes
+//! through `d1_runtime::rest::delete_database_of` (record marked, database deleted, record
+//! removed: an order a crash cannot spoil); export and import through D1's export and import
+//! APIs (`rest::Client::export`, `rest::Client::import`).
 
 use crate::api;
 use crate::config::Crate;
@@ -31,12 +33,7 @@ pub(crate) fn delete(args: &TenantDeleteArgs, directory_id: &str) -> Result<bool
     let place = &args.pool.place;
     let tenant = &args.pool.tenant;
     let shown = tenant.escape_debug().to_string();
-    if !place.remote {
-        return Err(error(
-            "--tenants-in: a tenant's own database lives on Cloudflare (`rest::Tenants` creates it \
-             through the API): pass --remote",
-        ));
-    }
+    let client = remote_only(place, "delete")?;
     let prefix = match &args.prefix {
         Some(prefix) => prefix.clone(),
         None => {
@@ -49,10 +46,6 @@ pub(crate) fn delete(args: &TenantDeleteArgs, directory_id: &str) -> Result<bool
         }
     };
     let name = rest::database_name(&prefix, tenant);
-    let client = api::client(
-        "`d1kit tenant delete --remote` deletes the tenant's database through Cloudflare's API",
-        "`--dry-run` needs them too: it reads the directory",
-    )?;
     let home = client.database(directory_id.to_owned());
     let found =
         find(&client, &home, tenant, &name).map_err(|e| error(format!("tenant `{shown}`: {e}")))?;
@@ -207,4 +200,214 @@ async fn record_of(home: &rest::Database, tenant: &str) -> d1_runtime::Result<Op
         .await
         .map_err(|e| e.context("reading the directory (table d1kit_tenant_databases)"))?
         .map(|(id,)| id))
+}
+
+/// The configured database's name (the tenants' database name prefix) and migrations.
+fn configured(
+    place: &crate::PoolArgs,
+) -> Result<(String, &'static [d1_runtime::Migration]), Diagnostics> {
+    let krate = Crate::load(place.manifest_path.clone())?;
+    let db = krate
+        .config
+        .database(place.database.as_deref())
+        .map_err(|d| Diagnostics(vec![d]))?;
+    Ok((db.name.clone(), crate::fleet::load_migrations(db)?))
+}
+
+fn remote_only(place: &crate::PoolArgs, command: &str) -> Result<Client, Diagnostics> {
+    if !place.remote {
+        return Err(error(
+            "--tenants-in: a tenant's own database lives on Cloudflare (`rest::Tenants` creates it \
+             through the API): pass --remote",
+        ));
+    }
+    api::client(
+        &format!("`d1kit tenant {command} --remote` goes through Cloudflare's API"),
+        "they are wrangler's variables too",
+    )
+}
+
+/// `d1kit tenant export --tenants-in ID`: the tenant's own database through D1's export API
+/// (a SQL dump, as `wrangler d1 export` writes it), to FILE or stdout.
+pub(crate) fn export(
+    args: &crate::TenantExportArgs,
+    directory_id: &str,
+) -> Result<bool, Diagnostics> {
+    let place = &args.pool.place;
+    let tenant = &args.pool.tenant;
+    let shown = tenant.escape_debug().to_string();
+    let client = remote_only(place, "export")?;
+    let home = client.database(directory_id.to_owned());
+    let id = match block_on(record_of(&home, tenant)).map_err(|e| error(e.to_string()))? {
+        Some(recorded) if recorded.starts_with(DELETING) => {
+            return Err(error(format!(
+                "tenant `{shown}`'s database is being deleted: nothing to export"
+            )))
+        }
+        Some(id) => id,
+        None => {
+            return Err(error(format!(
+                "tenant `{shown}` has no database recorded in {directory_id}: nothing to export"
+            )))
+        }
+    };
+    let start = Instant::now();
+    let dump = block_on(client.export(&id, &rest::ExportOptions::default()))
+        .map_err(|e| error(format!("tenant `{shown}`: {e}")))?;
+    match &args.output {
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&dump.sql)
+                .and_then(|()| out.flush())
+                .map_err(|e| error(format!("writing the export to stdout: {e}")))?;
+        }
+        Some(path) => crate::tenant::write_privately(path, &dump.sql)
+            .map_err(|e| error(format!("writing {}: {e}", path.display())))?,
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    if place.format == Format::Json {
+        println!(
+            "{}",
+            json!({"tenant": tenant, "database_id": id, "file": args.output, "bytes": dump.sql.len(), "bookmark": dump.bookmark, "elapsed_ms": elapsed * 1000.0})
+        );
+    } else if let Some(path) = &args.output {
+        eprintln!(
+            "exported tenant `{shown}`'s database {id} (at bookmark {}) to {}: {} bytes in {elapsed:.2} s",
+            dump.bookmark,
+            path.display(),
+            dump.sql.len()
+        );
+    }
+    Ok(false)
+}
+
+/// `d1kit tenant import --tenants-in ID`: a dump (`tenant export --tenants-in`, or
+/// `wrangler d1 export`) becomes the tenant's database again: a new database of the tenant's
+/// name, the dump imported through D1's import API, its migrations checked against the
+/// configuration, then recorded. A tenant that has a database is refused unless --replace
+/// (which deletes it first, as `tenant delete` does). A dump at another migration version
+/// is refused and the new database deleted: nothing is recorded.
+pub(crate) fn import(
+    args: &crate::TenantImportArgs,
+    directory_id: &str,
+) -> Result<bool, Diagnostics> {
+    let place = &args.pool.place;
+    let tenant = &args.pool.tenant;
+    let shown = tenant.escape_debug().to_string();
+    let (prefix, migrations) = configured(place)?;
+    let sql = if args.file == std::path::Path::new("-") {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| error(format!("reading stdin: {e}")))?;
+        buf
+    } else {
+        std::fs::read(&args.file).map_err(|e| error(format!("{}: {e}", args.file.display())))?
+    };
+    let client = remote_only(place, "import")?;
+    let home = client.database(directory_id.to_owned());
+    let name = rest::database_name(&prefix, tenant);
+    let existing = find(&client, &home, tenant, &name).map_err(|e| error(e.to_string()))?;
+    if let Some(found) = &existing {
+        if !args.replace {
+            return Err(Diagnostics(vec![d1_codegen::Diagnostic::error(format!(
+                "tenant `{shown}` has a database already: {}",
+                found.id
+            ))
+            .with_help(
+                "pass --replace to delete it first (or `d1kit tenant delete` it)",
+            )]));
+        }
+    }
+    if args.dry_run {
+        println!(
+            "tenant `{shown}`: {} bytes of SQL would be imported into a new database `{}`{} (dry run: nothing done)",
+            sql.len(),
+            report::escape(&name),
+            if existing.is_some() { ", after its database is deleted" } else { "" }
+        );
+        return Ok(false);
+    }
+    if existing.is_some()
+        && !args.yes
+        && !ask(
+            &format!("tenant import --replace would delete tenant `{shown}`'s database"),
+            &format!(
+                "delete tenant `{shown}`'s database and import {} in its place?",
+                args.file.display()
+            ),
+        )?
+    {
+        return Err(error("nothing imported: not confirmed"));
+    }
+    let start = Instant::now();
+    let directory = TableDirectory::new(&home);
+    if existing.is_some() {
+        block_on(rest::delete_database_of(&client, &directory, tenant, &name))
+            .map_err(|e| error(format!("deleting tenant `{shown}`'s database first: {e}")))?;
+    }
+    let fail = |what: &str, e: d1_runtime::Error| error(format!("tenant `{shown}`: {what}: {e}"));
+    let (info, _) = block_on(client.create_or_adopt(&name, &rest::CreateOptions::default()))
+        .map_err(|e| fail("creating its database", e))?;
+    let db = client.database(info.uuid.clone());
+    // Not recorded until it holds the dump at the configured migrations: a failure leaves a
+    // database nobody uses, deleted here (or by the next `tenant delete`).
+    let checked = (|| -> Result<rest::Imported, Diagnostics> {
+        let tables = block_on(d1_runtime::tenant::database_rows(&db))
+            .map_err(|e| fail("reading its new database", e))?;
+        if !tables.is_empty() {
+            return Err(error(format!(
+                "tenant `{shown}`: database `{}` ({}) exists already and has tables, without a record: delete it first (`d1kit tenant delete`)",
+                report::escape(&name),
+                info.uuid
+            )));
+        }
+        let imported =
+            block_on(client.import(&info.uuid, &sql)).map_err(|e| fail("importing", e))?;
+        let applied = block_on(d1_runtime::migrate::read_applied(&db))
+            .map_err(|e| fail("reading its migrations", e))?;
+        let expected: Vec<&str> = migrations.iter().map(|m| m.name).collect();
+        if applied.names != expected {
+            return Err(Diagnostics(vec![d1_codegen::Diagnostic::error(format!(
+                "tenant `{shown}`: the dump is at another migration version: it has applied {} ({}), the configuration has {} ({}); nothing was recorded",
+                count(applied.names.len(), "migration"),
+                applied.names.last().map_or("none", String::as_str),
+                count(expected.len(), "migration"),
+                expected.last().copied().unwrap_or("none"),
+            ))
+            .with_help("import it into a build at its version, then migrate; or export the tenant again")]));
+        }
+        Ok(imported)
+    })();
+    let imported = match checked {
+        Ok(imported) => imported,
+        Err(d) => {
+            let _ = block_on(client.delete_database(&info.uuid));
+            return Err(d);
+        }
+    };
+    let recorded = block_on(d1_runtime::route::DatabaseDirectory::record(
+        &directory, tenant, &info.uuid,
+    ))
+    .map_err(|e| fail("recording its database", e))?;
+    let rows = block_on(d1_runtime::tenant::database_rows(&db))
+        .map_err(|e| fail("counting its rows", e))?;
+    let total: u64 = rows.iter().map(|t| t.rows).sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    if place.format == Format::Json {
+        println!(
+            "{}",
+            json!({"tenant": tenant, "database_id": recorded, "replaced": existing.map(|f| f.id), "rows": total, "tables": tables_json(&rows), "final_bookmark": imported.final_bookmark, "num_queries": imported.num_queries, "elapsed_ms": elapsed * 1000.0})
+        );
+    } else {
+        println!(
+            "imported tenant `{shown}` into database {recorded} `{}`: {} ({}) in {elapsed:.2} s",
+            report::escape(&name),
+            count(total as usize, "row"),
+            table_list(&rows)
+        );
+    }
+    Ok(false)
 }

@@ -38,8 +38,20 @@ pub fn run(args: TenantArgs) -> ExitCode {
                 None => delete_tenant(a),
             },
         ),
-        TenantCommand::Export(a) => (&a.pool, export_tenant(a)),
-        TenantCommand::Import(a) => (&a.pool, import_tenant(a)),
+        TenantCommand::Export(a) => (
+            &a.pool,
+            match &a.tenants_in {
+                Some(directory) => crate::own::export(a, directory),
+                None => export_tenant(a),
+            },
+        ),
+        TenantCommand::Import(a) => (
+            &a.pool,
+            match &a.tenants_in {
+                Some(directory) => crate::own::import(a, directory),
+                None => import_tenant(a),
+            },
+        ),
     };
     match result {
         Ok(attention) => ExitCode::from(u8::from(attention)),
