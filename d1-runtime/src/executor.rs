@@ -439,4 +439,32 @@ pub trait Executor {
     async fn run<Q: Query>(&self, q: Q) -> Result<RunResult>;
     /// Runs every statement of `b` in one transaction: if one fails, none has any effect.
     async fn batch<B: Batch>(&self, b: B) -> Result<B::Output>;
+    /// Every row of `q`, with what running it did (D1's `meta`: rows read and written), as
+    /// [`Metered`](crate::meter::Metered) counts them. By default `q` alone in a
+    /// [`batch`](Executor::batch), which every backend answers with its `meta`; the local
+    /// backend measures the statement itself instead (no transaction).
+    async fn all_meta<Q: Query>(&self, q: Q) -> Result<Results<Q::Row>> {
+        let (results,) = self.batch((q,)).await?;
+        Ok(results)
+    }
+}
+
+/// A reference runs queries as what it points to does (so a wrapper such as
+/// [`Metered`](crate::meter::Metered) can hold an executor or borrow one).
+impl<E: Executor + ?Sized> Executor for &E {
+    async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
+        (**self).all(q).await
+    }
+    async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
+        (**self).first(q).await
+    }
+    async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
+        (**self).run(q).await
+    }
+    async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
+        (**self).batch(b).await
+    }
+    async fn all_meta<Q: Query>(&self, q: Q) -> Result<Results<Q::Row>> {
+        (**self).all_meta(q).await
+    }
 }

@@ -18,6 +18,7 @@ mod executor;
 pub mod fleet;
 #[cfg(any(feature = "worker", feature = "rest"))]
 mod js_number;
+pub mod meter;
 pub mod migrate;
 pub mod reshard;
 pub mod route;

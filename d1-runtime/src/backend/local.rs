@@ -2,7 +2,7 @@
 //! `wrangler dev --local`: foreign keys on, wrangler's `d1_migrations` table, `batch` atomic.
 
 use crate::database::{Database as DatabaseDef, Migration};
-use crate::executor::{Batch, Executor, Query, RawResults, RunResult, Statement};
+use crate::executor::{Batch, Executor, Query, RawResults, Results, RunResult, Statement};
 use crate::row::{FromRow, Row, RowSource};
 use crate::{Error, Result, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -244,6 +244,17 @@ impl Database {
 impl Executor for Database {
     async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
         q.with_statement(|sql, params| self.collect((sql, params)))
+    }
+
+    async fn all_meta<Q: Query>(&self, q: Q) -> Result<Results<Q::Row>> {
+        let mut rows = Vec::new();
+        let meta = q.with_statement(|sql, params| {
+            self.execute((sql, params), true, |source| {
+                rows.push(Q::Row::from_row(&mut Row::new(source))?);
+                Ok(true)
+            })
+        })?;
+        Ok(Results { rows, meta })
     }
 
     async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
