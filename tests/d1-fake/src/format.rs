@@ -1,6 +1,18 @@
-//! Small formats: query strings, percent-decoding, and RFC 3339 timestamps.
+//! Small formats: query strings, percent-decoding, RFC 3339 timestamps, and md5 in hex.
 
+use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use md5::{Digest, Md5};
+
+/// The md5 of `bytes` in lowercase hex (an import's `etag`, an upload's `ETag`).
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(32);
+    for b in Md5::digest(bytes) {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
 
 pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
     query
@@ -75,6 +87,11 @@ mod tests {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let t = UNIX_EPOCH + Duration::from_millis(1_709_210_096_789);
         assert_eq!(rfc3339(t), "2024-02-29T12:34:56.789Z");
+    }
+
+    #[test]
+    fn md5_in_hex() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
     }
 
     #[test]

@@ -1,19 +1,25 @@
 //! The HTTP side: routing, counting, the checks every request goes through, and answering.
 //!
 //! The checks, in order: injected failures, the route, authentication, the account, the rate
-//! limit, transient failures and latency.
+//! limit (GraphQL's own for GraphQL), transient failures and latency. Signed URLs (the
+//! fake's object store, standing for R2) go through none of them.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::export::export;
 use crate::faults::Failure;
 use crate::format::percent_decode;
+use crate::graphql;
+use crate::import::import;
 use crate::manage::{create, describe, list, lookup, lookup_id_or_name, update};
+use crate::presigned::{self, PRESIGNED_PREFIX};
 use crate::query::run_query;
 use crate::reply::Reply;
 use crate::state::{lock, Shared};
+use crate::timetravel::{bookmark, restore};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -24,6 +30,11 @@ enum Kind {
     Update,
     Query,
     Raw,
+    Export,
+    Import,
+    TimeTravel,
+    Graphql,
+    Presigned,
     Other,
 }
 
@@ -35,6 +46,13 @@ enum Route {
     /// `PUT` (`true`) or `PATCH` (`false`) of one database.
     Update(String, bool),
     Query(String, bool),
+    Export(String),
+    Import(String),
+    Bookmark(String),
+    Restore(String),
+    Graphql,
+    /// A signed URL of the fake's object store (the path below `/presigned/`).
+    Presigned,
     MethodNotAllowed,
     Unrouted,
 }
@@ -49,15 +67,31 @@ impl Route {
             Route::Update(..) => Kind::Update,
             Route::Query(_, false) => Kind::Query,
             Route::Query(_, true) => Kind::Raw,
+            Route::Export(_) => Kind::Export,
+            Route::Import(_) => Kind::Import,
+            Route::Bookmark(_) | Route::Restore(_) => Kind::TimeTravel,
+            Route::Graphql => Kind::Graphql,
+            Route::Presigned => Kind::Presigned,
             Route::MethodNotAllowed | Route::Unrouted => Kind::Other,
         }
     }
 }
 
-/// Splits `/client/v4/accounts/{account}/d1/database…` into the account and the route.
+/// Splits `/client/v4/accounts/{account}/d1/database…` into the account and the route;
+/// GraphQL and signed URLs have no account.
 fn route(method: &tiny_http::Method, path: &str) -> (Option<String>, Route) {
     use tiny_http::Method::{Delete, Get, Patch, Post, Put};
+    if path.starts_with(PRESIGNED_PREFIX) {
+        return (None, Route::Presigned);
+    }
     let path = path.strip_suffix('/').unwrap_or(path);
+    if path == "/client/v4/graphql" {
+        let route = match method {
+            Post => Route::Graphql,
+            _ => Route::MethodNotAllowed,
+        };
+        return (None, route);
+    }
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let ["client", "v4", "accounts", account, "d1", "database", rest @ ..] = segments.as_slice()
     else {
@@ -73,7 +107,17 @@ fn route(method: &tiny_http::Method, path: &str) -> (Option<String>, Route) {
         ([id], Patch) => Route::Update(percent_decode(id), false),
         ([id, "query"], Post) => Route::Query(percent_decode(id), false),
         ([id, "raw"], Post) => Route::Query(percent_decode(id), true),
-        ([] | [_] | [_, "query" | "raw"], _) => Route::MethodNotAllowed,
+        ([id, "export"], Post) => Route::Export(percent_decode(id)),
+        ([id, "import"], Post) => Route::Import(percent_decode(id)),
+        ([id, "time_travel", "bookmark"], Get) => Route::Bookmark(percent_decode(id)),
+        ([id, "time_travel", "restore"], Post) => Route::Restore(percent_decode(id)),
+        (
+            []
+            | [_]
+            | [_, "query" | "raw" | "export" | "import"]
+            | [_, "time_travel", "bookmark" | "restore"],
+            _,
+        ) => Route::MethodNotAllowed,
         _ => Route::Unrouted,
     };
     (account, route)
@@ -99,11 +143,20 @@ pub(crate) fn handle(shared: &Shared, mut request: tiny_http::Request) {
             Kind::Update => stats.update += 1,
             Kind::Query => stats.query += 1,
             Kind::Raw => stats.raw += 1,
+            Kind::Export => stats.export += 1,
+            Kind::Import => stats.import += 1,
+            Kind::TimeTravel => stats.time_travel += 1,
+            Kind::Graphql => stats.graphql += 1,
+            Kind::Presigned => stats.presigned += 1,
             Kind::Other => stats.other += 1,
         }
     }
 
-    let reply = process(shared, &mut request, account, route, query);
+    let reply = match route {
+        // The object store is not the API: none of its checks, failures or latency.
+        Route::Presigned => presigned::serve(shared, &mut request, path, query),
+        route => process(shared, &mut request, account, route, query),
+    };
 
     {
         let mut stats = lock(&shared.stats);
@@ -119,6 +172,9 @@ pub(crate) fn handle(shared: &Shared, mut request: tiny_http::Request) {
         .with_header(header("Content-Type", reply.content_type));
     if let Some(secs) = reply.retry_after {
         response.add_header(header("retry-after", &secs.to_string()));
+    }
+    for (name, value) in &reply.headers {
+        response.add_header(header(name, value));
     }
     // Out of flight before the client can see the answer, so a client sending its requests one
     // after another never looks concurrent.
@@ -179,15 +235,19 @@ fn answer(
         .find(|h| h.field.equiv("Authorization"))
         .and_then(|h| h.value.as_str().strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned());
-    let Some(account) = account else {
+    let graphql = matches!(route, Route::Graphql);
+    if account.is_none() && !graphql {
         shared.sleep_latency();
-        return Reply::error(404, 7000, "No route for that URI");
-    };
+        return match route {
+            Route::MethodNotAllowed => Reply::error(405, 7001, "Method not allowed"),
+            _ => Reply::error(404, 7000, "No route for that URI"),
+        };
+    }
     if token.as_deref() != Some(shared.token.as_str()) {
         shared.sleep_latency();
         return Reply::error(403, 10000, "Authentication error");
     }
-    if account != shared.account_id {
+    if account.is_some_and(|account| account != shared.account_id) {
         shared.sleep_latency();
         return Reply::error(
             403,
@@ -195,7 +255,12 @@ fn answer(
             "The given account is not valid or is not authorized to access this service",
         );
     }
-    if let Err((retry_after, limit)) = shared.admit(&shared.token) {
+    let admitted = if graphql {
+        shared.admit_graphql(&shared.token)
+    } else {
+        shared.admit(&shared.token)
+    };
+    if let Err((retry_after, limit)) = admitted {
         let per = limit.per.as_secs_f64();
         return Reply::rate_limited(
             retry_after,
@@ -214,8 +279,15 @@ fn answer(
     }
 
     let mut body = Vec::new();
-    if matches!(route, Route::Create | Route::Update(..) | Route::Query(..))
-        && request.as_reader().read_to_end(&mut body).is_err()
+    if matches!(
+        route,
+        Route::Create
+            | Route::Update(..)
+            | Route::Query(..)
+            | Route::Export(_)
+            | Route::Import(_)
+            | Route::Graphql
+    ) && request.as_reader().read_to_end(&mut body).is_err()
     {
         return Reply::error(400, 7400, "The request body could not be read");
     }
@@ -228,11 +300,15 @@ fn answer(
         },
         Route::Delete(id) => match lookup(shared, &id) {
             Ok(db) => {
-                let mut account = lock(&shared.account);
-                if let Some(seq) = account.by_uuid.remove(&db.uuid) {
-                    account.by_seq.remove(&seq);
-                    account.by_name.remove(&db.name);
+                {
+                    let mut account = lock(&shared.account);
+                    if let Some(seq) = account.by_uuid.remove(&db.uuid) {
+                        account.by_seq.remove(&seq);
+                        account.by_name.remove(&db.name);
+                    }
                 }
+                // Its pending export or import and its Time Travel history go with it.
+                db.forget();
                 Reply::ok(Value::Null)
             }
             Err(reply) => reply,
@@ -245,7 +321,24 @@ fn answer(
             Ok(db) => run_query(shared, &db, &body, raw),
             Err(reply) => reply,
         },
+        Route::Export(id) => match lookup(shared, &id) {
+            Ok(db) => export(shared, &db, &body),
+            Err(reply) => reply,
+        },
+        Route::Import(id) => match lookup(shared, &id) {
+            Ok(db) => import(shared, &db, &body),
+            Err(reply) => reply,
+        },
+        Route::Bookmark(id) => match lookup(shared, &id) {
+            Ok(db) => bookmark(shared, &db, query),
+            Err(reply) => reply,
+        },
+        Route::Restore(id) => match lookup(shared, &id) {
+            Ok(db) => restore(shared, &db, query),
+            Err(reply) => reply,
+        },
+        Route::Graphql => graphql::serve(shared, &body),
         Route::MethodNotAllowed => Reply::error(405, 7001, "Method not allowed"),
-        Route::Unrouted => Reply::error(404, 7000, "No route for that URI"),
+        Route::Unrouted | Route::Presigned => Reply::error(404, 7000, "No route for that URI"),
     }
 }

@@ -6,7 +6,8 @@
 //! base URL at [`FakeD1::base_url`] and talks HTTP to it exactly as it would to Cloudflare, so
 //! its real request building, JSON decoding, error mapping, retries and concurrency are all
 //! exercised. The test then inspects or alters the state through [`FakeD1::databases`],
-//! [`FakeD1::with_connection`] and [`FakeD1::stats`], and injects faults with
+//! [`FakeD1::with_connection`], [`FakeD1::bookmark`], [`FakeD1::usage`] and
+//! [`FakeD1::stats`], moves time on with [`FakeD1::advance_clock`], and injects faults with
 //! [`FakeD1::fail_next_query`], [`FakeD1::fail_next_requests`] and [`Options`].
 //!
 //! ```no_run
@@ -28,10 +29,24 @@
 //! | `PUT …/database/{uuid}` `{"read_replication": {"mode": "auto" \| "disabled"}}`, or `PATCH` (the body optional) | the database's details, as `GET` gives them |
 //! | `POST …/database/{uuid}/query` `{"sql", "params"?}` or `{"batch": [{"sql", "params"?}, …]}` | `result: [{results: [{col: value}], success, meta}]`, one element per statement |
 //! | `POST …/database/{uuid}/raw` (same bodies) | `result: [{results: {columns, rows}, success, meta}]`, one element per statement |
+//! | `GET …/database/{uuid}/time_travel/bookmark?timestamp=` (optional) | `result: {bookmark}` |
+//! | `POST …/database/{uuid}/time_travel/restore?bookmark=` or `?timestamp=` (no body) | `result: {bookmark, previous_bookmark, message}` |
+//! | `POST …/database/{uuid}/export` `{"output_format": "polling", "current_bookmark"?, "dump_options"?: {no_data?, no_schema?, tables?}}` | 202 `result: {at_bookmark, messages: [string], status: "active", success: true, type: "export"}`; at the end 200 with `status: "complete"` and `result: {filename, signed_url}`, or `status: "error"` and `error` |
+//! | `POST …/database/{uuid}/import` `{"action": "init", "etag"}` | `result: {success: true, type: "import", filename, upload_url, messages}`, or (file already uploaded) the import starts: as `ingest` |
+//! | `POST …/database/{uuid}/import` `{"action": "ingest", "etag", "filename"}` | 202 `result: {at_bookmark, messages, status: "active", success: true, type: "import"}` |
+//! | `POST …/database/{uuid}/import` `{"action": "poll", "current_bookmark"}` | 202 as above, then 200 `result: {at_bookmark, messages, status: "complete", success: true, type: "import", result: {final_bookmark, num_queries, meta}}` or `status: "error"` with `error` |
 //!
-//! Every JSON answer, successes and failures alike, is Cloudflare's envelope
+//! And outside the accounts:
+//!
+//! | request | fake's answer |
+//! | --- | --- |
+//! | `POST /client/v4/graphql` `{"query", "variables"?, "operationName"?}` ([`FakeD1::graphql_url`]) | plain GraphQL: `{"data": …, "errors": null}`, or `{"data": null, "errors": [{"message", "path"?}]}` |
+//! | `GET` an export's `signed_url`, `PUT` an import's `upload_url` (no token) | the dump (`Content-Type: application/sql`); the upload stored, 200 with `ETag: "<md5 hex>"` |
+//!
+//! Every JSON answer of the v4 API, successes and failures alike, is Cloudflare's envelope
 //! `{"result", "success", "errors": [{"code", "message"}], "messages": []}` with
-//! `Content-Type: application/json`; a failure has `"result": null`.
+//! `Content-Type: application/json`; a failure has `"result": null`. GraphQL and the signed
+//! URLs answer in their own shapes (below).
 //!
 //! Reproduced behaviours, with the HTTP status and Cloudflare error code:
 //!
@@ -112,6 +127,170 @@
 //! - Anything else: 404 / 7000 "No route for that URI"; a known path with another method:
 //!   405 / 7001 "Method not allowed" (status and code are a guess).
 //!
+//! ## The fake's clock
+//!
+//! The fake's notion of now is the real clock plus what [`FakeD1::advance_clock`] added
+//! ([`FakeD1::now`]). It dates `created_at`, bookmarks and the timestamps they are looked up
+//! by, the Time Travel window and restore limit, export timeouts, signed URLs' expiry and the
+//! analytics' minutes and days. The API's rate limit windows (and GraphQL's) and latency stay
+//! on the real clock.
+//!
+//! ## Usage and GraphQL analytics
+//!
+//! - **Recording**: every *successful* `/query` or `/raw` request is one query batch of its
+//!   database (a failed one is not recorded: an assumption). It is a write query when one of
+//!   its statements changed the database (`meta.changed_db`: a row changed, or the schema; an
+//!   `UPDATE` matching nothing is a read query: an assumption), else a read query; its
+//!   `rowsRead` / `rowsWritten` are the sums of its statements' `meta.rows_read` /
+//!   `meta.rows_written`, its `queryBatchResponseBytes` the bytes of the whole answer, its
+//!   `queryBatchTimeMs` the time the fake took to run it. Batches are bucketed by minute of the
+//!   fake's clock. `databaseSizeBytes` is recorded at creation and after every change (write
+//!   request, import, restore, a change through [`FakeD1::with_connection`]); a day keeps its
+//!   largest. Imports are not query batches (an assumption). A deleted database's figures
+//!   stay, as on Cloudflare. [`FakeD1::usage`] gives a database's totals ([`Usage`]).
+//! - **Authentication**: the same bearer token as the API; a bad one gets the API's 403 /
+//!   10000 envelope (an assumption: Cloudflare's GraphQL may answer otherwise). Its own rate
+//!   limit, [`Options::graphql_rate_limit`] (Cloudflare's: 320 per 5 minutes), answered as the
+//!   API's (429, `retry-after`, 971); GraphQL requests do not count against
+//!   [`Options::rate_limit`].
+//! - **Interpretation**: the query is parsed (`graphql-parser`) and interpreted, not matched:
+//!   the operation (by `operationName` when there are several; queries only), variables and
+//!   their defaults (declared types are not checked: wrangler declares made-up ones), aliases,
+//!   fragments and inline fragments, `@skip` / `@include`, `__typename` (type names
+//!   `Query`, `viewer`, `account`, `AccountD1AnalyticsAdaptiveGroups`, …`Sum`, …`Avg`,
+//!   …`Quantiles`, …`Dimensions`, `AccountD1StorageAdaptiveGroups`, …`Max`: assumptions).
+//!   The answer holds exactly the fields selected, in their order, under their aliases.
+//! - **Schema**: `viewer { accounts(filter: {accountTag}) { … } }`: the fake's account as a
+//!   list of one; another `accountTag` is an error "not authorized for that account" (an
+//!   assumption; a missing filter is an error too). Its datasets:
+//!   - `d1AnalyticsAdaptiveGroups(limit, filter, orderBy)`: `sum {readQueries writeQueries
+//!     rowsRead rowsWritten queryBatchResponseBytes}`, `avg {queryBatchTimeMs
+//!     queryBatchResponseBytes sampleInterval}` (`sampleInterval` is always 1),
+//!     `quantiles {queryBatchTimeMsP25 … P50 P75 P90 P95 P99 P999, queryBatchResponseBytesP25
+//!     …}` (nearest rank), `count` (query batches), `dimensions {databaseId date datetime
+//!     datetimeMinute datetimeFiveMinutes datetimeFifteenMinutes datetimeHour}`;
+//!   - `d1StorageAdaptiveGroups(limit, filter, orderBy)`: `max {databaseSizeBytes}`,
+//!     `dimensions {databaseId date}`.
+//! - **Groups**: the selected `dimensions` fields are the GROUP BY (no dimension: one group).
+//!   `date` is `YYYY-MM-DD`, the `datetime*` dimensions `YYYY-MM-DDTHH:MM:SSZ` (the start of
+//!   the minute, 5 or 15 minutes or hour: the fake records by the minute, so `datetime` is the
+//!   minute). Sums and counts are JSON integers, averages and quantiles floats.
+//! - **Arguments**: `limit` is required, 0 to 10,000 (an assumption). `filter` takes a
+//!   dimension of the dataset, alone (equality) or with `_gt _geq _lt _leq _neq` (one value)
+//!   or `_in _notin` (a list), and `AND` / `OR` lists of filters; a key with a null value is
+//!   ignored; times compare as instants (any RFC 3339 form), dates as dates; a coarse time
+//!   dimension compares its rounded value (`datetimeHour_geq` the hour's start). `orderBy`
+//!   takes `<field>_ASC|_DESC` for a selected dimension (`date_ASC`), an aggregate
+//!   (`sum_rowsRead_DESC`, `avg_queryBatchTimeMs_ASC`, `quantiles_queryBatchTimeMsP90_DESC`,
+//!   `max_databaseSizeBytes_DESC`) or `count`; as an enum or a string. Without `orderBy`
+//!   (and to break ties) groups come in ascending order of their dimensions. Data older than
+//!   31 days of the fake's clock (GraphQL's retention) is left out.
+//! - **Errors**: a query error is answered HTTP 200 `{"data": null, "errors": [{"message",
+//!   "path"?}]}`, the path made of response keys (and `0` for the account): an unknown field
+//!   (`Cannot query field "x" on type "T".`), argument, filter field or order, a missing
+//!   `limit`, a leaf with a selection or an object without one, an undefined variable or
+//!   fragment, a syntax error (`Syntax error: …`). A body that is no GraphQL request (not a
+//!   JSON object with a string `query`): HTTP 400 in the same shape.
+//!
+//! ## Time Travel
+//!
+//! - **History**: each database keeps real snapshots of its whole content (schema and rows;
+//!   SQLite's serialize API, unchanged pages shared between snapshots): one at creation and
+//!   one after every request that changed it (a write query, an import, a restore, a change
+//!   through [`FakeD1::with_connection`]). A read changes nothing and makes no bookmark.
+//! - **Bookmarks** look like D1's (`00000185-d5f3e2a0-00000003-<32 hex>`, 8-8-8-32 lowercase
+//!   hex digits): the fake's clock in ms (high, low 32 bits), the database's snapshot number,
+//!   an md5; they sort in time order as strings. `GET …/bookmark` without a timestamp gives the
+//!   current state's ([`FakeD1::bookmark`] too); with one (RFC 3339 / ISO 8601 with any
+//!   offset, a bare date, or Unix seconds), the latest state at or before it (a future
+//!   timestamp: the current state).
+//! - **Refusals**, all 400 / 7400 (the code is a guess) with a message naming the culprit: a
+//!   timestamp that does not parse; one older than [`Options::time_travel_retention`]
+//!   (default 30 days) or before the database was created; a malformed bookmark; a bookmark
+//!   this database never had ("was not found"); a state replaced before the retention window
+//!   began, or dropped because [`Options::time_travel_snapshots`] (default 1,000 per
+//!   database) were kept since ("outside the Time Travel retention period"); a restore with
+//!   both or neither of `bookmark` and `timestamp`.
+//! - **Restore** replaces the whole content by the snapshot's and records a new state (so the
+//!   current bookmark changes). It answers `bookmark` = the bookmark restored to (wrangler
+//!   prints it as such), `previous_bookmark` = the state just before the restore (restoring
+//!   to it undoes the restore) and `message` = "Database {name} restored to bookmark {b}"
+//!   (the wording is a guess). More than 10 restores of a database within 10 minutes of the
+//!   fake's clock: 429 / 7429 with `retry-after` (status, code and wording are guesses).
+//!   Refused while an export or import runs (400 / 7500, as queries).
+//!
+//! ## Export
+//!
+//! - The first call (no `current_bookmark`) takes the dump at once, at the current bookmark
+//!   (`at_bookmark`), and answers 202 "active"; the database then refuses queries, restores,
+//!   imports and another export: 400 / 7500 "Currently processing a long-running export."
+//!   (D1's wording as its binding reports it), a second export "…Cannot start a new export
+//!   until that completes or times out." Polls (`current_bookmark` = `at_bookmark`) answer 202
+//!   "active" [`Options::export_polls`] times (default 1), then 200 "complete" with
+//!   `result: {filename: "<db name>-<at_bookmark>.sql", signed_url}`, or "error" with `error`;
+//!   the database serves again, and a later poll of that bookmark gets the same answer. An
+//!   export not polled for 60 s of the fake's clock is cancelled (the database serves again;
+//!   its bookmark is then unknown). A poll of a bookmark no export has: 400 / 7400.
+//!   `output_format` must be `"polling"`, `dump_options` an object of booleans and a list of
+//!   names: else 400 / 7400 naming the field.
+//! - **The dump** is D1's (its `dumpSql`, ported): `PRAGMA defer_foreign_keys=TRUE;`, each
+//!   table of `sqlite_schema` in order with its `CREATE TABLE …;` (`CREATE TABLE IF NOT
+//!   EXISTS` when the name was quoted) and its rows as `INSERT INTO "t" ("a","b")
+//!   VALUES(…);`, `sqlite_sequence` as `DELETE FROM sqlite_sequence;` and its rows, other
+//!   `sqlite_*` and `_cf_*` tables skipped, then indexes, triggers and views; lines joined by
+//!   `\n`. `no_data`, `no_schema` and `tables` as D1 (which filters indexes, triggers and
+//!   views by their own name); a `tables` entry naming no table: "error" (an assumption); a
+//!   virtual table: "error" "D1 Export error: cannot export databases with Virtual Tables
+//!   (fts5)". Values are written exactly (unlike D1, whose JavaScript rounds integers beyond
+//!   2^53 and writes `1.0` as `1`): integers in full, reals in the shortest form that reads
+//!   back as the same REAL (`1.0`, `0.1`, `1e300`; ±infinity as `±1e999`), text quoted with
+//!   `''`, newlines and carriage returns as SQLite's shell writes them
+//!   (`replace('a\nb','\n',char(10))`), text holding a NUL or invalid UTF-8 as
+//!   `CAST(X'…' AS TEXT)`, BLOBs as `X'…'`, `NULL`.
+//!
+//! ## Import
+//!
+//! - `init` with `etag` (32 hex digits, else 400 / 7400): 200 `{success: true, type:
+//!   "import", filename: "<etag>.sql", upload_url, messages}` (no `status`: an assumption,
+//!   after wrangler's types); when a file with that md5 was uploaded to the account before,
+//!   no upload: the import starts at once and `init` answers as `ingest` does (wrangler
+//!   expects this).
+//! - `ingest` with `etag` and `filename` (the one `init` gave, else 400 / 7400 naming it):
+//!   nothing uploaded, or an upload whose md5 is not the etag: 200 `{success: false, type:
+//!   "import", status: "error", error, messages}`. Else the file runs at once, as one
+//!   transaction with foreign keys deferred (an error leaves nothing: an assumption), with
+//!   D1's refusals (transactions, ATTACH); the answer is 202 "active" with `at_bookmark` (the
+//!   bookmark before), and the database refuses queries, restores and exports ("Currently
+//!   processing a long-running import.", a guess of the wording) until the import completes.
+//! - `poll` with `current_bookmark`: 202 "active" [`Options::import_polls`] times (default
+//!   1), then 200 "complete" with `result: {final_bookmark, num_queries, meta: {served_by,
+//!   duration, changes, last_row_id, changed_db, size_after, rows_read, rows_written}}`, or
+//!   "error" (`success: true`) with `error` = D1's wording of the SQL error (`no such table:
+//!   x: SQLITE_ERROR`); later polls repeat it. An import not polled for 60 s completes. A
+//!   successful import is a Time Travel state (`final_bookmark` is the current bookmark).
+//!
+//! ## Signed URLs (the fake's object store, standing for R2)
+//!
+//! - Served by the fake on its own port, outside `/client/v4`:
+//!   `http://127.0.0.1:PORT/presigned/{export|import}/<token>/<filename>?X-Amz-Algorithm=…
+//!   &X-Amz-Date=…&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=<hex>`, valid
+//!   one hour of the fake's clock; the GET of an export's (`application/sql`), the PUT of an
+//!   import's (answered 200 with `ETag: "<md5 hex>"`, quoted, whatever was sent).
+//! - As a presigned R2 URL: no token needed, and none accepted: an `Authorization` header
+//!   gets 400 `InvalidArgument` "Only one auth mechanism allowed"; a URL altered in any
+//!   signed part, or used with another method: 403 `SignatureDoesNotMatch`; expired: 403
+//!   `AccessDenied` "Request has expired"; an object the store lacks: 403 `AccessDenied`.
+//!   Errors are S3's XML (`<Error><Code>…</Code><Message>…</Message></Error>`,
+//!   `application/xml`).
+//! - They go through none of the API's checks: no injected or transient failure, rate limit
+//!   or latency. A deleted database's export stays downloadable for its hour (R2 keeps it),
+//!   and uploads stay in the account (any database may import them).
+//!
+//! ## Deletion
+//!
+//! Deleting a database drops its running export or import (polls get 404 / 7404, as every
+//! endpoint of a deleted database) and its Time Travel history; its analytics stay.
+//!
 //! # What it does not reproduce
 //!
 //! - A failure **after** the effect (a timeout or 5xx on a create or a write that did happen),
@@ -122,8 +301,18 @@
 //! - The per-IP limit (200 requests/s), request body size limits, D1's per-database limits
 //!   (size, columns, bound parameters beyond SQLite's own), query timeouts, "D1 DB is
 //!   overloaded" and storage-exceeded errors.
-//! - Read replicas themselves (the mode is only recorded), sessions and bookmarks, `/export`,
-//!   `/import`, `/time_travel/*`, and the legacy `X-Auth-Email` / `X-Auth-Key` headers.
+//! - Read replicas themselves (the mode is only recorded), sessions and their bookmarks, and
+//!   the legacy `X-Auth-Email` / `X-Auth-Key` headers.
+//! - GraphQL beyond D1's two datasets: `d1QueriesAdaptiveGroups` (per-query statistics) and
+//!   every other dataset are unknown fields; no introspection (`__schema`, `__type`), no
+//!   variable type checking, no `extensions` in errors; analytics are exact (no sampling).
+//! - Time Travel's real granularity (D1 can restore to any minute; the fake to the states
+//!   its requests made), databases of `version: "alpha"` (every fake database is
+//!   `production`), the free plan's 7 days (set [`Options::time_travel_retention`]).
+//! - Exports in several parts, large files' timing, imports of files D1's splitter would
+//!   reject (the fake runs any SQL SQLite takes), and a file uploaded in parts.
+//! - Restoring a snapshot into a database whose page size changed since (`PRAGMA page_size`
+//!   then `VACUUM`): SQLite's backup refuses it and the restore answers 500.
 //! - The meaning of `GET …/database/{x}?fields=` (which fields it selects is not known here).
 //! - D1's own restrictions on PRAGMAs and on `_cf_`-prefixed tables, and its hidden tables.
 //! - `meta` numbers are approximations: `rows_read` is the rows returned plus SQLite's
@@ -131,21 +320,36 @@
 //! - Persistence: databases live in memory and vanish with the [`FakeD1`].
 //! - Exact wording where Cloudflare's was not found: the name-rule, location, jurisdiction,
 //!   read replication and body-shape messages (all 7400), the 405 answer, and the 500 envelope of a transient
-//!   failure (7500 "internal error"; the real API answers 5xx with varied bodies).
+//!   failure (7500 "internal error"; the real API answers 5xx with varied bodies); the
+//!   Time Travel, export and import messages (`messages` lines, refusals, the restore's
+//!   `message`), GraphQL's error messages, and the codes 7400 / 7429 of Time Travel's
+//!   refusals.
 
 #![forbid(unsafe_code)]
 
+mod analytics;
+mod dump;
+mod export;
 mod faults;
 mod format;
+mod graphql;
 mod http;
+mod import;
+mod jobs;
 mod js;
 mod manage;
+mod presigned;
 mod query;
 mod rate;
 mod reply;
 mod server;
+mod snapshot;
 mod state;
+mod time;
+mod timetravel;
+mod usage;
 
 pub use faults::Failure;
 pub use rate::RateLimit;
 pub use server::{DatabaseEntry, FakeD1, Options, Stats};
+pub use usage::Usage;

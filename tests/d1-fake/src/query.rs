@@ -17,6 +17,7 @@ use crate::js::{bind_value, push_json_string, Out};
 use crate::manage::database_size;
 use crate::reply::Reply;
 use crate::state::{lock, Database, Shared};
+use crate::usage::Batch;
 
 const TRANSACTION_REFUSED: &str = "To execute a transaction, please use the \
     state.storage.transaction() or state.storage.transactionSync() APIs instead of the SQL \
@@ -85,10 +86,22 @@ pub(crate) fn run_query(shared: &Shared, db: &Database, body: &[u8], raw: bool) 
     if let Some(message) = shared.take_query_failure(&sqls) {
         return Reply::error(400, 7500, &message);
     }
+    let started = Instant::now();
     let outcome = {
         let mut conn = lock(&db.conn);
-        execute(&mut conn, &groups)
+        if let Some(message) = db.busy(shared.now_ms()) {
+            return Reply::error(400, 7500, message);
+        }
+        let outcome = execute(&mut conn, &groups, false);
+        if let Ok(statements) = &outcome {
+            if Totals::of(statements).changed_db {
+                db.record_state(shared, &mut conn);
+                shared.record_size(&db.uuid, database_size(&conn));
+            }
+        }
+        outcome
     };
+    let time_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
         Ok(statements) => {
             let mut out = String::from("[");
@@ -99,10 +112,60 @@ pub(crate) fn run_query(shared: &Shared, db: &Database, body: &[u8], raw: bool) 
                 statement.write(&mut out, raw);
             }
             out.push(']');
-            Reply::ok_raw(&out)
+            let reply = Reply::ok_raw(&out);
+            let totals = Totals::of(&statements);
+            shared.record_batch(
+                &db.uuid,
+                &Batch {
+                    write: totals.changed_db,
+                    rows_read: totals.rows_read,
+                    rows_written: totals.rows_written,
+                    response_bytes: reply.body.len() as u64,
+                    time_ms,
+                },
+            );
+            reply
         }
         Err(message) => Reply::error(400, 7500, &message),
     }
+}
+
+/// What a request's (or an import's) statements add up to.
+#[derive(Default)]
+pub(crate) struct Totals {
+    pub(crate) num_queries: usize,
+    pub(crate) changes: u64,
+    pub(crate) last_row_id: i64,
+    pub(crate) changed_db: bool,
+    pub(crate) rows_read: u64,
+    pub(crate) rows_written: u64,
+}
+
+impl Totals {
+    fn of(statements: &[StatementResult]) -> Totals {
+        let mut totals = Totals::default();
+        for statement in statements {
+            let meta = &statement.meta;
+            let number = |name: &str| meta.get(name).and_then(Value::as_u64).unwrap_or(0);
+            totals.num_queries += 1;
+            totals.changes += number("changes");
+            totals.rows_read += number("rows_read");
+            totals.rows_written += number("rows_written");
+            totals.changed_db |= meta.get("changed_db") == Some(&Value::Bool(true));
+            totals.last_row_id = meta.get("last_row_id").and_then(Value::as_i64).unwrap_or(0);
+        }
+        totals
+    }
+}
+
+/// Runs a whole SQL file (an import) as one transaction, its foreign key checks deferred to
+/// the end: its totals, or the first error (and nothing of it stays).
+pub(crate) fn execute_script(conn: &mut Connection, sql: &str) -> Result<Totals, String> {
+    let group = Group {
+        sql: sql.to_owned(),
+        params: Vec::new(),
+    };
+    execute(conn, &[group], true).map(|statements| Totals::of(&statements))
 }
 
 /// One executed statement.
@@ -167,9 +230,20 @@ impl StatementResult {
 }
 
 /// Runs a request's groups as one transaction: every statement's result, or the first error
-/// (and nothing of the request stays).
-fn execute(conn: &mut Connection, groups: &[Group]) -> Result<Vec<StatementResult>, String> {
+/// (and nothing of the request stays). With `defer_foreign_keys`, foreign key violations are
+/// checked only at the end.
+fn execute(
+    conn: &mut Connection,
+    groups: &[Group],
+    defer_foreign_keys: bool,
+) -> Result<Vec<StatementResult>, String> {
     conn.execute_batch("BEGIN").map_err(|e| sql_message(&e))?;
+    if defer_foreign_keys {
+        if let Err(e) = conn.execute_batch("PRAGMA defer_foreign_keys = ON") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(sql_message(&e));
+        }
+    }
     let refused_transaction = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&refused_transaction);
     let installed = conn.authorizer(Some(move |context: AuthContext<'_>| match context.action {

@@ -9,6 +9,8 @@ pub(crate) struct Reply {
     pub(crate) body: String,
     pub(crate) content_type: &'static str,
     pub(crate) retry_after: Option<u64>,
+    /// Further headers (e.g. an upload's `ETag`).
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -21,6 +23,15 @@ impl Reply {
 
     pub(crate) fn ok(result: Value) -> Reply {
         Reply::ok_raw(&result.to_string())
+    }
+
+    /// A successful envelope with another status than 200 (202 for a running export or
+    /// import).
+    pub(crate) fn ok_with_status(status: u16, result: Value) -> Reply {
+        Reply {
+            status,
+            ..Reply::ok(result)
+        }
     }
 
     pub(crate) fn error(status: u16, code: u32, message: &str) -> Reply {
@@ -39,6 +50,7 @@ impl Reply {
             body,
             content_type: "application/json",
             retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -62,6 +74,7 @@ impl Reply {
                 .to_owned(),
             content_type: "text/html",
             retry_after: None,
+            headers: Vec::new(),
         }
     }
 }

@@ -14,8 +14,11 @@ use rusqlite::Connection;
 
 use crate::faults::{Failure, QueryFailure};
 use crate::http::handle;
+use crate::manage::database_size;
+use crate::presigned::Objects;
 use crate::rate::{RateLimit, RateState};
 use crate::state::{lock, Account, Rng, Shared};
+use crate::usage::{Analytics, Usage};
 
 /// How a [`FakeD1`] behaves. Build it with struct update syntax over [`Options::default`].
 #[derive(Clone, Debug)]
@@ -50,6 +53,21 @@ pub struct Options {
     /// HTTP worker threads, i.e. requests processed (and sleeping their latency) at once
     /// (default 32).
     pub threads: usize,
+    /// GraphQL's own rate limit, per token, if any (default `None`; Cloudflare's is 320 per 5
+    /// minutes). GraphQL requests count only against it, not against [`Options::rate_limit`].
+    pub graphql_rate_limit: Option<RateLimit>,
+    /// How far back Time Travel goes (default 30 days, the paid plans'; 7 on the free plan):
+    /// an older timestamp or bookmark is refused.
+    pub time_travel_retention: Duration,
+    /// The most Time Travel snapshots kept per database (default 1,000); the oldest go first,
+    /// and a timestamp or bookmark older than the oldest kept is refused as outside the window.
+    /// Snapshots share unchanged pages, so small writes cost little memory each.
+    pub time_travel_snapshots: usize,
+    /// Polls an export answers "active" before it completes (default 1: the start and one
+    /// poll answer "active", the second poll completes).
+    pub export_polls: usize,
+    /// Polls an import answers "active" before it completes (default 1).
+    pub import_polls: usize,
 }
 
 impl Default for Options {
@@ -72,6 +90,11 @@ impl Default for Options {
             transient_failure_rate: 0.0,
             seed: hasher.finish(),
             threads: 32,
+            graphql_rate_limit: None,
+            time_travel_retention: Duration::from_secs(30 * 86_400),
+            time_travel_snapshots: 1000,
+            export_polls: 1,
+            import_polls: 1,
         }
     }
 }
@@ -106,6 +129,17 @@ pub struct Stats {
     pub query: u64,
     /// `POST …/database/{uuid}/raw` requests.
     pub raw: u64,
+    /// `POST …/database/{uuid}/export` requests.
+    pub export: u64,
+    /// `POST …/database/{uuid}/import` requests.
+    pub import: u64,
+    /// Time Travel requests: `GET …/time_travel/bookmark` and `POST …/time_travel/restore`.
+    pub time_travel: u64,
+    /// `POST /client/v4/graphql` requests.
+    pub graphql: u64,
+    /// Requests to the fake's signed URLs (an export's download, an import's upload), however
+    /// answered.
+    pub presigned: u64,
     /// Requests that matched no endpoint (404 / 405).
     pub other: u64,
     /// Answers with HTTP 429 (rate limited, or injected).
@@ -172,6 +206,20 @@ impl FakeD1 {
             request_failures: Mutex::new(VecDeque::new()),
             stats: Mutex::new(Stats::default()),
             in_flight: AtomicUsize::new(0),
+            clock_offset: Mutex::new(Duration::ZERO),
+            graphql_rate: Mutex::new(RateState {
+                limit: options.graphql_rate_limit,
+                windows: HashMap::new(),
+            }),
+            analytics: Mutex::new(Analytics::default()),
+            origin: format!("http://127.0.0.1:{port}"),
+            secret: format!("{:016x}", Rng(options.seed ^ 0x005e_c2e7).next_u64()),
+            objects: Mutex::new(Objects::default()),
+            time_travel_retention_ms: i64::try_from(options.time_travel_retention.as_millis())
+                .unwrap_or(i64::MAX),
+            time_travel_snapshots: options.time_travel_snapshots,
+            export_polls: options.export_polls,
+            import_polls: options.import_polls,
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let workers = (0..options.threads.max(1))
@@ -262,10 +310,31 @@ impl FakeD1 {
     /// Runs `f` on the SQLite connection of database `uuid` (holding that database's lock, so
     /// no request runs on it meanwhile), e.g. to inspect rows or to prepare a schema; `None`
     /// if no database has that uuid. Outside a request the connection is in autocommit mode.
+    ///
+    /// A change made there (a row or the schema) is recorded as a Time Travel snapshot, as a
+    /// write request's would be (not in the analytics: it is no query batch).
     pub fn with_connection<R>(&self, uuid: &str, f: impl FnOnce(&Connection) -> R) -> Option<R> {
         let db = self.shared.find(&uuid.to_ascii_lowercase())?;
-        let conn = lock(&db.conn);
-        Some(f(&conn))
+        let mut conn = lock(&db.conn);
+        let version = |conn: &Connection| {
+            conn.query_row("PRAGMA schema_version", [], |row| row.get::<_, i64>(0))
+                .unwrap_or(0)
+        };
+        let before = (conn.total_changes(), version(&conn));
+        let result = f(&conn);
+        if conn.is_autocommit() && (conn.total_changes(), version(&conn)) != before {
+            db.record_state(&self.shared, &mut conn);
+            self.shared.record_size(&db.uuid, database_size(&conn));
+        }
+        Some(result)
+    }
+
+    /// The bookmark of database `uuid`'s current state (what `GET …/time_travel/bookmark`
+    /// answers without a timestamp), `None` if no database has that uuid.
+    pub fn bookmark(&self, uuid: &str) -> Option<String> {
+        let db = self.shared.find(&uuid.to_ascii_lowercase())?;
+        let bookmark = db.current_bookmark();
+        Some(bookmark)
     }
 
     /// Makes the next `times` `/query` or `/raw` requests whose SQL (any statement of it, or
@@ -314,6 +383,37 @@ impl FakeD1 {
     /// Changes (or removes) the rate limit; the requests already accepted stay in the window.
     pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
         lock(&self.shared.rate).limit = rate_limit;
+    }
+
+    /// Changes (or removes) GraphQL's own rate limit.
+    pub fn set_graphql_rate_limit(&self, rate_limit: Option<RateLimit>) {
+        lock(&self.shared.graphql_rate).limit = rate_limit;
+    }
+
+    /// `http://127.0.0.1:PORT/client/v4/graphql`, the counterpart of
+    /// `https://api.cloudflare.com/client/v4/graphql`.
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.base_url())
+    }
+
+    /// Moves the fake's clock forward by `by`. The fake's clock starts as the real one and runs
+    /// with it; it dates databases (`created_at`), Time Travel bookmarks and timestamps,
+    /// signed URLs' expiry, export timeouts, restore limits and the analytics' buckets. (The
+    /// API's rate limit windows and latency stay on the real clock.)
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.advance_clock(by);
+    }
+
+    /// The fake's clock: the real one plus every [`FakeD1::advance_clock`] so far.
+    pub fn now(&self) -> SystemTime {
+        self.shared.now()
+    }
+
+    /// What the fake recorded of database `uuid`'s query batches, over all time (also after
+    /// the database was deleted; zero for a uuid it never saw): the figures GraphQL's
+    /// `d1AnalyticsAdaptiveGroups` adds up.
+    pub fn usage(&self, uuid: &str) -> Usage {
+        self.shared.usage(&uuid.to_ascii_lowercase())
     }
 
     /// Changes the probability of a transient failure (HTTP 500 before any effect).

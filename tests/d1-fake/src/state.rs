@@ -5,13 +5,18 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
 use crate::faults::{Failure, QueryFailure};
 use crate::format::rfc3339;
+use crate::jobs::Jobs;
+use crate::presigned::Objects;
 use crate::rate::RateState;
+use crate::time::unix_ms;
+use crate::timetravel::History;
+use crate::usage::Analytics;
 use crate::Stats;
 
 /// What the [`FakeD1`](crate::FakeD1) handle and the server threads share.
@@ -32,6 +37,26 @@ pub(crate) struct Shared {
     pub(crate) request_failures: Mutex<VecDeque<Failure>>,
     pub(crate) stats: Mutex<Stats>,
     pub(crate) in_flight: AtomicUsize,
+    /// How far the test advanced the fake's clock ([`Shared::now`]).
+    pub(crate) clock_offset: Mutex<Duration>,
+    /// GraphQL's own rate limit window.
+    pub(crate) graphql_rate: Mutex<RateState>,
+    /// The query batches and sizes GraphQL reports.
+    pub(crate) analytics: Mutex<Analytics>,
+    /// `http://127.0.0.1:PORT`, the origin of signed URLs.
+    pub(crate) origin: String,
+    /// The key signed URLs are signed with.
+    pub(crate) secret: String,
+    /// The object store behind signed URLs.
+    pub(crate) objects: Mutex<Objects>,
+    /// [`Options::time_travel_retention`](crate::Options::time_travel_retention), in ms.
+    pub(crate) time_travel_retention_ms: i64,
+    /// [`Options::time_travel_snapshots`](crate::Options::time_travel_snapshots).
+    pub(crate) time_travel_snapshots: usize,
+    /// [`Options::export_polls`](crate::Options::export_polls).
+    pub(crate) export_polls: usize,
+    /// [`Options::import_polls`](crate::Options::import_polls).
+    pub(crate) import_polls: usize,
 }
 
 /// The account's databases, by creation order, uuid and name.
@@ -53,6 +78,18 @@ pub(crate) struct Database {
     /// `read_replication.mode`: `"disabled"` (a new database's) or `"auto"`.
     pub(crate) read_replication: Mutex<&'static str>,
     pub(crate) conn: Mutex<Connection>,
+    /// Its Time Travel history (locked after `conn` when both are).
+    pub(crate) history: Mutex<History>,
+    /// Its running export or import (locked after `conn`, before `history`).
+    pub(crate) jobs: Mutex<Jobs>,
+}
+
+impl Database {
+    /// Drops what a deleted database leaves behind: its pending job and its history.
+    pub(crate) fn forget(&self) {
+        lock(&self.jobs).clear();
+        lock(&self.history).clear();
+    }
 }
 
 pub(crate) enum CreateError {
@@ -98,20 +135,26 @@ impl Shared {
                 break uuid;
             }
         };
+        let now = self.now();
         let db = Arc::new(Database {
             uuid: uuid.clone(),
             name: name.to_owned(),
-            created_at: rfc3339(SystemTime::now()),
+            created_at: rfc3339(now),
             region: hint.unwrap_or("wnam").to_ascii_uppercase(),
             jurisdiction: jurisdiction.map(str::to_owned),
             read_replication: Mutex::new("disabled"),
             conn: Mutex::new(conn),
+            history: Mutex::new(History::new(unix_ms(now))),
+            jobs: Mutex::new(Jobs::default()),
         });
+        db.record_state(self, &mut lock(&db.conn));
         let seq = account.next_seq;
         account.next_seq += 1;
         account.by_seq.insert(seq, Arc::clone(&db));
         account.by_uuid.insert(uuid, seq);
         account.by_name.insert(name.to_owned(), seq);
+        drop(account);
+        self.record_size(&db.uuid, 0);
         Ok(db)
     }
 
