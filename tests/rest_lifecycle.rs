@@ -193,3 +193,90 @@ fn read_replication_is_set_with_a_put() {
     assert_eq!(err.api_code(), Some(NO_SUCH_DATABASE), "{err}");
     assert_eq!(ReadReplication::Auto.as_str(), "auto");
 }
+
+/// Every row of `notes` in database `uuid`, as the test reads it from the fake's SQLite.
+fn notes(fake: &FakeD1, uuid: &str) -> Vec<String> {
+    fake.with_connection(uuid, |c| {
+        c.prepare(
+            "SELECT quote(id) || '|' || hex(body) || '|' || quote(data) FROM notes ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .unwrap()
+    })
+    .unwrap()
+}
+
+fn run(client: &Client, uuid: &str, sql: &'static str) {
+    use d1kit::Executor;
+    block_on(
+        client
+            .database(uuid)
+            .run(d1kit::Sql::<()>::new(sql, Vec::new())),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_database_is_exported_imported_and_restored_through_ds_own_api() {
+    use d1kit::rest::{ExportOptions, RestorePoint};
+    let fake = FakeD1::start(Options::default());
+    let client = client(&fake);
+    let source = create(&client, "source");
+    run(
+        &client,
+        &source,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, data BLOB)",
+    );
+    run(
+        &client,
+        &source,
+        "INSERT INTO notes VALUES (9007199254740991, 'it''s' || char(10) || 'two' || char(0) || 'nul', zeroblob(3)), (-9007199254740991, NULL, x'00ff80')",
+    );
+    let before = notes(&fake, &source);
+    assert_eq!(before.len(), 2);
+
+    // Export: polled, then downloaded from the signed URL without the token.
+    fake.reset_stats();
+    let dump = block_on(client.export(&source, &ExportOptions::default())).unwrap();
+    let stats = fake.stats();
+    assert!(stats.export >= 2 && stats.presigned == 1, "{stats:?}");
+    assert!(String::from_utf8_lossy(&dump.sql).contains("CREATE TABLE"));
+    assert!(!dump.bookmark.is_empty() && dump.filename.ends_with(".sql"));
+
+    // Import into another database: the same rows.
+    let copy = create(&client, "copy");
+    let imported = block_on(client.import(&copy, &dump.sql)).unwrap();
+    assert!(imported.final_bookmark.is_some(), "{imported:?}");
+    assert_eq!(notes(&fake, &copy), before);
+    // A file that fails is an error naming the SQL error, and leaves nothing.
+    let err = block_on(client.import(&copy, b"INSERT INTO nowhere VALUES (1);")).unwrap_err();
+    assert!(err.to_string().contains("no such table: nowhere"), "{err}");
+    assert_eq!(notes(&fake, &copy), before);
+
+    // Time Travel: a bookmark, a destructive change, a restore, its undo.
+    let bookmark = block_on(client.bookmark(&source, None)).unwrap();
+    run(&client, &source, "DELETE FROM notes");
+    assert!(notes(&fake, &source).is_empty());
+    let restored =
+        block_on(client.restore(&source, &RestorePoint::Bookmark(bookmark.clone()))).unwrap();
+    assert_eq!(restored.bookmark, bookmark);
+    assert_eq!(notes(&fake, &source), before, "every row is back");
+    block_on(client.restore(&source, &RestorePoint::Bookmark(restored.previous_bookmark))).unwrap();
+    assert!(
+        notes(&fake, &source).is_empty(),
+        "the undo brings the deletion back"
+    );
+    // A time outside the window is the API's error, named.
+    let err = block_on(client.restore(
+        &source,
+        &RestorePoint::Timestamp("2001-01-01T00:00:00Z".into()),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(err, d1kit::Error::Api { status: 400, .. }),
+        "{err}"
+    );
+}
