@@ -11,7 +11,7 @@
 use crate::fleet::{each, short_id, table, Backend, Fleet};
 use crate::report::{self, count};
 use crate::reshard::error;
-use crate::restore::now;
+use crate::restore::{now, read_entries};
 use crate::tenant::write_privately;
 use crate::{ExportArgs, ExportCommand, Format};
 use d1_codegen::Diagnostics;
@@ -68,52 +68,30 @@ fn read_manifest(dir: &Path) -> Result<Option<Vec<Entry>>, Diagnostics> {
     if !path.exists() {
         return Ok(None);
     }
-    let shown = path.display();
-    let text = std::fs::read_to_string(&path).map_err(|e| error(format!("{shown}: {e}")))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| error(format!("{shown}: not a d1kit backup manifest (JSON: {e})")))?;
-    if value.get("version").and_then(Value::as_u64) != Some(1) {
-        return Err(error(format!(
-            "{shown}: not a d1kit backup manifest (`version` is not 1)"
-        )));
-    }
-    let Some(list) = value.get("databases").and_then(Value::as_array) else {
-        return Err(error(format!("{shown}: `databases` is not a list")));
-    };
-    let entries = list
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let text = |name: &str| {
-                item.get(name)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| error(format!("{shown}: databases[{i}] has no `{name}`")))
-            };
-            let file = text("file")?;
-            // A manifest names files inside its directory only.
-            if file.contains(['/', '\\']) || file.starts_with('.') || file.is_empty() {
-                return Err(error(format!(
-                    "{shown}: databases[{i}].file `{}` is not a file name of the backup",
+    read_entries(&path, "a d1kit backup manifest", |f| {
+        let file = f.text("file")?;
+        // A manifest names files inside its directory only.
+        if file.contains(['/', '\\']) || file.starts_with('.') || file.is_empty() {
+            return Err(f.error(
+                "file",
+                &format!(
+                    "`{}` is not a file name of the backup",
                     report::escape(&file)
-                )));
-            }
-            Ok(Entry {
-                database: text("database")?,
-                label: text("label")?,
-                id: text("id")?,
-                file,
-                bytes: item
-                    .get("bytes")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| error(format!("{shown}: databases[{i}] has no `bytes`")))?,
-                sha256: text("sha256")?,
-                bookmark: text("bookmark")?,
-                exported_at: text("exported_at")?,
-            })
+                ),
+            ));
+        }
+        Ok(Entry {
+            database: f.text("database")?,
+            label: f.text("label")?,
+            id: f.text("id")?,
+            file,
+            bytes: f.number("bytes")?,
+            sha256: f.text("sha256")?,
+            bookmark: f.text("bookmark")?,
+            exported_at: f.text("exported_at")?,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(entries))
+    })
+    .map(Some)
 }
 
 fn write_manifest(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {

@@ -99,15 +99,21 @@ fn file_text(entries: &[Entry]) -> String {
     text
 }
 
-/// A bookmarks file's entries; anything malformed is an error naming the file and the entry.
-pub(crate) fn read(path: &Path) -> Result<Vec<Entry>, Diagnostics> {
+/// The entries of a d1kit JSON file `{"version": 1, "databases": [{...}]}` (`what` it is,
+/// for errors: "a bookmarks file"), each read by `entry` with a reader of its fields; anything
+/// malformed is an error naming the file and the entry.
+pub(crate) fn read_entries<T>(
+    path: &Path,
+    what: &str,
+    entry: impl Fn(&Fields) -> Result<T, Diagnostics>,
+) -> Result<Vec<T>, Diagnostics> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| error(format!("{shown}: {e}")))?;
     let value: Value = serde_json::from_str(&text)
-        .map_err(|e| error(format!("{shown}: not a bookmarks file (JSON: {e})")))?;
+        .map_err(|e| error(format!("{shown}: not {what} (JSON: {e})")))?;
     if value.get("version").and_then(Value::as_u64) != Some(1) {
         return Err(error(format!(
-            "{shown}: not a bookmarks file of this d1kit (`version` is not 1)"
+            "{shown}: not {what} of this d1kit (`version` is not 1)"
         )));
     }
     let Some(list) = value.get("databases").and_then(Value::as_array) else {
@@ -115,29 +121,70 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Entry>, Diagnostics> {
     };
     list.iter()
         .enumerate()
-        .map(|(i, item)| {
-            let field = |name: &str| {
-                item.get(name)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        error(format!(
-                            "{shown}: databases[{i}] has no `{name}` (a string)"
-                        ))
-                    })
-            };
-            let entry = Entry {
-                database: field("database")?,
-                label: field("label")?,
-                id: field("id")?,
-                bookmark: field("bookmark")?,
-                taken_at: field("taken_at")?,
-            };
-            parse_time(&entry.taken_at)
-                .map_err(|e| error(format!("{shown}: databases[{i}].taken_at: {e}")))?;
-            Ok(entry)
+        .map(|(index, item)| {
+            entry(&Fields {
+                file: shown.to_string(),
+                index,
+                item,
+            })
         })
         .collect()
+}
+
+/// One entry of a d1kit JSON file, read field by field ([`read_entries`]).
+pub(crate) struct Fields<'a> {
+    file: String,
+    index: usize,
+    item: &'a Value,
+}
+
+impl Fields<'_> {
+    /// An error about this entry's field `name`.
+    pub(crate) fn error(&self, name: &str, why: &str) -> Diagnostics {
+        error(format!(
+            "{}: databases[{}].{name}: {why}",
+            self.file, self.index
+        ))
+    }
+
+    /// Field `name`, a string.
+    pub(crate) fn text(&self, name: &str) -> Result<String, Diagnostics> {
+        self.item
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                error(format!(
+                    "{}: databases[{}] has no `{name}` (a string)",
+                    self.file, self.index
+                ))
+            })
+    }
+
+    /// Field `name`, a whole number.
+    pub(crate) fn number(&self, name: &str) -> Result<u64, Diagnostics> {
+        self.item.get(name).and_then(Value::as_u64).ok_or_else(|| {
+            error(format!(
+                "{}: databases[{}] has no `{name}` (a number)",
+                self.file, self.index
+            ))
+        })
+    }
+}
+
+/// A bookmarks file's entries.
+pub(crate) fn read(path: &Path) -> Result<Vec<Entry>, Diagnostics> {
+    read_entries(path, "a bookmarks file", |f| {
+        let entry = Entry {
+            database: f.text("database")?,
+            label: f.text("label")?,
+            id: f.text("id")?,
+            bookmark: f.text("bookmark")?,
+            taken_at: f.text("taken_at")?,
+        };
+        parse_time(&entry.taken_at).map_err(|e| f.error("taken_at", &e))?;
+        Ok(entry)
+    })
 }
 
 /// Now, RFC 3339 in UTC to the second.

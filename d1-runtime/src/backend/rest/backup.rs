@@ -167,31 +167,17 @@ impl Client {
         if !dump.is_empty() {
             body["dump_options"] = Json::Object(dump);
         }
-        let mut result = self
+        let first = self
             .request(Method::Post, &url, Some(body.clone()), Replay::Safe)
             .await?
             .result;
-        let mut polls = 0;
-        loop {
-            match result.get("status").and_then(Json::as_str) {
-                Some("complete") => break,
-                Some("error") => return Err(failed(&result, &what)),
-                _ if polls >= MAX_POLLS => {
-                    return Err(Error::Backend(format!(
-                        "{what}: still running after {MAX_POLLS} polls; giving up"
-                    )))
-                }
-                _ => {}
-            }
-            let bookmark = field(&result, "at_bookmark", &what)?.to_owned();
-            sleep(poll_delay(polls)).await;
-            polls += 1;
-            body["current_bookmark"] = bookmark.into();
-            result = self
-                .request(Method::Post, &url, Some(body.clone()), Replay::Safe)
-                .await?
-                .result;
-        }
+        let result = self
+            .poll(first, &url, &what, |bookmark| {
+                let mut poll = body.clone();
+                poll["current_bookmark"] = bookmark.into();
+                poll
+            })
+            .await?;
         let bookmark = field(&result, "at_bookmark", &what)?.to_owned();
         let file = result.get("result").cloned().unwrap_or(Json::Null);
         let filename = field(&file, "filename", &what)?.to_owned();
@@ -229,7 +215,7 @@ impl Client {
             )
             .await?
             .result;
-        let mut result = match init.get("upload_url").and_then(Json::as_str) {
+        let result = match init.get("upload_url").and_then(Json::as_str) {
             Some(upload) => {
                 let put = self
                     .presigned(Method::Put, upload, Some(sql), &what)
@@ -254,31 +240,14 @@ impl Client {
             // D1 has the file already: it is being (or was) imported.
             None => init,
         };
-        let mut polls = 0;
-        loop {
-            match result.get("status").and_then(Json::as_str) {
-                Some("complete") => break,
-                Some("error") => return Err(failed(&result, &what)),
-                _ if polls >= MAX_POLLS => {
-                    return Err(Error::Backend(format!(
-                        "{what}: still running after {MAX_POLLS} polls; giving up"
-                    )))
-                }
-                _ => {}
-            }
-            let bookmark = field(&result, "at_bookmark", &what)?.to_owned();
-            sleep(poll_delay(polls)).await;
-            polls += 1;
-            result = self
-                .request(
-                    Method::Post,
-                    &url,
-                    Some(json!({ "action": "poll", "current_bookmark": bookmark })),
-                    Replay::Safe,
-                )
-                .await?
-                .result;
-        }
+        let result = self
+            .poll(
+                result,
+                &url,
+                &what,
+                |bookmark| json!({ "action": "poll", "current_bookmark": bookmark }),
+            )
+            .await?;
         let done = result.get("result");
         Ok(Imported {
             final_bookmark: done
@@ -289,6 +258,35 @@ impl Client {
                 .and_then(|r| r.get("num_queries"))
                 .and_then(Json::as_u64),
         })
+    }
+
+    /// Polls a running export or import (`result`, the last answer) until D1 says it is
+    /// `complete` (its last answer) or `error` (an error): each poll is the body `poll`
+    /// builds from the job's `at_bookmark`, after a growing wait ([`poll_delay`]).
+    async fn poll(
+        &self,
+        mut result: Json,
+        url: &str,
+        what: &str,
+        poll: impl Fn(String) -> Json,
+    ) -> Result<Json> {
+        for polls in 0.. {
+            match result.get("status").and_then(Json::as_str) {
+                Some("complete") => return Ok(result),
+                Some("error") => return Err(failed(&result, what)),
+                _ if polls >= MAX_POLLS => break,
+                _ => {}
+            }
+            let bookmark = field(&result, "at_bookmark", what)?.to_owned();
+            sleep(poll_delay(polls)).await;
+            result = self
+                .request(Method::Post, url, Some(poll(bookmark)), Replay::Safe)
+                .await?
+                .result;
+        }
+        Err(Error::Backend(format!(
+            "{what}: still running after {MAX_POLLS} polls; giving up"
+        )))
     }
 
     /// A token-free request to a signed URL, retried on 5xx and connection failures; any
