@@ -131,16 +131,7 @@ pub(crate) fn run(args: ExportArgs) -> ExitCode {
         Some(ExportCommand::Verify { dir, format }) => (*format, verify(dir, *format)),
         None => (args.fleet.format, export(&args)),
     };
-    match result {
-        Ok(false) => ExitCode::SUCCESS,
-        Ok(true) => ExitCode::from(1),
-        Err(d) => {
-            if format == Format::Json {
-                println!("{}", report::json_errors(&d));
-            }
-            crate::config::failed(&d)
-        }
-    }
+    crate::fleet::exit(format, result)
 }
 
 /// `d1kit export verify DIR`: every file of the manifest present, with its size and checksum.

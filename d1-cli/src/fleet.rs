@@ -486,11 +486,19 @@ pub fn command(
     command: &str,
     body: impl FnOnce(&Fleet) -> Result<bool, Diagnostics>,
 ) -> ExitCode {
-    let result = Fleet::load(args, command).and_then(|fleet| body(&fleet));
+    exit(
+        args.format,
+        Fleet::load(args, command).and_then(|fleet| body(&fleet)),
+    )
+}
+
+/// A command's exit status: 0 done, 1 something needs attention (`Ok(true)`), 2 a usage or
+/// configuration error (printed, as `{"errors"}` on stdout too with `--format json`).
+pub fn exit(format: Format, result: Result<bool, Diagnostics>) -> ExitCode {
     match result {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(ATTENTION),
-        Err(d) => failed(args.format, &d),
+        Err(d) => failed(format, &d),
     }
 }
 

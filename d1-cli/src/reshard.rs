@@ -8,7 +8,7 @@
 //! marks the tenants it moves, so the application keeps serving them. Without one it is
 //! offline: the application must not write to the pool while it runs; the output says so.
 
-use crate::config::{self, Crate};
+use crate::config::Crate;
 use crate::fleet::{each, short_id, table, Backend, Db};
 use crate::report::{self, count};
 use crate::{Format, PoolArgs, ReshardArgs};
@@ -52,15 +52,7 @@ pub(crate) fn error(message: impl Into<String>) -> Diagnostics {
 
 /// `d1kit reshard`.
 pub fn run(args: ReshardArgs) -> ExitCode {
-    match reshard(&args) {
-        Ok(attention) => ExitCode::from(u8::from(attention)),
-        Err(d) => {
-            if args.place.format == Format::Json {
-                println!("{}", report::json_errors(&d));
-            }
-            config::failed(&d)
-        }
-    }
+    crate::fleet::exit(args.place.format, reshard(&args))
 }
 
 /// The pool, planned and (unless `--dry-run`) moved; `Ok(true)` when a tenant could not be

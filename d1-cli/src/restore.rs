@@ -249,17 +249,7 @@ struct Outcome {
 
 /// `d1kit restore`.
 pub(crate) fn run(args: RestoreArgs) -> ExitCode {
-    let format = args.fleet.format;
-    match restore(&args) {
-        Ok(false) => ExitCode::SUCCESS,
-        Ok(true) => ExitCode::from(1),
-        Err(d) => {
-            if format == Format::Json {
-                println!("{}", report::json_errors(&d));
-            }
-            crate::config::failed(&d)
-        }
-    }
+    crate::fleet::exit(args.fleet.format, restore(&args))
 }
 
 fn restore(args: &RestoreArgs) -> Result<bool, Diagnostics> {

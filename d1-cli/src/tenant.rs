@@ -5,7 +5,6 @@
 //! `delete`, `export` and `import` drive `d1_runtime::tenant` on the shard holding the
 //! tenant's rows (for `import`: the shard the pool routes it to).
 
-use crate::config;
 use crate::fleet::short_id;
 use crate::report::{self, count};
 use crate::reshard::{ask, error, Pool};
@@ -53,15 +52,7 @@ pub fn run(args: TenantArgs) -> ExitCode {
             },
         ),
     };
-    match result {
-        Ok(attention) => ExitCode::from(u8::from(attention)),
-        Err(d) => {
-            if pool_args.place.format == Format::Json {
-                println!("{}", report::json_errors(&d));
-            }
-            config::failed(&d)
-        }
-    }
+    crate::fleet::exit(pool_args.place.format, result)
 }
 
 /// Where the pool routes `tenant`: `(shard, pin)` (`pin` `None`: by the hash), or why it

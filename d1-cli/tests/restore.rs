@@ -94,6 +94,13 @@ fn write_file(path: &Path, taken_at: &str, ids: &[String]) {
     .unwrap();
 }
 
+/// `d1kit restore <args>` against the fake.
+fn restore(dir: &Path, fake: &FakeD1, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["restore"];
+    all.extend(args);
+    run(dir, &all, Some(fake))
+}
+
 #[test]
 fn a_destructive_fleet_migration_is_restored_from_its_bookmarks_and_the_restore_undone() {
     let fake = FakeD1::start(Options::default());
@@ -166,10 +173,10 @@ fn a_destructive_fleet_migration_is_restored_from_its_bookmarks_and_the_restore_
     assert!(err.contains("stdin is not a terminal"), "{err}");
 
     let undo = dir.join("undo.json");
-    let (code, out, err) = run(
+    let (code, out, err) = restore(
         &dir,
+        &fake,
         &[
-            "restore",
             "--remote",
             "--bookmarks",
             file.to_str().unwrap(),
@@ -177,7 +184,6 @@ fn a_destructive_fleet_migration_is_restored_from_its_bookmarks_and_the_restore_
             undo.to_str().unwrap(),
             "--yes",
         ],
-        Some(&fake),
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -229,23 +235,17 @@ fn points_outside_the_retention_window_are_refused_before_anything_is_restored()
     let id = fake.add_database("old");
     let old = dir.join("old.json");
     write_file(&old, "2020-01-01T00:00:00Z", std::slice::from_ref(&id));
-    let (code, out, err) = run(
+    let (code, out, err) = restore(
         &dir,
-        &[
-            "restore",
-            "--remote",
-            "--bookmarks",
-            old.to_str().unwrap(),
-            "--yes",
-        ],
-        Some(&fake),
+        &fake,
+        &["--remote", "--bookmarks", old.to_str().unwrap(), "--yes"],
     );
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("outside Time Travel's 30-day window"), "{err}");
-    let (code, _, err) = run(
+    let (code, _, err) = restore(
         &dir,
+        &fake,
         &[
-            "restore",
             "--remote",
             "--database-id",
             &id,
@@ -253,17 +253,16 @@ fn points_outside_the_retention_window_are_refused_before_anything_is_restored()
             "2020-01-01T00:00:00+02:00",
             "--yes",
         ],
-        Some(&fake),
     );
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("--timestamp 2020-01-01T00:00:00+02:00 is"),
         "{err}"
     );
-    let (code, _, err) = run(
+    let (code, _, err) = restore(
         &dir,
+        &fake,
         &[
-            "restore",
             "--remote",
             "--database-id",
             &id,
@@ -271,22 +270,15 @@ fn points_outside_the_retention_window_are_refused_before_anything_is_restored()
             "yesterday",
             "--yes",
         ],
-        Some(&fake),
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not an RFC 3339 time"), "{err}");
     // A damaged file names what is wrong.
     std::fs::write(&old, "{\"version\": 1, \"databases\": [{\"id\": 3}]}").unwrap();
-    let (code, _, err) = run(
+    let (code, _, err) = restore(
         &dir,
-        &[
-            "restore",
-            "--remote",
-            "--bookmarks",
-            old.to_str().unwrap(),
-            "--yes",
-        ],
-        Some(&fake),
+        &fake,
+        &["--remote", "--bookmarks", old.to_str().unwrap(), "--yes"],
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("databases[0] has no `database`"), "{err}");

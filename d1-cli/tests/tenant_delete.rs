@@ -9,7 +9,7 @@ mod common;
 use common::{blocks, json, run};
 use d1_fake::{FakeD1, Options};
 use d1_runtime::route::shard_for;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -285,6 +285,34 @@ fn record(fake: &FakeD1, directory: &str, tenant: &str) -> Option<String> {
     .unwrap()
 }
 
+/// `d1kit tenant <command> <tenant> --tenants-in <directory> <extra>` against the fake.
+fn own(
+    dir: &Path,
+    fake: &FakeD1,
+    directory: &str,
+    command: &str,
+    tenant: &str,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec!["tenant", command, tenant, "--tenants-in", directory];
+    args.extend(extra);
+    run(dir, &args, Some(fake))
+}
+
+/// [`own`] with `--format json`: its exit code and report.
+fn own_json(
+    dir: &Path,
+    fake: &FakeD1,
+    directory: &str,
+    command: &str,
+    tenant: &str,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let mut args = vec!["tenant", command, tenant, "--tenants-in", directory];
+    args.extend(extra);
+    json(dir, &args, Some(fake))
+}
+
 #[test]
 fn a_tenant_with_its_own_database_is_deleted_with_its_record() {
     let fake = FakeD1::start(Options::default());
@@ -293,18 +321,13 @@ fn a_tenant_with_its_own_database_is_deleted_with_its_record() {
     let bob_before = others(&fake, &bob, "nobody");
     let exists = |uuid: &str| fake.databases().iter().any(|d| d.uuid == uuid);
 
-    let (code, plan) = json(
+    let (code, plan) = own_json(
         &dir,
-        &[
-            "tenant",
-            "delete",
-            "alice",
-            "--remote",
-            "--tenants-in",
-            &directory,
-            "--dry-run",
-        ],
-        Some(&fake),
+        &fake,
+        &directory,
+        "delete",
+        "alice",
+        &["--remote", "--dry-run"],
     );
     assert_eq!(code, 0, "{plan}");
     assert_eq!(plan["database_id"], alice.as_str(), "{plan}");
@@ -328,18 +351,7 @@ fn a_tenant_with_its_own_database_is_deleted_with_its_record() {
             ("tags".to_owned(), 5)
         ]
     );
-    let (code, out, err) = run(
-        &dir,
-        &[
-            "tenant",
-            "delete",
-            "alice",
-            "--remote",
-            "--tenants-in",
-            &directory,
-        ],
-        Some(&fake),
-    );
+    let (code, out, err) = own(&dir, &fake, &directory, "delete", "alice", &["--remote"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("stdin is not a terminal"), "{err}");
     assert!(exists(&alice) && record(&fake, &directory, "alice").is_some());
@@ -353,18 +365,13 @@ fn a_tenant_with_its_own_database_is_deleted_with_its_record() {
         .unwrap()
     })
     .unwrap();
-    let (code, out, err) = run(
+    let (code, out, err) = own(
         &dir,
-        &[
-            "tenant",
-            "delete",
-            "alice",
-            "--remote",
-            "--tenants-in",
-            &directory,
-            "--yes",
-        ],
-        Some(&fake),
+        &fake,
+        &directory,
+        "delete",
+        "alice",
+        &["--remote", "--yes"],
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("deleted tenant `alice`"), "{out}");
@@ -386,34 +393,24 @@ fn a_tenant_with_its_own_database_is_deleted_with_its_record() {
     );
 
     // Again: nothing to do. A database created but never recorded is found by its name.
-    let (code, out, err) = run(
+    let (code, out, err) = own(
         &dir,
-        &[
-            "tenant",
-            "delete",
-            "alice",
-            "--remote",
-            "--tenants-in",
-            &directory,
-            "--yes",
-        ],
-        Some(&fake),
+        &fake,
+        &directory,
+        "delete",
+        "alice",
+        &["--remote", "--yes"],
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("nothing to delete"), "{out}");
     let orphan = fake.add_database("users-carol");
-    let (code, done) = json(
+    let (code, done) = own_json(
         &dir,
-        &[
-            "tenant",
-            "delete",
-            "carol",
-            "--remote",
-            "--tenants-in",
-            &directory,
-            "--yes",
-        ],
-        Some(&fake),
+        &fake,
+        &directory,
+        "delete",
+        "carol",
+        &["--remote", "--yes"],
     );
     assert_eq!(code, 0, "{done}");
     assert_eq!(
@@ -422,18 +419,13 @@ fn a_tenant_with_its_own_database_is_deleted_with_its_record() {
     );
     assert!(!exists(&orphan));
     // Own databases live on Cloudflare only.
-    let (code, _, err) = run(
+    let (code, _, err) = own(
         &dir,
-        &[
-            "tenant",
-            "delete",
-            "bob",
-            "--local",
-            "--tenants-in",
-            &directory,
-            "--yes",
-        ],
-        Some(&fake),
+        &fake,
+        &directory,
+        "delete",
+        "bob",
+        &["--local", "--yes"],
     );
     assert_eq!(code, 2);
     assert!(err.contains("pass --remote"), "{err}");
@@ -469,33 +461,35 @@ fn a_tenant_with_its_own_database_is_exported_deleted_and_imported_back_whole() 
     let before = others(&fake, &alice, "nobody");
     let file = dir.join("alice.sql");
     let file_arg = file.to_str().unwrap();
-    let tenant_args = |command: &str| -> Vec<String> {
-        [
-            "tenant",
-            command,
-            "alice",
-            "--remote",
-            "--tenants-in",
-            &directory,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let run_with = |mut args: Vec<String>, extra: &[&str]| {
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(&dir, &refs, Some(&fake))
-    };
-
-    let (code, out, err) = run_with(tenant_args("export"), &["-o", file_arg]);
+    let (code, out, err) = own(
+        &dir,
+        &fake,
+        &directory,
+        "export",
+        "alice",
+        &["--remote", "-o", file_arg],
+    );
     assert_eq!(code, 0, "{out}{err}");
     // The tenant has a database: an import is refused without --replace.
-    let (code, _, err) = run_with(tenant_args("import"), &[file_arg, "--yes"]);
+    let (code, _, err) = own(
+        &dir,
+        &fake,
+        &directory,
+        "import",
+        "alice",
+        &["--remote", file_arg, "--yes"],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("has a database already"), "{err}");
 
-    let (code, out, err) = run_with(tenant_args("delete"), &["--yes"]);
+    let (code, out, err) = own(
+        &dir,
+        &fake,
+        &directory,
+        "delete",
+        "alice",
+        &["--remote", "--yes"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(record(&fake, &directory, "alice"), None);
 
@@ -504,14 +498,28 @@ fn a_tenant_with_its_own_database_is_exported_deleted_and_imported_back_whole() 
     assert!(text.contains("0001_init.sql"), "{text}");
     let other = dir.join("other.sql");
     std::fs::write(&other, text.replace("0001_init.sql", "0002_later.sql")).unwrap();
-    let (code, _, err) = run_with(tenant_args("import"), &[other.to_str().unwrap(), "--yes"]);
+    let (code, _, err) = own(
+        &dir,
+        &fake,
+        &directory,
+        "import",
+        "alice",
+        &["--remote", other.to_str().unwrap(), "--yes"],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("another migration version"), "{err}");
     assert!(err.contains("0002_later.sql"), "{err}");
     assert_eq!(record(&fake, &directory, "alice"), None);
     assert!(!fake.databases().iter().any(|d| d.name == "users-alice"));
 
-    let (code, out, err) = run_with(tenant_args("import"), &[file_arg, "--yes"]);
+    let (code, out, err) = own(
+        &dir,
+        &fake,
+        &directory,
+        "import",
+        "alice",
+        &["--remote", file_arg, "--yes"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("imported tenant `alice`"), "{out}");
     let back = record(&fake, &directory, "alice").expect("recorded again");
