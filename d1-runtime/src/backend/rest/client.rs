@@ -61,6 +61,9 @@ pub struct DatabaseInfo {
     /// reply says: one database's details do ([`Client::get_database`],
     /// [`Client::set_read_replication`]).
     pub read_replication: Option<String>,
+    /// Its size in bytes (`file_size`), when the reply says (the list and one database's
+    /// details do).
+    pub file_size: Option<u64>,
 }
 
 /// A database's read replication mode, as [`Client::set_read_replication`] sets it.
@@ -191,6 +194,12 @@ impl Client {
             client: self.clone(),
             uuid: uuid.into().into(),
         }
+    }
+
+    /// The API root (`https://api.cloudflare.com/client/v4`, or [`Client::with_base_url`]'s):
+    /// what `/graphql` is appended to.
+    pub(super) fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// The HTTP layer (for the token-free requests to signed URLs).

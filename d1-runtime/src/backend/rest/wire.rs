@@ -95,6 +95,14 @@ pub(super) fn database_info(item: &Json) -> Result<DatabaseInfo> {
                 .and_then(|r| r.get("mode"))
                 .and_then(Json::as_str)
                 .map(str::to_owned),
+            // A count, as an integer or (JavaScript's numbers) a float.
+            file_size: item.get("file_size").and_then(|n| {
+                n.as_u64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.is_finite() && *f >= 0.0)
+                        .map(|f| f.round() as u64)
+                })
+            }),
         }),
         _ => Err(Error::Backend(format!(
             "the API described a database without uuid or name: {item}"
