@@ -71,6 +71,12 @@ pub(crate) struct UsageArgs {
     /// `d1kit_tenant_databases` table that `rest::Tenants` fills): usage per tenant.
     #[arg(long = "tenants-in", value_name = "ID", conflicts_with_all = ["env", "database_ids"])]
     tenants_in: Option<String>,
+    /// Also report the tenants of pools as `d1kit::meter` counted them: the `d1kit_usage`
+    /// table (`Meter::flush`) of database ID, summed per tenant over the whole UTC days the
+    /// period touches, with each tenant's marginal cost (rows only; a pool's storage is its
+    /// shards').
+    #[arg(long = "metered-in", value_name = "ID")]
+    metered_in: Option<String>,
     /// Databases whose size is read at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     concurrency: u32,
@@ -393,12 +399,18 @@ pub(crate) fn run(args: UsageArgs) -> ExitCode {
             })
             .collect();
         let rows = measure(fleet, client, &since, args.since.hours, &targets, &prices)?;
+        let metered = match &args.metered_in {
+            Some(id) => read_metered(client, id, &since, args.since.hours, &prices)?,
+            None => Vec::new(),
+        };
         let failed = rows.iter().any(|r| r.error.is_some());
         let report = Report {
             since: &since,
             period: &args.since,
             prices: &prices,
             rows,
+            metered_in: args.metered_in.as_deref(),
+            metered,
         };
         match format {
             Format::Json => println!("{}", report.json()),
@@ -406,6 +418,65 @@ pub(crate) fn run(args: UsageArgs) -> ExitCode {
         }
         Ok(failed)
     })
+}
+
+/// One tenant's figures as `d1kit::meter` flushed them.
+struct MeteredRow {
+    tenant: String,
+    queries: u64,
+    rows_read: u64,
+    rows_written: u64,
+    monthly: Monthly,
+    /// Marginal: no allowance; rows only.
+    cost: Cost,
+}
+
+/// The per-tenant totals of `d1kit_usage` in database `id` from the day `since` falls on,
+/// most costly first.
+fn read_metered(
+    client: &Client,
+    id: &str,
+    since: &str,
+    hours: u64,
+    prices: &Prices,
+) -> Result<Vec<MeteredRow>, Diagnostics> {
+    let day = since.get(..10).unwrap_or(since);
+    use d1_runtime::Executor;
+    let rows = d1_runtime::block_on(client.database(id.to_owned()).all(
+        d1_runtime::Sql::<(String, i64, i64, i64)>::new(
+            "SELECT tenant, sum(queries), sum(rows_read), sum(rows_written) FROM d1kit_usage \
+             WHERE day >= ?1 GROUP BY tenant",
+            vec![d1_runtime::Value::from(day)],
+        ),
+    ))
+    .map_err(|e| {
+        error(format!(
+            "--metered-in {id}: reading its d1kit_usage table (written by d1kit::meter's flush): {e}"
+        ))
+    })?;
+    let count = |n: i64| n.max(0) as u64;
+    let mut out: Vec<MeteredRow> = rows
+        .into_iter()
+        .map(|(tenant, queries, read, written)| {
+            let monthly = Monthly::of(count(read), count(written), 0, hours);
+            MeteredRow {
+                tenant,
+                queries: count(queries),
+                rows_read: count(read),
+                rows_written: count(written),
+                monthly,
+                cost: cost(&monthly, prices, false),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.cost
+            .total()
+            .total_cmp(&a.cost.total())
+            .then(b.rows_read.cmp(&a.rows_read))
+            .then(a.tenant.cmp(&b.tenant))
+    });
+    Ok(out)
 }
 
 fn error(message: impl Into<String>) -> Diagnostics {
@@ -551,6 +622,10 @@ struct Report<'a> {
     prices: &'a Prices,
     /// Most costly first.
     rows: Vec<Row>,
+    /// `--metered-in`.
+    metered_in: Option<&'a str>,
+    /// The metered tenants, most costly first.
+    metered: Vec<MeteredRow>,
 }
 
 impl Report<'_> {
@@ -650,6 +725,15 @@ impl Report<'_> {
             "databases": databases,
             "by_database": by_database,
             "totals": totals,
+            "metered_in": self.metered_in,
+            "metered_tenants": self.metered.iter().map(|m| json!({
+                "tenant": m.tenant,
+                "queries": m.queries,
+                "rows_read": m.rows_read,
+                "rows_written": m.rows_written,
+                "monthly": monthly_json(&m.monthly),
+                "cost": cost_json(&m.cost),
+            })).collect::<Vec<Value>>(),
         })
     }
 
@@ -752,6 +836,36 @@ impl Report<'_> {
             price(p.rows_written_per_million),
             price(p.storage_per_gb_month),
         ));
+        if let Some(id) = self.metered_in {
+            out.push_str(&format!(
+                "\nTenants of pools as d1kit::meter counted them (d1kit_usage in {}, whole UTC days from {}), most costly first; rows only, marginal:\n",
+                short_id(id),
+                self.since.get(..10).unwrap_or(self.since),
+            ));
+            let rows: Vec<Vec<String>> = self
+                .metered
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.tenant.clone(),
+                        thousands(m.rows_read),
+                        thousands(m.rows_written),
+                        thousands(m.queries),
+                        dollars(m.cost.total()),
+                    ]
+                })
+                .collect();
+            out.push_str(&table(
+                &[
+                    "TENANT",
+                    "ROWS READ",
+                    "ROWS WRITTEN",
+                    "QUERIES",
+                    "EST. $/MONTH",
+                ],
+                &rows,
+            ));
+        }
         out
     }
 }

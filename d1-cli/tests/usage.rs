@@ -424,3 +424,102 @@ fn refusals_name_the_flag() {
     assert!(err.contains("CLOUDFLARE_ACCOUNT_ID"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The tenants of a pool, metered by `d1kit::meter` over the REST API, flushed to a database
+/// of the fake, and reported by `d1kit usage --metered-in`: each tenant's figures are the
+/// meter's (D1's own `meta`, as the fake answers it), and its cost is theirs at the prices.
+#[test]
+fn metered_pool_tenants_are_reported_from_the_meters_table() {
+    use d1_runtime::meter::Meter;
+    let fake = FakeD1::start(Options::default());
+    let client = Client::new(fake.account_id(), fake.token()).with_base_url(fake.base_url());
+    let shard = fake.add_database("users-0");
+    let home = fake.add_database("usage");
+    exec(&client, &shard, NOTES, Vec::new());
+    exec(&client, &home, Meter::SCHEMA, Vec::new());
+    let meter = Meter::new();
+    let db = client.database(shard.clone());
+    for (tenant, notes) in [("alice", 3), ("bob", 1)] {
+        let metered = meter.on(tenant, &db);
+        for i in 0..notes {
+            block_on(metered.run(Sql::<()>::new(
+                "INSERT INTO notes (owner, title) VALUES (?1, ?2)",
+                vec![Value::from(tenant), Value::from(format!("note {i}"))],
+            )))
+            .unwrap();
+        }
+        block_on(metered.all(Sql::<(String,)>::new(
+            "SELECT title FROM notes WHERE owner = ?1",
+            vec![Value::from(tenant)],
+        )))
+        .unwrap();
+    }
+    let totals = meter.totals();
+    assert_eq!(
+        block_on(meter.flush(&client.database(home.clone()))).unwrap(),
+        2
+    );
+
+    let dir = krate("metered");
+    let (code, report) = json(
+        &dir,
+        &[
+            "usage",
+            "--remote",
+            "--database",
+            "users",
+            "--database-id",
+            &shard,
+            "--metered-in",
+            &home,
+            "--since",
+            "24h",
+        ],
+        Some(&fake),
+    );
+    assert_eq!(code, 0, "{report}");
+    let tenants = report["metered_tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 2, "{report}");
+    assert_eq!(tenants[0]["tenant"], "alice", "most costly first: {report}");
+    for (tenant, usage) in &totals {
+        let row = tenants
+            .iter()
+            .find(|t| t["tenant"] == tenant.as_str())
+            .unwrap();
+        assert_eq!(row["queries"], usage.queries, "{tenant}");
+        assert_eq!(row["rows_read"], usage.rows_read, "{tenant}");
+        assert_eq!(row["rows_written"], usage.rows_written, "{tenant}");
+        // 24 hours extrapolated to 30 days, at $1.00 per million rows written and $0.001
+        // per million read.
+        let want =
+            usage.rows_written as f64 * 30.0 / 1e6 + usage.rows_read as f64 * 30.0 * 0.001 / 1e6;
+        let got = row["cost"]["total"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-6, "{tenant}: {got} vs {want}");
+    }
+    assert_eq!(
+        totals[0].1.rows_written, 3,
+        "alice wrote 3 rows: {totals:?}"
+    );
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "usage",
+            "--remote",
+            "--database",
+            "users",
+            "--database-id",
+            &shard,
+            "--metered-in",
+            &home,
+        ],
+        Some(&fake),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Tenants of pools as d1kit::meter counted them"),
+        "{out}"
+    );
+    let alice = out.lines().find(|l| l.starts_with("alice")).unwrap();
+    assert_eq!(cells(alice)[2], "3", "{alice}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
