@@ -9,52 +9,16 @@
 //! lands on is `d1kit::route::shard_for` computed here, natively, and the rows are read back
 //! from the shards' SQLite files under wrangler's state directory.
 
+#[path = "common/worker_client.rs"]
+mod worker_client;
+
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use worker_client::Worker;
 
 const SHARDS: u32 = 4;
 const MAX_SAFE: i64 = (1 << 53) - 1;
-
-struct Worker {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Worker {
-    fn from_env() -> Worker {
-        let base = std::env::var("D1KIT_E2E_URL")
-            .expect("D1KIT_E2E_URL is not set: run scripts/e2e-worker.sh, which starts the Worker");
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Worker { base, agent }
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<Json>) -> (u16, Json) {
-        let url = format!("{}{path}", self.base);
-        let response = match (method, body) {
-            ("GET", _) => self.agent.get(&url).call(),
-            (_, Some(body)) => self.agent.post(&url).send_json(&body),
-            (_, None) => self.agent.post(&url).send_empty(),
-        };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}"));
-        let json = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "error": text.clone() }));
-        (status, json)
-    }
-
-    fn ok(&self, method: &str, path: &str, body: Option<Json>) -> Json {
-        let (status, json) = self.send(method, path, body);
-        assert_eq!(status, 200, "{method} {path} answered {status}: {json}");
-        json
-    }
-}
 
 /// The SQLite file wrangler keeps shard `n` in (its `database_id` in wrangler.toml ends in n).
 fn shard_file(n: u32) -> PathBuf {

@@ -36,6 +36,25 @@ pub mod local;
 #[path = "backend/worker.rs"]
 pub mod worker;
 
+#[cfg(feature = "durable")]
+#[path = "backend/durable.rs"]
+pub mod durable;
+
+/// What `#[derive(Database)]` adds to a Durable Object database without the `durable`
+/// feature: an error that says to enable it.
+#[cfg(not(feature = "durable"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __durable_runtime {
+    ($db:ident) => {
+        compile_error!(concat!(
+            "`",
+            stringify!($db),
+            "` is kept in a Durable Object (`durable_object` in Cargo.toml): enable d1kit's `durable` feature"
+        ));
+    };
+}
+
 #[cfg(all(feature = "rest", any(not(target_arch = "wasm32"), feature = "worker")))]
 #[path = "backend/rest/mod.rs"]
 pub mod rest;
