@@ -15,22 +15,22 @@
 //! ```
 //! # #[cfg(feature = "local")]
 //! # {
-//! use d1kit::meter::Meter;
-//! use d1kit::{block_on, Executor, Sql};
+//! use d1_runtime::meter::Meter;
+//! use d1_runtime::{block_on, Executor, Sql};
 //!
 //! static METER: Meter = Meter::new();
 //!
-//! let shard = d1kit::local::Database::open_in_memory()?;
+//! let shard = d1_runtime::local::Database::open_in_memory()?;
 //! let db = METER.on("alice", &shard);
 //! block_on(db.all(Sql::<(i64,)>::new("SELECT 1", Vec::new())))?;
 //! assert_eq!(METER.totals()[0].1.queries, 1);
 //!
-//! let usage = d1kit::local::Database::open_in_memory()?;
+//! let usage = d1_runtime::local::Database::open_in_memory()?;
 //! block_on(usage.run(Sql::<()>::new(Meter::SCHEMA, Vec::new())))?;
 //! assert_eq!(block_on(METER.flush(&usage))?, 1);
 //! assert!(METER.totals().is_empty());
 //! # }
-//! # Ok::<(), d1kit::Error>(())
+//! # Ok::<(), d1_runtime::Error>(())
 //! ```
 //!
 //! What it costs: `all` and `first` go through [`Executor::all_meta`] (by default a
