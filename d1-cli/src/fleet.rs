@@ -315,6 +315,14 @@ fn from_ids(
             .database(name.as_deref())
             .map_err(|d| Diagnostics(vec![d]))?,
     };
+    if !db.is_d1() {
+        return Err(Diagnostics(vec![Diagnostic::error(format!(
+            "database `{}` is a Durable Object database (`durable_object = \"{}\"`): its databases are its objects' storage, reached by its objects lazily, not D1 databases with ids; see the README",
+            db.name,
+            db.durable_object.as_deref().unwrap_or_default()
+        ))
+        .with_help("each object applies the embedded migrations when it wakes; name a D1 database with --database")]));
+    }
     let targets = ids
         .into_iter()
         .map(|(label, id)| Target::new(label, id))
@@ -368,8 +376,18 @@ fn from_wrangler_file(
     let bindings = krate.bindings(args.database.as_deref())?;
     let mut groups = Vec::new();
     let mut unprovisioned: Vec<&FileBlock> = Vec::new();
+    let mut durable = 0;
     for db in &krate.config.databases {
         let mine = db.bindings();
+        // A Durable Object database has no D1 database to reach: its objects migrate
+        // themselves when they wake.
+        if !db.is_d1() {
+            if mine.iter().any(|b| bindings.contains(b)) {
+                eprintln!("{}", durable_note(db, command));
+                durable += 1;
+            }
+            continue;
+        }
         let selected: Vec<&FileBlock> = blocks
             .iter()
             .filter(|b| b.env == args.env)
@@ -424,12 +442,22 @@ fn from_wrangler_file(
         ))
         .with_help("run `d1kit provision --remote` first: it creates the databases and writes their ids")]));
     }
-    if groups.is_empty() {
+    if groups.is_empty() && durable == 0 {
         return Err(error(format!(
             "{shown} has no d1kit blocks at {scope}: no databases to {command}"
         )));
     }
     Ok(groups)
+}
+
+/// The note for a Durable Object database that a fleet command (`command`: `migrate`,
+/// `inspect`, `compare`, ..) or `d1kit provision` skips.
+pub(crate) fn durable_note(db: &d1_codegen::config::DatabaseConfig, command: &str) -> String {
+    format!(
+        "note: skipped database `{}`: a Durable Object database (`{}`), one per user, reached by its objects lazily; see the README (each object applies the migrations when it wakes: nothing to {command} here)",
+        report::escape(&db.name),
+        report::escape(db.durable_object.as_deref().unwrap_or_default())
+    )
 }
 
 /// The migrations of `db`, as the runtime takes them (leaked: the command is short-lived);

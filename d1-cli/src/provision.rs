@@ -66,6 +66,13 @@ fn error(message: impl Into<String>) -> Diagnostics {
 fn prepare(args: &ProvisionArgs) -> Result<Target, Diagnostics> {
     let krate = Crate::load(args.manifest_path.clone())?;
     let bindings = krate.bindings(args.database.as_deref())?;
+    // A Durable Object database has no D1 database to create: its storage comes with each
+    // user's object.
+    for db in krate.config.databases.iter().filter(|db| !db.is_d1()) {
+        if db.bindings().iter().any(|b| bindings.contains(b)) {
+            eprintln!("{}", crate::fleet::durable_note(db, "provision"));
+        }
+    }
     let synced = krate.sync_wrangler(
         !args.dry_run,
         "nothing to provision",

@@ -1,10 +1,12 @@
 //! Config → the `[[d1_databases]]` blocks of the crate's wrangler file (`wrangler.toml`,
 //! `wrangler.jsonc` or `wrangler.json`), rewritten in place: one block per binding of every
 //! database, repeated under each configured `[env.NAME]`, and every byte d1kit does not own
-//! left as it was. The rules are in the README, "Build time: `cargo build` writes the wrangler
+//! left as it was. A Durable Object database (`durable_object`) gets its class binding and the
+//! `new_sqlite_classes` migration instead ([`durable`]). The rules are in the README, "Build time: `cargo build` writes the wrangler
 //! bindings".
 
 mod disk;
+mod durable;
 mod endings;
 mod jsonc;
 mod plan;
@@ -12,6 +14,7 @@ mod toml_file;
 
 use crate::config::{Config, DatabaseConfig, WranglerSetting};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+pub use durable::{DurableBinding, SqliteMigration};
 use endings::Framed;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -112,6 +115,23 @@ pub enum Change {
         /// Its line in the file.
         line: u32,
     },
+    /// The binding of a Durable Object database is missing: an entry appended to the scope's
+    /// `durable_objects.bindings`.
+    AddDurableBinding {
+        /// The environment (`None`: the top level).
+        env: Option<String>,
+        /// The entry written.
+        binding: DurableBinding,
+    },
+    /// No migration declares a Durable Object database's class: an entry appended to the
+    /// scope's `migrations`, declaring it in `new_sqlite_classes`.
+    AddMigration {
+        /// The environment (`None`: the top level; an environment only when it has a
+        /// `migrations` list of its own).
+        env: Option<String>,
+        /// The entry written.
+        migration: SqliteMigration,
+    },
 }
 
 fn scope_name(env: &Option<String>) -> String {
@@ -158,6 +178,20 @@ impl fmt::Display for Change {
                 f,
                 "- [[{}]] {binding} (line {line}): no longer configured",
                 scope_name(env)
+            ),
+            Change::AddDurableBinding { env, binding } => write!(
+                f,
+                "+ [[{}]] {}: class_name = {:?}",
+                durable::array_name(env, "durable_objects.bindings"),
+                binding.name,
+                binding.class_name
+            ),
+            Change::AddMigration { env, migration } => write!(
+                f,
+                "+ [[{}]] {}: new_sqlite_classes = [{:?}]",
+                durable::array_name(env, "migrations"),
+                migration.tag,
+                migration.class_name
             ),
         }
     }
@@ -443,6 +477,8 @@ struct FoundScope {
     name: Option<String>,
     /// Its `d1_databases` elements, in order.
     blocks: Vec<FoundBlock>,
+    /// Its Durable Object bindings and migrations.
+    durable: durable::FoundDurable,
 }
 
 /// One existing element of a `d1_databases` array.
@@ -475,6 +511,8 @@ struct ScopePlan {
 #[derive(Debug, Default)]
 struct Plan {
     scopes: Vec<ScopePlan>,
+    /// What to append for Durable Object databases, per scope.
+    durable: Vec<durable::DurablePlan>,
     changes: Vec<Change>,
     warnings: Vec<Diagnostic>,
     retired: Vec<Retired>,

@@ -513,12 +513,90 @@ mod mutations {
         fn toml_never_panics(framing in 0u8..3, start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"'#=,\\r\\n a-z_0-9]{0,12}") {
             mutated("toml_full", framing, start, len, &insert);
             mutated("toml_shrink", framing, start, len, &insert);
+            mutated("durable_toml_full", framing, start, len, &insert);
+            mutated("durable_envs", framing, start, len, &insert);
         }
 
         #[test]
         fn jsonc_never_panics(framing in 0u8..3, start in 0usize..4000, len in 0usize..40, insert in "[\\[\\]{}\"/*,:\\r\\n a-z_0-9]{0,12}") {
             mutated("jsonc_full", framing, start, len, &insert);
             mutated("jsonc_shrink", framing, start, len, &insert);
+            mutated("durable_jsonc", framing, start, len, &insert);
         }
     }
+}
+
+/// The forms wrangler accepts for `durable_objects.bindings` and `migrations` in TOML (arrays
+/// of tables, inline arrays, dotted keys, inline tables) each get the entry in their own form;
+/// `exports` (wrangler's declarative alternative, refused beside `migrations`) is checked, not
+/// written; shapes wrangler would refuse are errors, not rewritten.
+#[test]
+fn durable_objects_in_every_toml_form() {
+    let dir = temp_crate(
+        "durable",
+        "[package]\nname = \"app\"\n\n[package.metadata.d1kit.databases.notes]\ndurable_object = \"UserNotes\"\n",
+    );
+    let config = config_of(&dir);
+    let file = wrangler::WranglerFile {
+        path: dir.join("wrangler.toml"),
+        format: Format::Toml,
+    };
+    let rewrite = |text: &str| wrangler::rewrite(text, &file, &config);
+    let binding = "{ name = \"NOTES\", class_name = \"UserNotes\" }";
+    let migration = "{ tag = \"d1kit-UserNotes\", new_sqlite_classes = [\"UserNotes\"] }";
+    for (input, want) in [
+        (
+            "migrations = []\n\n[durable_objects]\nbindings = []\n".to_string(),
+            format!("migrations = [{migration}]\n\n[durable_objects]\nbindings = [{binding}]\n"),
+        ),
+        (
+            "migrations = [\n  { tag = \"v1\", new_classes = [\"A\"] }, # a\n]\ndurable_objects = { bindings = [{ name = \"A\", class_name = \"A\" }] }\n".to_string(),
+            format!("migrations = [\n  {{ tag = \"v1\", new_classes = [\"A\"] }}, # a\n  {migration},\n]\ndurable_objects = {{ bindings = [{{ name = \"A\", class_name = \"A\" }}, {binding}] }}\n"),
+        ),
+        (
+            "durable_objects.other = 1\n".to_string(),
+            format!("durable_objects.other = 1\ndurable_objects.bindings = [{binding}]\n\n[[migrations]]\ntag = \"d1kit-UserNotes\"\nnew_sqlite_classes = [\"UserNotes\"]\n"),
+        ),
+        (
+            "[durable_objects]\n# mine\n\n[env.x]\nname = \"y\"\n".to_string(),
+            // The comment above `[env.x]` is that header's (TOML's reading): it stays above it.
+            "[durable_objects]\n\n[[durable_objects.bindings]]\nname = \"NOTES\"\nclass_name = \"UserNotes\"\n\n[[migrations]]\ntag = \"d1kit-UserNotes\"\nnew_sqlite_classes = [\"UserNotes\"]\n# mine\n\n[env.x]\nname = \"y\"\n".to_string(),
+        ),
+        (
+            // Declared in `exports`: no migration is written.
+            "[exports]\nUserNotes = { type = \"durable-object\", storage = \"sqlite\" }\n".to_string(),
+            "[exports]\nUserNotes = { type = \"durable-object\", storage = \"sqlite\" }\n\n[[durable_objects.bindings]]\nname = \"NOTES\"\nclass_name = \"UserNotes\"\n".to_string(),
+        ),
+    ] {
+        let out = rewrite(&input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(out.text, want, "{input}");
+        let again = rewrite(&out.text).unwrap();
+        assert!(again.changes.is_empty(), "{}: {:?}", out.text, again.changes);
+    }
+    for (input, says) in [
+        ("durable_objects = 1\n", "`durable_objects` in `wrangler.toml` is a number, boolean or date, not a table"),
+        ("[durable_objects]\nbindings = \"NOTES\"\n", "`durable_objects.bindings` in `wrangler.toml` is a string, not an array"),
+        ("[durable_objects]\nbindings = [\"NOTES\"]\n", "an element of `durable_objects.bindings`"),
+        ("migrations = { tag = \"v1\" }\n", "`migrations` in `wrangler.toml` is a table, not an array"),
+        (
+            "[[durable_objects.bindings]]\nname = \"NOTES\"\nclass_name = \"UserNotes\"\n\n[[durable_objects.bindings]]\nname = \"NOTES\"\nclass_name = \"UserNotes\"\n",
+            "`wrangler.toml` has 2 [[durable_objects.bindings]] entries named `NOTES` (lines 1, 5): wrangler takes one",
+        ),
+        (
+            "[[durable_objects.bindings]]\nname = \"NOTES\"\n",
+            "[[durable_objects.bindings]] entry `NOTES` in `wrangler.toml` (line 1) has no `class_name`",
+        ),
+        (
+            "[exports]\nUserNotes = { type = \"durable-object\", storage = \"kv\" }\n",
+            "`wrangler.toml` declares its Durable Object classes in `exports` (line 1), which wrangler does not allow beside `migrations`, and it does not declare `UserNotes` as a live",
+        ),
+        (
+            "[exports]\nOther = { type = \"durable-object\", storage = \"sqlite\" }\n",
+            "and it has no entry for `UserNotes`",
+        ),
+    ] {
+        let e = rewrite(input).expect_err(input).to_string();
+        assert!(e.contains(says), "{input}: {e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -40,6 +40,13 @@ pub trait Database {
     /// application serves them. `None` without a directory: tenants go where the hash over
     /// [`SHARDS`](Database::SHARDS) sends them.
     const DIRECTORY: Option<&'static str> = None;
+    /// The Durable Object class whose SQLite storage holds one user's database
+    /// (`durable_object = "ClassName"` in the configuration), bound as
+    /// [`BINDING`](Database::BINDING): each user's object applies
+    /// [`MIGRATIONS`](Database::MIGRATIONS) when it wakes. `None` for a D1 database (or pool).
+    /// With a class, [`SHARDS`](Database::SHARDS) is 1 and the shard routing below does not
+    /// apply: a user's object is found by the user's key.
+    const DURABLE_OBJECT: Option<&'static str> = None;
 
     /// The shard that holds `tenant`'s data by the hash over [`SHARDS`](Database::SHARDS):
     /// stable across runs, platforms and versions. With a [`DIRECTORY`](Database::DIRECTORY)

@@ -92,6 +92,12 @@ pub struct DatabaseConfig {
     /// The configured database (one shard) whose `d1kit_directory` holds the pool's pins and
     /// routing (`directory = "<name>"`): with it, tenants move while the app serves them.
     pub directory: Option<DirectoryRef>,
+    /// `durable_object = "ClassName"`: the database is not D1 but the SQLite storage of one
+    /// Durable Object per user, of this class, bound as `binding` (`shards` is then 1, and
+    /// `tenant_column`, `database_name`, `location_hint`, `jurisdiction` and `directory` are
+    /// refused). `cargo build` writes its `[[durable_objects.bindings]]` entry and the
+    /// `[[migrations]]` entry that declares the class in `new_sqlite_classes`.
+    pub durable_object: Option<String>,
     /// The crate's `[package.metadata.d1kit.lints]` (the same for every database).
     pub lints: Lints,
 }
@@ -135,6 +141,13 @@ pub const JURISDICTIONS: &[&str] = &["eu", "fedramp", "us"];
 pub const MAX_BINDINGS: u32 = 5000;
 
 impl DatabaseConfig {
+    /// Whether it is a D1 database (or pool): not a Durable Object's storage. Only these get
+    /// `[[d1_databases]]` blocks, and only these are provisioned, migrated and checked for
+    /// drift by the `d1kit` commands (a Durable Object migrates itself when it wakes).
+    pub fn is_d1(&self) -> bool {
+        self.durable_object.is_none()
+    }
+
     /// The bindings of this database: `BINDING` for one database, `BINDING_0` ..
     /// `BINDING_{shards-1}` for a pool: `d1_runtime::route::binding_of`, the rule the Worker
     /// applies at run time.
@@ -180,6 +193,7 @@ impl Config {
                 location_hint: None,
                 jurisdiction: None,
                 directory: None,
+                durable_object: None,
                 lints: Lints::default(),
             }],
             keys: BTreeMap::new(),
@@ -303,6 +317,31 @@ fn check_bindings(config: &Config, text: &str, path: &Path) -> Vec<Diagnostic> {
     errors
 }
 
+/// Two databases naming the same Durable Object class: their objects would be the same ones,
+/// one SQLite storage holding two schemas.
+fn check_durable_classes(config: &Config, text: &str, path: &Path) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for db in &config.databases {
+        let Some(class) = db.durable_object.as_deref() else {
+            continue;
+        };
+        if let Some(other) = owner.insert(class, &db.name) {
+            let mut d = Diagnostic::error(format!(
+                "databases `{other}` and `{}` both name the Durable Object class `{class}`: each user's object of that class would hold both databases in one SQLite storage",
+                db.name
+            ))
+            .with_help("give each database a class of its own (`durable_object` under [package.metadata.d1kit.databases.<name>])")
+            .in_file(path);
+            if let Some(l) = config.key_location(&format!("databases.{}.durable_object", db.name)) {
+                d = d.at_offset(text, l.offset, 1);
+            }
+            errors.push(d);
+        }
+    }
+    errors
+}
+
 /// Each `directory` key (`(pool, named database, span)`) names another configured database
 /// of one shard, which no other pool uses as its directory and which has none itself.
 fn check_directories(
@@ -334,6 +373,14 @@ fn check_directories(
             Some(d) if d.directory.is_some() => {
                 Some("names a database that has a directory of its own".to_string())
             }
+            Some(d) if d.durable_object.is_some() => Some(format!(
+                "names a Durable Object database (`durable_object = \"{}\"`{}): a directory is a D1 database the Worker binds, one per pool, and a Durable Object is one database per user",
+                d.durable_object.as_deref().unwrap_or_default(),
+                config
+                    .key_location(&format!("databases.{named}.durable_object"))
+                    .map(|l| format!(" at Cargo.toml:{}", l.line))
+                    .unwrap_or_default()
+            )),
             Some(_) => users.insert(named, pool).map(|other| {
                 format!("is already the directory of `{other}`; each pool needs its own")
             }),
@@ -589,6 +636,113 @@ mod tests {
             assert!(e[0].message.contains(says), "{e:?}");
             assert_eq!(e[0].span.location.unwrap().line, line, "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_durable_object_database_takes_a_class_and_no_d1_keys() {
+        let ok = "[package.metadata.d1kit.lints]\nfull_scan = \"deny\"\n[package.metadata.d1kit.databases.notes]\nmigrations = \"db/notes\"\nmigrations_pattern = \"db/notes/*.sql\"\ndurable_object = \"UserNotes\"\n";
+        let c = parse(ok, Path::new("/a"), Path::new("/a/Cargo.toml")).unwrap();
+        let db = c.database(None).unwrap();
+        assert_eq!(db.durable_object.as_deref(), Some("UserNotes"));
+        assert!(!db.is_d1());
+        // The binding defaults as for D1: the name upper-cased; one binding, one "shard".
+        assert_eq!((db.binding.as_str(), db.shards), ("NOTES", 1));
+        assert_eq!(db.bindings(), ["NOTES"]);
+        assert_eq!(db.lints.full_scan, Level::Deny);
+        assert_eq!(
+            c.describe_key("databases.notes.durable_object"),
+            "`package.metadata.d1kit.databases.notes.durable_object` at Cargo.toml:6"
+        );
+        let c = parse(
+            "[package.metadata.d1kit.databases.notes]\nbinding = \"MY_NOTES\"\ndurable_object = \"$Notes_2\"\n",
+            Path::new("/a"),
+            Path::new("/a/Cargo.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.databases[0].binding, "MY_NOTES");
+        assert!(Config::default_for(Path::new("/a")).databases[0].is_d1());
+
+        for bad in ["", "1Notes", "User-Notes", "User Notes", "class", "Ünotes"] {
+            let e = errors(&format!(
+                "[package.metadata.d1kit.databases.notes]\ndurable_object = \"{bad}\"\n"
+            ));
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert!(
+                e[0].message.starts_with(&format!(
+                    "`package.metadata.d1kit.databases.notes.durable_object` = `{bad}` is not a JavaScript class name"
+                )),
+                "{}",
+                e[0]
+            );
+            assert_eq!(e[0].span.location.unwrap().line, 2);
+        }
+
+        // Every D1-only key is refused at its own line, naming `durable_object` and its line.
+        let text = "[package.metadata.d1kit.databases.notes]\ndurable_object = \"UserNotes\"\nshards = 4\ntenant_column = \"owner\"\ndatabase_name = \"{worker}-notes\"\nlocation_hint = \"weur\"\njurisdiction = \"eu\"\ndirectory = \"home\"\n[package.metadata.d1kit.databases.home]\n";
+        let e = errors(text);
+        let seen: Vec<(u32, &str)> = e
+            .iter()
+            .map(|d| (d.span.location.unwrap().line, d.message.as_str()))
+            .collect();
+        assert_eq!(seen.len(), 6, "{e:?}");
+        for (i, key) in [
+            "shards",
+            "tenant_column",
+            "database_name",
+            "location_hint",
+            "jurisdiction",
+            "directory",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (line, message) = seen[i];
+            assert_eq!(line, i as u32 + 3, "{message}");
+            assert!(
+                message.starts_with(&format!(
+                    "`package.metadata.d1kit.databases.notes.{key}` cannot be used with `durable_object` (Cargo.toml:2): "
+                )),
+                "{message}"
+            );
+        }
+        assert!(seen[0].1.ends_with("one SQLite database per user, in that user's own object: there is no pool of shards"), "{}", seen[0].1);
+        assert!(seen[1].1.contains("no column scopes its rows to a tenant"));
+        assert!(seen[5]
+            .1
+            .contains("a user's object is found by the user's key"));
+        assert_eq!(
+            e[0].help.as_deref(),
+            Some("remove `shards`, or remove `durable_object` to keep `notes` a D1 database")
+        );
+
+        // A pool cannot route through a Durable Object database.
+        let text = "[package.metadata.d1kit.databases.users]\nshards = 4\ndirectory = \"notes\"\n[package.metadata.d1kit.databases.notes]\ndurable_object = \"UserNotes\"\n";
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].message.contains("databases.users.directory` = `notes` names a Durable Object database (`durable_object = \"UserNotes\"` at Cargo.toml:5)"),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[0].span.location.unwrap().line, 3);
+
+        // Two databases, one class: refused at the second's key; bindings still distinct.
+        let text = "[package.metadata.d1kit.databases.a]\ndurable_object = \"UserNotes\"\n[package.metadata.d1kit.databases.b]\ndurable_object = \"UserNotes\"\n";
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].message.starts_with(
+                "databases `a` and `b` both name the Durable Object class `UserNotes`"
+            ),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[0].span.location.unwrap().line, 4);
+        // A durable database's binding is checked against the others' like any binding.
+        let text = "[package.metadata.d1kit.databases.users]\nbinding = \"NOTES\"\n[package.metadata.d1kit.databases.notes]\ndurable_object = \"UserNotes\"\n";
+        assert!(errors(text)[0]
+            .message
+            .contains("both want the binding `NOTES`"));
     }
 
     #[test]

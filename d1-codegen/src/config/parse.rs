@@ -2,8 +2,9 @@
 //! written (file:line:column), every error of the table reported together.
 
 use super::{
-    check_bindings, check_name_pattern, is_js_identifier, Config, DatabaseConfig, DirectoryRef,
-    Level, Lints, WranglerSetting, JURISDICTIONS, LOCATION_HINTS, MAX_BINDINGS,
+    check_bindings, check_durable_classes, check_name_pattern, is_js_identifier, Config,
+    DatabaseConfig, DirectoryRef, Level, Lints, WranglerSetting, JURISDICTIONS, LOCATION_HINTS,
+    MAX_BINDINGS,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::glob;
@@ -60,11 +61,12 @@ struct RawDatabase {
     migrations_pattern: Option<Spanned<String>>,
     binding: Option<Spanned<String>>,
     shards: Option<Spanned<u32>>,
-    tenant_column: Option<String>,
+    tenant_column: Option<Spanned<String>>,
     database_name: Option<Spanned<String>>,
     location_hint: Option<Spanned<String>>,
     jurisdiction: Option<Spanned<String>>,
     directory: Option<Spanned<String>>,
+    durable_object: Option<Spanned<String>>,
 }
 
 /// Parses the configuration out of Cargo.toml text; `path` names the file in errors.
@@ -75,7 +77,7 @@ struct RawDatabase {
 pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let mut d = Diagnostic::error(format!("invalid d1kit configuration: {}", e.message()))
-            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, migrations_pattern, binding, shards, tenant_column, database_name, location_hint, jurisdiction, directory}`");
+            .with_help("see docs/CONFIG.md: keys are `wrangler`, `environments`, `lints.{full_scan, cascade_drop}` and `databases.<name>.{migrations, migrations_pattern, binding, shards, tenant_column, database_name, location_hint, jurisdiction, directory, durable_object}`");
         if let Some(span) = e.span() {
             d = d.at(Location::at(text, span.start), span.len());
         }
@@ -137,6 +139,7 @@ pub fn parse(text: &str, root: &Path, path: &Path) -> Result<Config, Diagnostics
         }
     }
     errors.extend(check_bindings(&config, text, path));
+    errors.extend(check_durable_classes(&config, text, path));
     errors.extend(super::check_directories(&config, &directories, text, path));
     let bindings: BTreeMap<String, String> = config
         .databases
@@ -342,6 +345,13 @@ impl Reader<'_> {
         let name = name.into_inner();
         let key = |k: &str| format!("databases.{name}.{k}");
         self.at(format!("databases.{name}"), name_span.clone());
+        // A Durable Object database: its D1-only keys are refused (each at its line) and left
+        // out, so nothing downstream reads them.
+        let mut db = db;
+        let durable_object = db
+            .durable_object
+            .take()
+            .map(|class| self.durable_object(&name, class, &mut db));
         let shards = self.shards(&name, db.shards);
         let binding = self.binding(&name, name_span, db.binding);
         let migrations = match db.migrations {
@@ -387,10 +397,93 @@ impl Reader<'_> {
             migrations_pattern,
             binding,
             shards,
-            tenant_column: db.tenant_column,
+            tenant_column: db.tenant_column.map(|t| {
+                self.at(key("tenant_column"), t.span());
+                t.into_inner()
+            }),
             database_name,
+            durable_object,
             name,
         }
+    }
+
+    /// `durable_object = "ClassName"`: a JavaScript class name. The keys that configure D1
+    /// databases are errors beside it, each at its line; they are taken out of `db`.
+    fn durable_object(
+        &mut self,
+        name: &str,
+        class: Spanned<String>,
+        db: &mut RawDatabase,
+    ) -> String {
+        let key = format!("package.metadata.d1kit.databases.{name}.durable_object");
+        self.at(format!("databases.{name}.durable_object"), class.span());
+        if !is_js_identifier(class.get_ref()) {
+            let e = self
+                .error(
+                    class.span(),
+                    format!(
+                        "`{key}` = `{}` is not a JavaScript class name",
+                        class.get_ref().escape_debug()
+                    ),
+                )
+                .with_help("the name of the Durable Object class your Worker exports (`#[durable_object] pub struct UserNotes`): ASCII letters, digits, `_` and `$`, not starting with a digit, not a reserved word");
+            self.errors.push(e);
+        }
+        let line = Location::at(self.text, class.span().start).line;
+        let pool = "a Durable Object database is one SQLite database per user, in that user's own object: there is no pool";
+        let d1 = "it configures the D1 databases d1kit names and creates; a Durable Object's storage is created with its object, the first time the Worker reaches it";
+        let refused: [(&str, Option<Range<usize>>, String); 6] = [
+            (
+                "shards",
+                db.shards.take().map(|s| s.span()),
+                format!("{pool} of shards"),
+            ),
+            (
+                "tenant_column",
+                db.tenant_column.take().map(|s| s.span()),
+                format!(
+                    "{pool}, and no column scopes its rows to a tenant: every row is the user's"
+                ),
+            ),
+            (
+                "database_name",
+                db.database_name.take().map(|s| s.span()),
+                d1.to_string(),
+            ),
+            (
+                "location_hint",
+                db.location_hint.take().map(|s| s.span()),
+                d1.to_string(),
+            ),
+            (
+                "jurisdiction",
+                db.jurisdiction.take().map(|s| s.span()),
+                format!(
+                    "{d1} (a Durable Object's jurisdiction is chosen in code, from its namespace)"
+                ),
+            ),
+            (
+                "directory",
+                db.directory.take().map(|s| s.span()),
+                format!("{pool} to route: a user's object is found by the user's key"),
+            ),
+        ];
+        for (field, span, why) in refused {
+            let Some(span) = span else { continue };
+            self.at(format!("databases.{name}.{field}"), span.clone());
+            let e = self
+                .error(
+                    span,
+                    format!(
+                        "`package.metadata.d1kit.databases.{name}.{field}` cannot be used with `durable_object` (Cargo.toml:{line}): {why}"
+                    ),
+                )
+                .with_help(format!(
+                    "remove `{field}`, or remove `durable_object` to keep `{name}` a D1 database"
+                ));
+            self.errors.push(e);
+        }
+        class.into_inner()
     }
 
     /// `migrations_pattern`: a glob relative to the crate that starts with the `migrations`

@@ -228,8 +228,27 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
         let location_hint = optional(&db.location_hint);
         let jurisdiction = optional(&db.jurisdiction);
         let directory = optional(&db.directory.as_ref().map(|d| d.binding.clone()));
+        let durable_object = optional(&db.durable_object);
+        // A Durable Object database is one database per user, in the user's own object: no
+        // shards to route to, and its runtime methods are the Durable Object's.
+        let routing = db.is_d1().then(|| {
+            quote! {
+                impl #ident {
+                    /// The shard (0..SHARDS) that holds `tenant`'s data.
+                    pub fn shard_for(tenant: &str) -> u32 {
+                        <Self as ::d1kit::Database>::shard_for(tenant)
+                    }
+                    /// The binding of `tenant`'s shard (`BINDING_3`, or `BINDING` with one shard).
+                    pub fn binding_for(tenant: &str) -> ::std::string::String {
+                        <Self as ::d1kit::Database>::binding_for(tenant)
+                    }
+                }
+            }
+        });
         // A pool with a directory: `connect` (the hash alone) is deprecated for `connect_routed`.
-        let runtime = if db.directory.is_some() {
+        let runtime = if !db.is_d1() {
+            quote!(::d1kit::__database_runtime!(#ident, durable);)
+        } else if db.directory.is_some() {
             quote!(::d1kit::__database_runtime!(#ident, routed);)
         } else {
             quote!(::d1kit::__database_runtime!(#ident);)
@@ -245,17 +264,9 @@ pub fn derive_database(ident: &Ident, name: Option<(&str, Span)>) -> TokenStream
                 const LOCATION_HINT: ::std::option::Option<&'static str> = #location_hint;
                 const JURISDICTION: ::std::option::Option<&'static str> = #jurisdiction;
                 const DIRECTORY: ::std::option::Option<&'static str> = #directory;
+                const DURABLE_OBJECT: ::std::option::Option<&'static str> = #durable_object;
             }
-            impl #ident {
-                /// The shard (0..SHARDS) that holds `tenant`'s data.
-                pub fn shard_for(tenant: &str) -> u32 {
-                    <Self as ::d1kit::Database>::shard_for(tenant)
-                }
-                /// The binding of `tenant`'s shard (`BINDING_3`, or `BINDING` with one shard).
-                pub fn binding_for(tenant: &str) -> ::std::string::String {
-                    <Self as ::d1kit::Database>::binding_for(tenant)
-                }
-            }
+            #routing
             #runtime
         })
     });

@@ -61,9 +61,11 @@ pub(super) fn plan(
             env: env.clone(),
             ..ScopePlan::default()
         };
+        // Durable Object databases get no [[d1_databases]] block ([`super::durable`]).
         let slots: Vec<Slot> = config
             .databases
             .iter()
+            .filter(|db| db.is_d1())
             .flat_map(|db| {
                 let worker = &worker;
                 db.bindings()
@@ -210,6 +212,7 @@ pub(super) fn plan(
                 if let Some(db) = config
                     .databases
                     .iter()
+                    .filter(|db| db.is_d1())
                     .find(|db| family_index(b, db, &worker, dir).is_some())
                 {
                     result.retired.push(Retired {
@@ -251,7 +254,7 @@ pub(super) fn plan(
         }
         // A pool laid out in the file for another number of shards, with a real database
         // among them: the hash now sends some tenants to shards that do not hold their rows.
-        for db in &config.databases {
+        for db in config.databases.iter().filter(|db| db.is_d1()) {
             let family: Vec<(&FoundBlock, Option<u32>)> = blocks
                 .iter()
                 .filter_map(|b| Some((b, family_index(b, db, &worker, dir)?)))
@@ -315,10 +318,27 @@ pub(super) fn plan(
             });
             sp.add.push((anchor, block));
         }
+        // A block left with the binding of a Durable Object database: wrangler wants each
+        // binding name once, and d1kit drops only its own unprovisioned blocks.
+        for (i, b) in blocks.iter().enumerate() {
+            if sp.remove.contains(&i) {
+                continue;
+            }
+            if let Some(db) = config
+                .databases
+                .iter()
+                .find(|db| !db.is_d1() && b.binding.as_deref() == Some(db.binding.as_str()))
+            {
+                errors.push(super::durable::d1_block_left(
+                    text, file, config, &env, db, b,
+                ));
+            }
+        }
         if !sp.remove.is_empty() || !sp.update.is_empty() || !sp.add.is_empty() {
             result.scopes.push(sp);
         }
     }
+    super::durable::plan(text, file, config, found, &mut result, &mut errors);
     if !errors.is_empty() {
         return Err(Diagnostics(errors));
     }
@@ -350,6 +370,7 @@ fn is_stale_own(b: &FoundBlock, config: &Config, worker: &str, dir: &Path) -> bo
         || config
             .databases
             .iter()
+            .filter(|db| db.is_d1())
             .any(|db| family_index(b, db, worker, dir).is_some())
 }
 

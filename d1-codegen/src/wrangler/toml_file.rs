@@ -1,6 +1,7 @@
 //! `wrangler.toml`: the `[[d1_databases]]` blocks read with their lines, and a plan applied with
 //! `toml_edit`, which keeps every comment, key and table it is not asked to change.
 
+use super::durable::{DurableBinding, DurablePlan, FoundDurable, SqliteMigration, Tree, TreeKind};
 use super::{Anchor, Block, FileBlock, Found, FoundBlock, FoundScope, Plan, ScopePlan};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use std::path::Path;
@@ -81,6 +82,7 @@ pub(super) fn read(text: &str, path: &Path, envs: &[String]) -> Result<Found, Di
             env: None,
             name: None,
             blocks: blocks(text, path, root, ARRAY)?,
+            durable: durable_of(root),
         }],
     };
     for env in envs {
@@ -110,9 +112,58 @@ pub(super) fn read(text: &str, path: &Path, envs: &[String]) -> Result<Found, Di
             env: Some(env.clone()),
             name: name_of(scope),
             blocks: blocks(text, path, scope, &format!("{what}.{ARRAY}"))?,
+            durable: durable_of(scope),
         });
     }
     Ok(found)
+}
+
+/// The scope's keys about Durable Objects, as trees.
+fn durable_of(scope: &Table) -> FoundDurable {
+    FoundDurable {
+        durable_objects: scope.get("durable_objects").map(tree_of_item),
+        migrations: scope.get("migrations").map(tree_of_item),
+        exports: scope.get("exports").map(tree_of_item),
+    }
+}
+
+fn tree_of_table(t: &dyn TableLike, offset: usize) -> Tree {
+    Tree::new(
+        offset,
+        TreeKind::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), tree_of_item(v)))
+                .collect(),
+        ),
+    )
+}
+
+fn tree_of_item(item: &Item) -> Tree {
+    let offset = |span: Option<std::ops::Range<usize>>| span.map_or(0, |s| s.start);
+    match item {
+        Item::Value(v) => tree_of_value(v),
+        Item::Table(t) => tree_of_table(t, offset(t.span())),
+        Item::ArrayOfTables(a) => {
+            let tables: Vec<Tree> = a
+                .iter()
+                .map(|t| tree_of_table(t, offset(t.span())))
+                .collect();
+            let start = tables.first().map_or(0, |t| t.offset);
+            Tree::new(start, TreeKind::Array(tables))
+        }
+        Item::None => Tree::new(0, TreeKind::Other),
+    }
+}
+
+fn tree_of_value(v: &Value) -> Tree {
+    let offset = v.span().map_or(0, |s| s.start);
+    let kind = match v {
+        Value::String(s) => TreeKind::Str(s.value().clone()),
+        Value::Array(a) => TreeKind::Array(a.iter().map(tree_of_value).collect()),
+        Value::InlineTable(t) => return tree_of_table(t, offset),
+        _ => TreeKind::Other,
+    };
+    Tree::new(offset, kind)
 }
 
 /// Every table of the document, depth first.
@@ -274,11 +325,193 @@ fn apply_scope(doc: &mut DocumentMut, sp: &ScopePlan) {
     }
 }
 
+/// `[[durable_objects.bindings]]` entries and `[[migrations]]` entries appended to their
+/// scope: after the array's last element, in the form the array is written in (`[[..]]` tables
+/// or an inline array); a new array of tables goes where a new `d1_databases` array would.
+fn apply_durable(doc: &mut DocumentMut, dp: &DurablePlan) {
+    if !dp.bindings.is_empty() {
+        let entries: Vec<Vec<(&str, Value)>> = dp.bindings.iter().map(binding_entry).collect();
+        append_bindings(doc, &dp.env, entries);
+    }
+    if !dp.migrations.is_empty() {
+        let entries: Vec<Vec<(&str, Value)>> = dp.migrations.iter().map(migration_entry).collect();
+        let at = new_array_position(doc, &dp.env);
+        let scope = scope_table(doc, &dp.env);
+        match scope.get_mut("migrations") {
+            None => {
+                let k = entries.len() as isize;
+                shift_positions(doc, at, k);
+                let scope = scope_table(doc, &dp.env);
+                scope.insert("migrations", Item::ArrayOfTables(tables(entries, Some(at))));
+            }
+            Some(item) => append_to(item, entries),
+        }
+    }
+}
+
+fn binding_entry(b: &DurableBinding) -> Vec<(&'static str, Value)> {
+    vec![
+        ("name", Value::from(b.name.as_str())),
+        ("class_name", Value::from(b.class_name.as_str())),
+    ]
+}
+
+fn migration_entry(m: &SqliteMigration) -> Vec<(&'static str, Value)> {
+    let mut classes = toml_edit::Array::new();
+    classes.push(m.class_name.as_str());
+    vec![
+        ("tag", Value::from(m.tag.as_str())),
+        ("new_sqlite_classes", Value::Array(classes)),
+    ]
+}
+
+/// Entries as `[[..]]` tables; the first at `position` when given (the others follow it).
+fn tables(entries: Vec<Vec<(&str, Value)>>, position: Option<isize>) -> ArrayOfTables {
+    let mut a = ArrayOfTables::new();
+    for (i, fields) in entries.into_iter().enumerate() {
+        let mut t = Table::new();
+        for (k, v) in fields {
+            t.insert(k, Item::Value(v));
+        }
+        t.set_position(position.map(|p| p + i as isize));
+        a.push(t);
+    }
+    a
+}
+
+fn inline(fields: Vec<(&str, Value)>) -> Value {
+    let mut t = toml_edit::InlineTable::new();
+    for (k, v) in fields {
+        t.insert(k, v);
+    }
+    t.fmt();
+    Value::InlineTable(t)
+}
+
+/// Entries appended to an existing array of either form (anything else was refused by the
+/// plan and is left alone).
+fn append_to(item: &mut Item, entries: Vec<Vec<(&str, Value)>>) {
+    match item {
+        // A table without a position is written after the one before it: the array's last.
+        Item::ArrayOfTables(a) => {
+            for t in tables(entries, None).into_iter() {
+                a.push(t);
+            }
+        }
+        Item::Value(Value::Array(a)) => {
+            for fields in entries {
+                // Each on its own line when the last one is (its indentation, not its comments).
+                let prefix = a.iter().last().map_or(String::new(), |last| {
+                    let p = last
+                        .decor()
+                        .prefix()
+                        .and_then(|p| p.as_str())
+                        .unwrap_or_default();
+                    // `[a, b]`: after a space.
+                    p.rfind('\n')
+                        .map_or(" ".to_string(), |i| p[i..].to_string())
+                });
+                // A comment after the last element (`{..}, # note`) is the array's trailing
+                // text: it stays on that element's line, before the new one.
+                let trailing = a.trailing().as_str().unwrap_or_default().to_string();
+                let moved = match trailing.find('\n') {
+                    Some(nl) if prefix.starts_with('\n') && !trailing[..nl].trim().is_empty() => {
+                        Some(nl)
+                    }
+                    _ => None,
+                };
+                let prefix = match moved {
+                    Some(nl) => format!("{}{prefix}", &trailing[..nl]),
+                    None => prefix,
+                };
+                let mut v = inline(fields);
+                v.decor_mut().set_prefix(prefix);
+                v.decor_mut().set_suffix("");
+                a.push_formatted(v);
+                if let Some(nl) = moved {
+                    a.set_trailing(&trailing[nl..]);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every table at position `at` or after moves `k` places down.
+fn shift_positions(doc: &mut DocumentMut, at: isize, k: isize) {
+    for_each_table(doc.as_table_mut(), &mut |t| {
+        if let Some(q) = t.position().filter(|q| *q >= at) {
+            t.set_position(Some(q + k));
+        }
+    });
+}
+
+fn append_bindings(doc: &mut DocumentMut, env: &Option<String>, entries: Vec<Vec<(&str, Value)>>) {
+    let k = entries.len() as isize;
+    let at = new_array_position(doc, env);
+    let scope = scope_table(doc, env);
+    match scope.get_mut("durable_objects") {
+        None => {
+            shift_positions(doc, at, k);
+            let mut d = Table::new();
+            d.set_implicit(true);
+            d.insert("bindings", Item::ArrayOfTables(tables(entries, Some(at))));
+            scope_table(doc, env).insert("durable_objects", Item::Table(d));
+        }
+        Some(Item::Table(d)) => match d.contains_key("bindings") {
+            true => {
+                if let Some(item) = d.get_mut("bindings") {
+                    append_to(item, entries);
+                }
+            }
+            // Under `durable_objects.x = ..` dotted keys no header may follow: an inline array.
+            false if d.is_dotted() => {
+                let mut a = toml_edit::Array::new();
+                for fields in entries {
+                    a.push(inline(fields));
+                }
+                d.insert("bindings", toml_edit::value(a));
+            }
+            false => {
+                // After `[durable_objects]` and its tables.
+                let mut after = d.position();
+                for_each_table(d, &mut |t| after = after.max(t.position()));
+                let at = after.map_or(at, |p| p + 1);
+                shift_positions(doc, at, k);
+                let scope = scope_table(doc, env);
+                if let Some(Item::Table(d)) = scope.get_mut("durable_objects") {
+                    d.insert("bindings", Item::ArrayOfTables(tables(entries, Some(at))));
+                }
+            }
+        },
+        Some(Item::Value(Value::InlineTable(d))) => match d.get_mut("bindings") {
+            Some(v) => {
+                let mut item = Item::Value(std::mem::replace(v, Value::from(false)));
+                append_to(&mut item, entries);
+                if let Item::Value(new) = item {
+                    *v = new;
+                }
+            }
+            None => {
+                let mut a = toml_edit::Array::new();
+                for fields in entries {
+                    a.push(inline(fields));
+                }
+                d.insert("bindings", Value::Array(a));
+            }
+        },
+        Some(_) => {}
+    }
+}
+
 /// `text` with `plan` applied.
 pub(super) fn apply(text: &str, path: &Path, plan: &Plan) -> Result<String, Diagnostics> {
     let mut doc: DocumentMut = text.parse().map_err(|e| syntax_error(text, path, &e))?;
     for sp in &plan.scopes {
         apply_scope(&mut doc, sp);
+    }
+    for dp in &plan.durable {
+        apply_durable(&mut doc, dp);
     }
     let out = doc.to_string();
     Ok(if text.trim().is_empty() {

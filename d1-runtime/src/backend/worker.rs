@@ -565,6 +565,10 @@ macro_rules! __database_runtime {
     ($db:ident) => {
         $crate::__database_runtime!(@impl $db,);
     };
+    // The Durable Object methods: d1-runtime/src/backend/durable.rs.
+    ($db:ident, durable) => {
+        $crate::__durable_runtime!($db);
+    };
     ($db:ident, routed) => {
         $crate::__database_runtime!(@impl $db, #[deprecated(note = "this pool has a `directory`: `connect` ignores its pins and moves and can open a shard that lacks the tenant; use `connect_routed`")]);
     };

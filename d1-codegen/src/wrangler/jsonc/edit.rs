@@ -3,6 +3,7 @@
 
 use super::parse::{Kind, Node};
 use super::ARRAY;
+use crate::wrangler::durable::{DurableBinding, DurablePlan, SqliteMigration};
 use crate::wrangler::{Anchor, Block, Plan, ScopePlan};
 
 /// The text a missing or empty file starts from.
@@ -211,6 +212,168 @@ pub(super) fn render_member(blocks: &[&Block], indent: &str, unit: &str) -> Stri
     format!("\"{ARRAY}\": {}", render_array(blocks, indent, unit))
 }
 
+/// `{ "k": v, .. }` over several lines, its members one level below `indent`; each value is
+/// JSON text already.
+pub(super) fn render_object(fields: &[(&str, String)], indent: &str, unit: &str) -> String {
+    let inner = format!("{indent}{unit}");
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{inner}{}: {v}", json_str(k)))
+        .collect();
+    format!("{{\n{}\n{indent}}}", body.join(",\n"))
+}
+
+pub(super) fn binding_fields(b: &DurableBinding) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", json_str(&b.name)),
+        ("class_name", json_str(&b.class_name)),
+    ]
+}
+
+pub(super) fn migration_fields(m: &SqliteMigration) -> Vec<(&'static str, String)> {
+    vec![
+        ("tag", json_str(&m.tag)),
+        (
+            "new_sqlite_classes",
+            format!("[{}]", json_str(&m.class_name)),
+        ),
+    ]
+}
+
+/// `[ {..}, .. ]` over several lines.
+fn render_objects(objects: &[Vec<(&str, String)>], indent: &str, unit: &str) -> String {
+    let inner = format!("{indent}{unit}");
+    let body: Vec<String> = objects
+        .iter()
+        .map(|o| format!("{inner}{}", render_object(o, &inner, unit)))
+        .collect();
+    format!("[\n{}\n{indent}]", body.join(",\n"))
+}
+
+/// A member d1kit adds to a scope object (or to its `durable_objects`), rendered at the
+/// indentation of that object's members.
+pub(super) enum Fresh<'p> {
+    /// `"d1_databases": [..]`.
+    D1(Vec<&'p Block>),
+    /// `"durable_objects": { "bindings": [..] }`.
+    DurableObjects(&'p [DurableBinding]),
+    /// `"bindings": [..]`, in an existing `durable_objects`.
+    Bindings(&'p [DurableBinding]),
+    /// `"migrations": [..]`.
+    Migrations(&'p [SqliteMigration]),
+}
+
+impl Fresh<'_> {
+    pub(super) fn render(&self, indent: &str, unit: &str) -> String {
+        match self {
+            Fresh::D1(blocks) => render_member(blocks, indent, unit),
+            Fresh::DurableObjects(b) => {
+                let inner = format!("{indent}{unit}");
+                format!(
+                    "\"durable_objects\": {{\n{inner}{}\n{indent}}}",
+                    Fresh::Bindings(b).render(&inner, unit)
+                )
+            }
+            Fresh::Bindings(b) => {
+                let objects: Vec<_> = b.iter().map(binding_fields).collect();
+                format!("\"bindings\": {}", render_objects(&objects, indent, unit))
+            }
+            Fresh::Migrations(m) => {
+                let objects: Vec<_> = m.iter().map(migration_fields).collect();
+                format!("\"migrations\": {}", render_objects(&objects, indent, unit))
+            }
+        }
+    }
+}
+
+/// Pass 2 for Durable Object entries: appended to their arrays, or new members (of existing
+/// objects to `new_members`, of environments not in the file to `missing`).
+fn add_durable<'a, 'p>(
+    text: &str,
+    root: &'a Node,
+    dp: &'p DurablePlan,
+    unit: &str,
+    splices: &mut Vec<Splice>,
+    new_members: &mut Vec<(&'a Node, Vec<String>)>,
+    missing: &mut Vec<(String, Vec<Fresh<'p>>)>,
+) {
+    let Some(scope) = scope_object(root, &dp.env) else {
+        if let (Some(env), false) = (&dp.env, dp.bindings.is_empty()) {
+            fresh_env(missing, env, Fresh::DurableObjects(&dp.bindings));
+        }
+        return;
+    };
+    let append = |splices: &mut Vec<Splice>, array: &Node, objects: Vec<Vec<(&str, String)>>| {
+        let indent = item_indent(text, array, unit);
+        let rendered: Vec<String> = objects
+            .iter()
+            .map(|o| render_object(o, &indent, unit))
+            .collect();
+        splices.extend(insert_items(text, array, Anchor::End, &rendered, unit));
+    };
+    if !dp.bindings.is_empty() {
+        match scope.member("durable_objects").map(|m| &m.value) {
+            None => {
+                let indent = item_indent(text, scope, unit);
+                add_member(
+                    new_members,
+                    scope,
+                    Fresh::DurableObjects(&dp.bindings).render(&indent, unit),
+                );
+            }
+            Some(d) if matches!(d.kind, Kind::Object(_)) => {
+                match d.member("bindings").map(|m| &m.value) {
+                    None => {
+                        let indent = item_indent(text, d, unit);
+                        add_member(
+                            new_members,
+                            d,
+                            Fresh::Bindings(&dp.bindings).render(&indent, unit),
+                        );
+                    }
+                    Some(array) if matches!(array.kind, Kind::Array(_)) => {
+                        append(
+                            splices,
+                            array,
+                            dp.bindings.iter().map(binding_fields).collect(),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    if !dp.migrations.is_empty() {
+        match scope.member("migrations").map(|m| &m.value) {
+            None => {
+                let indent = item_indent(text, scope, unit);
+                add_member(
+                    new_members,
+                    scope,
+                    Fresh::Migrations(&dp.migrations).render(&indent, unit),
+                );
+            }
+            Some(array) if matches!(array.kind, Kind::Array(_)) => {
+                append(
+                    splices,
+                    array,
+                    dp.migrations.iter().map(migration_fields).collect(),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// `fresh` for environment `env`, which the file does not have yet.
+fn fresh_env<'p>(missing: &mut Vec<(String, Vec<Fresh<'p>>)>, env: &str, fresh: Fresh<'p>) {
+    match missing.iter_mut().find(|(e, _)| e == env) {
+        Some((_, f)) => f.push(fresh),
+        None => missing.push((env.to_string(), vec![fresh])),
+    }
+}
+
 pub(super) fn adds(sp: &ScopePlan) -> Vec<&Block> {
     sp.add.iter().map(|(_, b)| b).collect()
 }
@@ -303,7 +466,7 @@ pub(super) fn add_member<'a>(
 pub(super) fn update_and_add(text: &str, root: &Node, plan: &Plan) -> Vec<Splice> {
     let unit = indent_unit(text, root);
     let mut splices = Vec::new();
-    let mut missing_envs: Vec<&ScopePlan> = Vec::new();
+    let mut missing_envs: Vec<(String, Vec<Fresh>)> = Vec::new();
     // New members of one object go in one insertion (the top level may get both its array and
     // `env`), so that their commas come out right.
     let mut new_members: Vec<(&Node, Vec<String>)> = Vec::new();
@@ -311,7 +474,9 @@ pub(super) fn update_and_add(text: &str, root: &Node, plan: &Plan) -> Vec<Splice
     for sp in &plan.scopes {
         let shift = |i: usize| i - sp.remove.iter().filter(|&&r| r < i).count();
         let Some(scope) = scope_object(root, &sp.env) else {
-            missing_envs.push(sp);
+            if let Some(env) = &sp.env {
+                fresh_env(&mut missing_envs, env, Fresh::D1(adds(sp)));
+            }
             continue;
         };
         let Some(array) = scope.member(ARRAY).map(|m| &m.value) else {
@@ -367,28 +532,40 @@ pub(super) fn update_and_add(text: &str, root: &Node, plan: &Plan) -> Vec<Splice
             splices.extend(insert_items(text, array, anchor, &rendered, &unit));
         }
     }
+    for dp in &plan.durable {
+        add_durable(
+            text,
+            root,
+            dp,
+            &unit,
+            &mut splices,
+            &mut new_members,
+            &mut missing_envs,
+        );
+    }
     if !missing_envs.is_empty() {
         let envs = root.member("env").map(|m| &m.value);
         let container = envs.unwrap_or(root);
         let indent = item_indent(text, container, &unit);
-        let env_member = |sp: &ScopePlan, indent: &str| {
+        let env_member = |(env, fresh): &(String, Vec<Fresh>), indent: &str| {
             let inner = format!("{indent}{unit}");
+            let body: Vec<String> = fresh.iter().map(|f| f.render(&inner, &unit)).collect();
             format!(
                 "{}: {{\n{inner}{}\n{indent}}}",
-                json_str(sp.env.as_deref().unwrap_or_default()),
-                render_member(&adds(sp), &inner, &unit)
+                json_str(env),
+                body.join(&format!(",\n{inner}"))
             )
         };
         let members: Vec<String> = match envs {
             Some(_) => missing_envs
                 .iter()
-                .map(|sp| env_member(sp, &indent))
+                .map(|m| env_member(m, &indent))
                 .collect(),
             None => {
                 let inner = format!("{indent}{unit}");
                 let body: Vec<String> = missing_envs
                     .iter()
-                    .map(|sp| format!("{inner}{}", env_member(sp, &inner)))
+                    .map(|m| format!("{inner}{}", env_member(m, &inner)))
                     .collect();
                 vec![format!("\"env\": {{\n{}\n{indent}}}", body.join(",\n"))]
             }

@@ -8,6 +8,7 @@ mod parse;
 use edit::{base_text, json_str, remove, splice, update_and_add, Splice};
 use parse::{parse, Kind, Node};
 
+use super::durable::{FoundDurable, Tree, TreeKind};
 use super::{FileBlock, Found, FoundBlock, FoundScope, Plan};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use std::path::Path;
@@ -94,6 +95,7 @@ pub(super) fn read(text: &str, path: &Path, envs: &[String]) -> Result<Found, Di
             env: None,
             name: None,
             blocks: blocks(&text, path, &root, ARRAY)?,
+            durable: durable_of(&root),
         }],
     };
     for env in envs {
@@ -102,10 +104,35 @@ pub(super) fn read(text: &str, path: &Path, envs: &[String]) -> Result<Found, Di
                 env: Some(env.clone()),
                 name: string_of(scope.member("name").map(|m| &m.value), &text),
                 blocks: blocks(&text, path, scope, &format!("env.{env}.{ARRAY}"))?,
+                durable: durable_of(scope),
             });
         }
     }
     Ok(found)
+}
+
+/// The scope's members about Durable Objects, as trees.
+fn durable_of(scope: &Node) -> FoundDurable {
+    let tree = |key: &str| scope.member(key).map(|m| tree_of(&m.value));
+    FoundDurable {
+        durable_objects: tree("durable_objects"),
+        migrations: tree("migrations"),
+        exports: tree("exports"),
+    }
+}
+
+fn tree_of(node: &Node) -> Tree {
+    let kind = match &node.kind {
+        Kind::Str(s) => TreeKind::Str(s.clone()),
+        Kind::Array(e) => TreeKind::Array(e.iter().map(|e| tree_of(&e.value)).collect()),
+        Kind::Object(m) => TreeKind::Object(
+            m.iter()
+                .map(|m| (m.key.clone(), tree_of(&m.value)))
+                .collect(),
+        ),
+        Kind::Other => TreeKind::Other,
+    };
+    Tree::new(node.start, kind)
 }
 
 /// `text` with `plan` applied.
