@@ -2,7 +2,7 @@
 
 use crate::report;
 use crate::{CheckArgs, Format};
-use d1_codegen::{config, lint, migrations, Checks, Diagnostic, Diagnostics, Signature};
+use d1_codegen::{config, lint, migrations, rules, Checks, Diagnostic, Diagnostics, Signature};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
         },
         (None, None) => return fail(args.format, "give the statement with --sql or --file"),
     };
-    let (dir, pattern, configured_tenant, lints) = match database(&args) {
+    let (dir, pattern, configured_tenant, lints, engine) = match database(&args) {
         Ok(d) => d,
         Err(d) => return rejected(args.format, &d, None),
     };
@@ -43,11 +43,12 @@ pub fn run(args: CheckArgs) -> ExitCode {
         tenant_column: tenant.as_deref().filter(|_| !args.cross_tenant),
         full_scan: lints.full_scan,
     };
-    let analyzer =
-        match migrations::load(&dir, pattern.as_deref()).and_then(|set| lint::load(&set, &lints)) {
-            Ok(a) => a,
-            Err(d) => return rejected(args.format, &d, None),
-        };
+    let analyzer = match migrations::load(&dir, pattern.as_deref())
+        .and_then(|set| lint::load_on(&set, &lints, engine))
+    {
+        Ok(a) => a,
+        Err(d) => return rejected(args.format, &d, None),
+    };
     // What loading the migrations found (a `PRAGMA foreign_keys` D1 ignores, duplicate
     // numbers, statements d1kit's parser cannot read): each points into its migration file.
     for w in analyzer.warnings() {
@@ -111,13 +112,26 @@ fn read_file(path: &Path) -> (Input, Option<Diagnostic>) {
 }
 
 /// The migrations directory and pattern, the tenant column the configuration names (none
-/// with `--migrations`) and its lint levels (the defaults with `--migrations`).
-type Database = (PathBuf, Option<String>, Option<String>, config::Lints);
+/// with `--migrations`) and its lint levels (the defaults with `--migrations`), and what runs
+/// its SQL (D1 with `--migrations`; a configured `durable_object`: a Durable Object).
+type Database = (
+    PathBuf,
+    Option<String>,
+    Option<String>,
+    config::Lints,
+    rules::Engine,
+);
 
 fn database(args: &CheckArgs) -> Result<Database, Diagnostics> {
     if let Some(dir) = &args.migrations {
         let pattern = args.migrations_pattern.clone();
-        return Ok((dir.clone(), pattern, None, config::Lints::default()));
+        return Ok((
+            dir.clone(),
+            pattern,
+            None,
+            config::Lints::default(),
+            rules::Engine::D1,
+        ));
     }
     let cwd = std::env::current_dir().map_err(|e| {
         Diagnostics(vec![d1_codegen::Diagnostic::error(format!(
@@ -137,6 +151,11 @@ fn database(args: &CheckArgs) -> Result<Database, Diagnostics> {
         db.migrations_pattern.clone(),
         db.tenant_column.clone(),
         db.lints,
+        if db.is_d1() {
+            rules::Engine::D1
+        } else {
+            rules::Engine::DurableObject
+        },
     ))
 }
 

@@ -14,6 +14,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::lex::{self, Params, StatementText, Token};
 use crate::migrations::MigrationSet;
 use crate::overrides::strip_override;
+pub use crate::rules::Engine;
 use crate::rules::{self, Context};
 use crate::schema::{self, CascadeDrop, Schema, TableKind};
 use crate::types::{SqlType, Ty};
@@ -162,6 +163,8 @@ pub struct Analyzer {
     /// What each `DROP TABLE` of the migrations did to the tables that reference it: the facts
     /// the cascade-drop lint ([`crate::lint::cascade`]) reports.
     cascade_drops: Vec<CascadeDrop>,
+    /// What runs the database's SQL: D1's rules are worded for it.
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Analyzer {
@@ -177,13 +180,20 @@ impl Analyzer {
     /// The migration lints are not applied here: [`crate::lint::load`] builds an analyzer with
     /// them at the configured levels.
     pub fn from_migrations(set: &MigrationSet) -> Result<Analyzer, Diagnostics> {
-        let applied = schema::apply_migrations(set)?;
+        Analyzer::from_migrations_on(set, Engine::D1)
+    }
+
+    /// [`Analyzer::from_migrations`] for a database that `engine` runs: the same rules, for
+    /// its migrations and its queries, in messages that name it.
+    pub fn from_migrations_on(set: &MigrationSet, engine: Engine) -> Result<Analyzer, Diagnostics> {
+        let applied = schema::apply_migrations_on(set, schema::STATEMENT_BUDGET, engine)?;
         let schema = schema::read_catalog(&applied.conn)?;
         let mut analyzer = Analyzer {
             schema,
             conn: applied.conn,
             warnings: applied.warnings,
             cascade_drops: applied.cascade_drops,
+            engine,
         };
         analyzer.type_views();
         Ok(analyzer)
@@ -279,10 +289,10 @@ impl Analyzer {
         let tokens = lex::tokenize(sql);
         let statements = lex::split_tokens(sql, &tokens);
         let params = Params::of(sql, &tokens);
-        let mut errors = rules::query_rules(sql, &statements, &params);
+        let mut errors = rules::query_rules(sql, &statements, &params, self.engine);
         if let Some(first) = statements.first() {
             let st_tokens = lex::tokens_within(&tokens, first);
-            let verdict = rules::statement_rules(sql, st_tokens, Context::Query);
+            let verdict = rules::statement_rules(sql, st_tokens, Context::Query, self.engine);
             errors.extend(verdict.diagnostics.into_iter().filter(Diagnostic::is_error));
         }
         if !errors.is_empty() {

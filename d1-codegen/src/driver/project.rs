@@ -2,7 +2,7 @@
 //! migrations and analyzer, loaded once per compiler process and reused while the files on
 //! disk are unchanged (one rustc process expands every macro of a crate).
 
-use crate::analyze::Analyzer;
+use crate::analyze::{Analyzer, Engine};
 use crate::config::{self, Config, DatabaseConfig};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::lint;
@@ -281,7 +281,12 @@ pub fn database(name: Option<&str>) -> Result<Shared, Diagnostics> {
 fn load(database: DatabaseConfig) -> Result<Shared, Diagnostics> {
     let migrations =
         migrations::load(&database.migrations, database.migrations_pattern.as_deref())?;
-    let analyzer = lint::load(&migrations, &database.lints)?;
+    let engine = if database.is_d1() {
+        Engine::D1
+    } else {
+        Engine::DurableObject
+    };
+    let analyzer = lint::load_on(&migrations, &database.lints, engine)?;
     Ok(Arc::new(Mutex::new(Loaded {
         database,
         migrations,

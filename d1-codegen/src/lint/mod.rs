@@ -10,7 +10,7 @@ pub mod tenant;
 
 pub use crate::config::Level;
 
-use crate::analyze::{Analysis, Analyzer, Signature, TypedBy};
+use crate::analyze::{Analysis, Analyzer, Engine, Signature, TypedBy};
 use crate::config::Lints;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::migrations::MigrationSet;
@@ -58,7 +58,12 @@ impl QueryOptions {
 /// levels of `lints`: a denied finding is an error, a warned one is among the analyzer's
 /// warnings, an allowed one is dropped.
 pub fn load(set: &MigrationSet, lints: &Lints) -> Result<Analyzer, Diagnostics> {
-    let mut analyzer = Analyzer::from_migrations(set)?;
+    load_on(set, lints, Engine::D1)
+}
+
+/// [`load`] for a database that `engine` runs (a Durable Object's storage, or D1).
+pub fn load_on(set: &MigrationSet, lints: &Lints, engine: Engine) -> Result<Analyzer, Diagnostics> {
+    let mut analyzer = Analyzer::from_migrations_on(set, engine)?;
     cascade::apply(&mut analyzer, lints.cascade_drop)?;
     Ok(analyzer)
 }

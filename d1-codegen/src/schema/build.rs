@@ -5,7 +5,7 @@ use super::*;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Span};
 use crate::lex;
 use crate::migrations::MigrationSet;
-use crate::rules::{self, Context};
+use crate::rules::{self, Context, Engine};
 use rusqlite::Connection;
 
 /// How long one migration statement may run while the schema is built.
@@ -33,6 +33,15 @@ pub fn apply_migrations(set: &MigrationSet) -> Result<Applied, Diagnostics> {
 pub fn apply_migrations_within(
     set: &MigrationSet,
     budget: std::time::Duration,
+) -> Result<Applied, Diagnostics> {
+    apply_migrations_on(set, budget, Engine::D1)
+}
+
+/// [`apply_migrations_within`] for a database that `engine` runs (the rules' messages name it).
+pub fn apply_migrations_on(
+    set: &MigrationSet,
+    budget: std::time::Duration,
+    engine: Engine,
 ) -> Result<Applied, Diagnostics> {
     let mut conn = Connection::open_in_memory().map_err(|e| {
         Diagnostics(vec![Diagnostic::error(format!(
@@ -62,7 +71,7 @@ pub fn apply_migrations_within(
         let mut runnable = Vec::new();
         for st in &statements {
             let st_tokens = lex::tokens_within(&tokens, st);
-            let verdict = rules::statement_rules(&m.sql, st_tokens, Context::Migration);
+            let verdict = rules::statement_rules(&m.sql, st_tokens, Context::Migration, engine);
             for d in verdict.diagnostics {
                 let d = d.in_file(&m.path);
                 if d.is_error() {

@@ -5,8 +5,8 @@ mod drops;
 
 pub(crate) use build::missing_table;
 pub use build::{
-    apply_migrations, apply_migrations_within, read_catalog, sqlite_error_parts, Applied,
-    STATEMENT_BUDGET,
+    apply_migrations, apply_migrations_on, apply_migrations_within, read_catalog,
+    sqlite_error_parts, Applied, STATEMENT_BUDGET,
 };
 pub use drops::{dropped_table, references, CascadeDrop, Reference};
 
