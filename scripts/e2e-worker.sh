@@ -42,6 +42,8 @@ cleanup() {
   stop_dev
   cp "$work/Cargo.toml.orig" examples/worker/Cargo.toml
   cp "$work/wrangler.toml.orig" examples/worker/wrangler.toml
+  # The durable steps add migrations to examples/durable between builds: taken out again.
+  rm -f examples/durable/migrations/0003_pinned.sql examples/durable/migrations/0004_tags.sql
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -75,10 +77,11 @@ d1kit="$root/target/debug/d1kit"
 "$d1kit" migrate --local --persist-to "$state" --manifest-path examples/worker/Cargo.toml >"$work/d1kit-migrate.log" 2>&1 \
   || { cat "$work/d1kit-migrate.log"; exit 1; }
 
-serve() {
-  step "serving it: wrangler dev --local on 127.0.0.1"
+serve() { # [directory [state]]
+  local dir=${1:-examples/worker} persist=${2:-$state}
+  step "serving $dir: wrangler dev --local on 127.0.0.1"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  (cd examples/worker && exec "$wrangler" dev --local --ip 127.0.0.1 --port "$port" --persist-to "$state" >"$work/dev.log" 2>&1) &
+  (cd "$dir" && exec "$wrangler" dev --local --ip 127.0.0.1 --port "$port" --persist-to "$persist" >"$work/dev.log" 2>&1) &
   dev_pid=$!
   for _ in $(seq 1 120); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/"; then break; fi
@@ -88,10 +91,11 @@ serve() {
   curl -s -o /dev/null "http://127.0.0.1:$port/" || { cat "$work/dev.log"; echo "wrangler dev did not answer" >&2; exit 1; }
 }
 
-e2e_test() { # test name
+e2e_test() { # test name [test file]
   D1KIT_E2E_URL="http://127.0.0.1:$port" D1KIT_E2E_STATE="$state" D1KIT_BIN="$d1kit" \
     D1KIT_E2E_MANIFEST="$root/examples/worker/Cargo.toml" \
-    cargo test --workspace --test worker_e2e "$1" -- --ignored --exact --nocapture 2>&1 | tee "$work/test.log"
+    D1KIT_E2E_MIGRATIONS="$root/examples/durable/migrations" \
+    cargo test --workspace --test "${2:-worker_e2e}" "$1" -- --ignored --exact --nocapture 2>&1 | tee "$work/test.log"
   status=${PIPESTATUS[0]}
   grep -E "^test result" "$work/test.log" || true
   if [ "$status" -ne 0 ]; then
@@ -140,6 +144,53 @@ step "d1kit reshard 4 -> 5 while the client writes and reads 40 users' notes thr
 e2e_test worker_reshard
 
 stop_dev
+
+# One SQLite-backed Durable Object per user (examples/durable): built with two migrations, then
+# rebuilt on the same state with a third, a broken fourth and the fourth fixed; every object
+# migrates at its next request.
+step "examples/durable: worker-build (cargo build writes the NOTES binding and its new_sqlite_classes migration)"
+build_worker examples/durable
+grep -q 'class_name = "UserNotes"' examples/durable/wrangler.toml \
+  && grep -q 'new_sqlite_classes = \["UserNotes"\]' examples/durable/wrangler.toml \
+  || { cat examples/durable/wrangler.toml; echo "cargo build did not write the Durable Object binding and migration" >&2; exit 1; }
+durable_state="$work/durable-state"
+serve examples/durable "$durable_state"
+step "40 users, values, a failing batch and the admin route, over HTTP (tests/durable_e2e.rs)"
+for t in durable_forty_users_each_see_only_their_own_notes \
+         durable_integers_and_every_byte_round_trip_and_2_53_is_refused \
+         durable_a_failing_batch_leaves_nothing \
+         durable_objects_report_their_migrations_and_no_drift \
+         durable_phase_seed; do
+  e2e_test "$t" durable_e2e
+done
+
+step "wasm size: d1kit Durable Object Worker vs the same handler on raw workers-rs SqlStorage"
+build_worker benches/durable-raw
+# Reported, not enforced yet: the target is 1.10 and d1kit is above it (README, "One database
+# per user in a Durable Object"). It fails only if it grows past 1.30.
+python3 - "$(stat -c %s examples/durable/build/index_bg.wasm)" "$(stat -c %s benches/durable-raw/build/index_bg.wasm)" <<'EOF'
+import sys
+d, r = int(sys.argv[1]), int(sys.argv[2])
+print(f"examples/durable (d1kit): {d:>9,} bytes")
+print(f"raw workers-rs:           {r:>9,} bytes")
+print(f"ratio: {d / r:.3f} (target <= 1.10, not met yet)")
+if d / r > 1.30:
+    sys.exit(f"the d1kit Durable Object Worker is {d / r:.3f}x the raw one: over 1.30")
+EOF
+
+durable_phase() { # migration file to add (phases/NAME as migrations/TARGET), test
+  stop_dev
+  cp "examples/durable/phases/$1" "examples/durable/migrations/$2"
+  step "examples/durable rebuilt with migrations/$2 ($1), restarted on the same state"
+  build_worker examples/durable
+  serve examples/durable "$durable_state"
+  e2e_test "$3" durable_e2e
+}
+durable_phase 0003_pinned.sql 0003_pinned.sql durable_phase_upgraded
+durable_phase 0004_tags.broken.sql 0004_tags.sql durable_phase_broken
+durable_phase 0004_tags.sql 0004_tags.sql durable_phase_fixed
+stop_dev
+rm -f examples/durable/migrations/0003_pinned.sql examples/durable/migrations/0004_tags.sql
 
 # Nested ORM layouts (wrangler's `migrations_pattern`): d1kit and wrangler must agree on which
 # files are migrations, their order and the names recorded in d1_migrations, both ways round.

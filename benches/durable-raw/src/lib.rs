@@ -1,7 +1,9 @@
 //! examples/durable's handler on raw workers-rs, as it is commonly written: SQL strings,
-//! `SqlStorageValue` bindings, serde rows, the schema created with `IF NOT EXISTS` in the
-//! constructor. Nothing here is checked at compile time; it exists to measure what d1kit adds
-//! to the wasm size.
+//! `SqlStorageValue` bindings, serde rows, the same migration files applied by hand in the
+//! constructor (recorded in wrangler's `d1_migrations` table, a failure kept and answered),
+//! the same status route. Nothing here is checked at compile time, and its two-statement
+//! "batch" is not atomic (workers-rs does not bind `transactionSync`); it exists to measure
+//! what d1kit adds to the wasm size.
 
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
@@ -34,6 +36,59 @@ struct NameRow {
     name: String,
 }
 
+#[derive(Deserialize)]
+struct SchemaRow {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    sql: String,
+}
+
+/// examples/durable's migration files, in order.
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_notes.sql",
+        include_str!("../../../examples/durable/migrations/0001_notes.sql"),
+    ),
+    (
+        "0002_samples.sql",
+        include_str!("../../../examples/durable/migrations/0002_samples.sql"),
+    ),
+];
+
+/// Applies the migrations `d1_migrations` does not list; the first failure, if any.
+fn migrate(sql: &SqlStorage) -> Option<String> {
+    let created = sql.exec(
+        "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)",
+        None,
+    );
+    if let Err(e) = created {
+        return Some(e.to_string());
+    }
+    let applied: Vec<NameRow> = match sql
+        .exec("SELECT name FROM d1_migrations ORDER BY id", None)
+        .and_then(|c| c.to_array())
+    {
+        Ok(rows) => rows,
+        Err(e) => return Some(e.to_string()),
+    };
+    for (name, text) in MIGRATIONS {
+        if applied.iter().any(|a| a.name == *name) {
+            continue;
+        }
+        if let Err(e) = sql.exec(text, None) {
+            return Some(format!("migration {name} failed: {e}"));
+        }
+        if let Err(e) = sql.exec(
+            "INSERT INTO d1_migrations (name) VALUES (?)",
+            vec![SqlStorageValue::from(*name)],
+        ) {
+            return Some(format!("recording {name}: {e}"));
+        }
+    }
+    None
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
@@ -54,25 +109,24 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 #[durable_object]
 pub struct UserNotes {
     sql: SqlStorage,
+    failed: Option<String>,
 }
 
 impl DurableObject for UserNotes {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        let _ = sql.exec(
-            "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT)",
-            None,
-        );
-        let _ = sql.exec(
-            "CREATE TABLE IF NOT EXISTS samples (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, r REAL NOT NULL, data BLOB NOT NULL)",
-            None,
-        );
-        UserNotes { sql }
+        let failed = migrate(&sql);
+        UserNotes { sql, failed }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
         let route: Vec<&str> = path.split('/').skip(3).collect();
+        if route != ["admin", "status"] {
+            if let Some(e) = &self.failed {
+                return Response::error(e.clone(), 500);
+            }
+        }
         match (req.method(), route.as_slice()) {
             (Method::Post, ["notes"]) => {
                 let input: Json = req.json().await?;
@@ -153,12 +207,24 @@ impl DurableObject for UserNotes {
                 }
             }
             (Method::Get, ["admin", "status"]) => {
-                let rows: Vec<NameRow> = self
+                let applied: Vec<NameRow> = self
                     .sql
-                    .exec("SELECT name FROM sqlite_schema ORDER BY name", None)?
+                    .exec("SELECT name FROM d1_migrations ORDER BY id", None)?
                     .to_array()?;
-                let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-                Response::from_json(&json!({ "schema": names }))
+                let schema: Vec<SchemaRow> = self
+                    .sql
+                    .exec(
+                        "SELECT type, name, coalesce(sql, '') AS sql FROM sqlite_schema \
+                         WHERE name NOT LIKE 'sqlite%' AND name NOT LIKE '\\_%' ESCAPE '\\' \
+                         AND name <> 'd1_migrations' ORDER BY type, name",
+                        None,
+                    )?
+                    .to_array()?;
+                Response::from_json(&json!({
+                    "applied": applied.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+                    "failed": self.failed,
+                    "schema": schema.iter().map(|r| json!([r.kind, r.name, r.sql])).collect::<Vec<_>>(),
+                }))
             }
             _ => Response::error("no such route", 404),
         }

@@ -85,9 +85,10 @@ pub struct Status {
     pub unknown: Vec<String>,
     /// The migration that failed when the object woke, and why.
     pub failed: Option<(String, String)>,
-    /// Every table, index, view and trigger of the object's schema but SQLite's, D1's and
-    /// the migration records: `(type, name, sql)`, sorted, to compare with the migrations'
-    /// schema.
+    /// Every table, index, view and trigger of the object's schema but SQLite's
+    /// (`sqlite_*`), the platform's (`_cf_*`, `__cf_*`: the storage's hidden key-value table;
+    /// `__miniflare_*`: the local runtime's) and the migration records: `(type, name, sql)`,
+    /// sorted, to compare with the migrations' schema.
     pub schema: Vec<(String, String, String)>,
 }
 
@@ -140,7 +141,7 @@ impl Database {
         &self,
         migrations: &[crate::Migration],
     ) -> Result<crate::migrate::MigrateReport> {
-        now(crate::migrate::migrate(self, migrations))
+        now(crate::migrate::migrate(&Unchecked(self), migrations))
     }
 
     /// The error every query gets, if the migrations failed when the object woke.
@@ -160,11 +161,13 @@ impl Database {
     /// Where the object stands against `D`'s migrations: for an admin route (objects cannot
     /// be listed from outside, so each reports itself when asked).
     pub fn status<D: DatabaseDef>(&self) -> Result<Status> {
-        let applied = now(crate::migrate::read_applied(self))?;
+        let applied = now(crate::migrate::read_applied(&Unchecked(self)))?;
         let plan = crate::migrate::plan(&applied, D::MIGRATIONS);
         let schema = self.raw(&Statement {
             sql: "SELECT type, name, coalesce(sql, '') FROM sqlite_schema \
                   WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' \
+                  AND name NOT LIKE '\\_\\_cf\\_%' ESCAPE '\\' \
+                  AND name NOT LIKE '\\_\\_miniflare\\_%' ESCAPE '\\' \
                   AND name NOT IN ('d1_migrations', 'd1kit_migrations') ORDER BY type, name"
                 .into(),
             params: Vec::new(),
@@ -363,10 +366,13 @@ fn decode<R: FromRow>(raw: RawResults) -> Result<Vec<R>> {
         .collect()
 }
 
-impl Executor for Database {
+/// The storage without the check of a failed migration: what the migrator and
+/// [`Database::status`] run on.
+struct Unchecked<'a>(&'a Database);
+
+impl Executor for Unchecked<'_> {
     async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
-        self.check()?;
-        decode(self.raw(&q.into_statement())?)
+        decode(self.0.raw(&q.into_statement())?)
     }
 
     async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
@@ -374,23 +380,48 @@ impl Executor for Database {
     }
 
     async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
-        self.check()?;
-        Ok(self.raw(&q.into_statement())?.meta)
+        Ok(self.0.raw(&q.into_statement())?.meta)
     }
 
     async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
-        self.check()?;
-        B::decode(self.transaction(&b.into_statements())?)
+        B::decode(self.0.transaction(&b.into_statements())?)
     }
 
     async fn all_meta<Q: Query>(&self, q: Q) -> Result<Results<Q::Row>> {
-        self.check()?;
-        let raw = self.raw(&q.into_statement())?;
+        let raw = self.0.raw(&q.into_statement())?;
         let meta = raw.meta;
         Ok(Results {
             rows: decode(raw)?,
             meta,
         })
+    }
+}
+
+/// Every query is refused with the migration that failed when the object woke, if one did.
+impl Executor for Database {
+    async fn all<Q: Query>(&self, q: Q) -> Result<Vec<Q::Row>> {
+        self.check()?;
+        Unchecked(self).all(q).await
+    }
+
+    async fn first<Q: Query>(&self, q: Q) -> Result<Option<Q::Row>> {
+        self.check()?;
+        Unchecked(self).first(q).await
+    }
+
+    async fn run<Q: Query>(&self, q: Q) -> Result<RunResult> {
+        self.check()?;
+        Unchecked(self).run(q).await
+    }
+
+    async fn batch<B: Batch>(&self, b: B) -> Result<B::Output> {
+        self.check()?;
+        Unchecked(self).batch(b).await
+    }
+
+    async fn all_meta<Q: Query>(&self, q: Q) -> Result<Results<Q::Row>> {
+        self.check()?;
+        Unchecked(self).all_meta(q).await
     }
 }
 
