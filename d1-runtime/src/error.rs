@@ -220,6 +220,19 @@ impl Error {
         }
     }
 
+    /// The same error, raised by statement `i` (from 0) of a batch of `n`: a query error's
+    /// message says which statement it was.
+    #[cfg_attr(not(any(feature = "local", feature = "durable")), allow(dead_code))]
+    pub(crate) fn in_batch(self, i: usize, n: usize) -> Error {
+        match self {
+            Error::Query { message, sql } => Error::Query {
+                message: format!("batch statement {} of {n}: {message}", i + 1),
+                sql,
+            },
+            other => other,
+        }
+    }
+
     /// Cloudflare's error code, when this is an [`Error::Api`] that carries one.
     pub fn api_code(&self) -> Option<u32> {
         match self {

@@ -268,17 +268,7 @@ impl Database {
                 match this.raw(statement) {
                     Ok(raw) => results.push(raw),
                     Err(e) => {
-                        let e = match e {
-                            Error::Query { message, sql } => Error::Query {
-                                message: format!(
-                                    "batch statement {} of {}: {message}",
-                                    i + 1,
-                                    statements.len()
-                                ),
-                                sql,
-                            },
-                            other => other,
-                        };
+                        let e = e.in_batch(i, statements.len());
                         let thrown = JsValue::from_str(&e.to_string());
                         *slot.borrow_mut() = Some(Err(e));
                         return Err(thrown);

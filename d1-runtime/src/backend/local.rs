@@ -286,17 +286,9 @@ impl Executor for Database {
         let mut results = Vec::with_capacity(statements.len());
         for (i, statement) in statements.iter().enumerate() {
             // On error `tx` is dropped, which rolls every earlier statement back.
-            let raw = self.raw(statement).map_err(|e| match e {
-                Error::Query { message, sql } => Error::Query {
-                    message: format!(
-                        "batch statement {} of {}: {message}",
-                        i + 1,
-                        statements.len()
-                    ),
-                    sql,
-                },
-                other => other,
-            })?;
+            let raw = self
+                .raw(statement)
+                .map_err(|e| e.in_batch(i, statements.len()))?;
             // A statement that ended the transaction (COMMIT, END, ROLLBACK) would leave the
             // rest of the batch outside it: D1 refuses those, and so does this backend.
             if self.connection().is_autocommit() {
