@@ -46,4 +46,4 @@ done
 
 echo "documentation of the published crates (rustdoc, warnings as errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p d1-codegen -p d1-macros -p d1kit \
-  -p d1-runtime --features d1-runtime/local,d1-runtime/rest,d1-runtime/worker
+  -p d1-runtime --features d1-runtime/local,d1-runtime/rest,d1-runtime/worker,d1-runtime/durable

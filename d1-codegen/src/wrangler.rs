@@ -2,7 +2,7 @@
 //! `wrangler.jsonc` or `wrangler.json`), rewritten in place: one block per binding of every
 //! database, repeated under each configured `[env.NAME]`, and every byte d1kit does not own
 //! left as it was. A Durable Object database (`durable_object`) gets its class binding and the
-//! `new_sqlite_classes` migration instead ([`durable`]). The rules are in the README, "Build time: `cargo build` writes the wrangler
+//! `new_sqlite_classes` migration instead (the `durable` module). The rules are in the README, "Build time: `cargo build` writes the wrangler
 //! bindings".
 
 mod disk;
